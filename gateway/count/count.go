@@ -1,0 +1,260 @@
+// Package count keeps the hotline's call counts durably in Redis, per day and
+// per month in the hotline's time zone, per line, and exactly once per call:
+// every increment carries the call ID and the kind of count, and a Redis
+// script applies it only if that pair was never applied before. Counts are
+// queued in memory while Redis is unreachable (bounded, overflow counted)
+// and applied when it returns.
+package count
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline12345/hotline-gw/gateway/store"
+	"github.com/hotline12345/hotline-gw/metrics"
+)
+
+// Kind is what is counted. The names are stored in Redis: keep them.
+type Kind string
+
+const (
+	Inbound         Kind = "inbound"  // a citizen's call entered a line
+	Outbound        Kind = "outbound" // the hotline called a citizen
+	From110         Kind = "from110"  // 110 transferred a call to 12345 (also counted inbound)
+	Rejected        Kind = "rejected" // unknown dialled number (line "unknown")
+	Answered        Kind = "answered" // answered by an agent; Value = wait in ms
+	AnsweredTarget  Kind = "answered_target"
+	AbandonGreeting Kind = "abandoned_greeting" // Value = wait in ms
+	AbandonQueue    Kind = "abandoned_queue"
+	AbandonRinging  Kind = "abandoned_ringing"
+	Overflow        Kind = "overflow"
+	Talk            Kind = "talk" // Value = talk time in ms
+	TransferTo110   Kind = "transfer_to110"
+	Satisfied       Kind = "satisfied"
+	Unsatisfied     Kind = "unsatisfied"
+	SurveyNoAnswer  Kind = "survey_no_answer"
+)
+
+// UnknownLine is the line recorded for rejected calls.
+const UnknownLine = "unknown"
+
+// dedupTTL is how long a (call, kind) pair is remembered; replays older than
+// this would count again, and no event is replayed that late.
+const dedupTTL = 8 * 24 * time.Hour
+
+// Op is one increment: it adds 1 to "<kind>:<line>" (and Value to
+// "<kind>_ms:<line>" when Value is set) in the day and month of At.
+type Op struct {
+	CallID string
+	Kind   Kind
+	Line   string
+	At     time.Time // the call's entry time: decides the day and month
+	Value  int64     // milliseconds, for kinds that carry a duration
+}
+
+// applyScript applies one op exactly once. KEYS: once, day, month.
+// ARGV: ttl seconds, field, value field, value.
+var applyScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+  redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+  if ARGV[3] ~= '' then
+    redis.call('HINCRBY', KEYS[2], ARGV[3], ARGV[4])
+    redis.call('HINCRBY', KEYS[3], ARGV[3], ARGV[4])
+  end
+  return 1
+end
+return 0
+`)
+
+// Counter applies ops to Redis from one goroutine (Run) that owns the
+// pending queue.
+type Counter struct {
+	rdb     redis.UniversalClient
+	keys    store.Keys
+	loc     *time.Location
+	log     *slog.Logger
+	m       *metrics.Calls
+	pending chan Op
+	timeout time.Duration
+
+	mu      sync.Mutex
+	flushed *sync.Cond
+	inFlight int
+}
+
+// Options configure a Counter.
+type Options struct {
+	Redis        redis.UniversalClient
+	Keys         store.Keys
+	Location     *time.Location
+	Logger       *slog.Logger
+	Metrics      *metrics.Calls
+	PendingLimit int           // ops held while Redis is unreachable
+	Timeout      time.Duration // per Redis round trip
+}
+
+// New returns a Counter; call Run to start applying.
+func New(o Options) *Counter {
+	if o.PendingLimit <= 0 {
+		o.PendingLimit = 100000
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Second
+	}
+	c := &Counter{
+		rdb: o.Redis, keys: o.Keys, loc: o.Location, log: o.Logger, m: o.Metrics,
+		pending: make(chan Op, o.PendingLimit), timeout: o.Timeout,
+	}
+	c.flushed = sync.NewCond(&c.mu)
+	return c
+}
+
+// Add queues op without blocking. If the queue is full (Redis down for
+// longer than the queue holds) the op is dropped, counted and logged.
+func (c *Counter) Add(op Op) {
+	if op.At.IsZero() {
+		op.At = time.Now()
+	}
+	c.mu.Lock()
+	c.inFlight++
+	c.mu.Unlock()
+	select {
+	case c.pending <- op:
+		c.m.CountPending.Inc()
+	default:
+		c.done(1)
+		c.m.CountDropped.Inc()
+		c.log.Error("count queue full: count dropped", "call_id", op.CallID, "kind", op.Kind, "line", op.Line)
+	}
+}
+
+func (c *Counter) done(n int) {
+	c.mu.Lock()
+	c.inFlight -= n
+	if c.inFlight == 0 {
+		c.flushed.Broadcast()
+	}
+	c.mu.Unlock()
+}
+
+// Flush waits until every op added so far is applied, or ctx ends.
+func (c *Counter) Flush(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		c.flushed.Broadcast()
+		c.mu.Unlock()
+	})
+	defer stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.inFlight > 0 {
+		if ctx.Err() != nil {
+			return fmt.Errorf("count flush: %d counts not yet in Redis: %w", c.inFlight, ctx.Err())
+		}
+		c.flushed.Wait()
+	}
+	return nil
+}
+
+// Run applies queued ops in batches until ctx ends, retrying with backoff
+// while Redis is unreachable. Ops still queued when ctx ends stay unapplied;
+// call Flush before cancelling to drain them.
+func (c *Counter) Run(ctx context.Context) {
+	batch := make([]Op, 0, 128)
+	backoff := 50 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case op := <-c.pending:
+			batch = append(batch[:0], op)
+		}
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case op := <-c.pending:
+				batch = append(batch, op)
+			default:
+				break fill
+			}
+		}
+		for {
+			err := c.apply(ctx, batch)
+			if err == nil {
+				backoff = 50 * time.Millisecond
+				break
+			}
+			c.m.CountRetries.Inc()
+			c.log.Warn("counts not applied, Redis unreachable; retrying", "pending", len(c.pending)+len(batch), "err", err)
+			wait := backoff/2 + rand.N(backoff/2+1)
+			if backoff < 2*time.Second {
+				backoff *= 2
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		c.m.CountPending.Sub(float64(len(batch)))
+		c.done(len(batch))
+	}
+}
+
+func (c *Counter) apply(ctx context.Context, batch []Op) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, op := range batch {
+		at := op.At.In(c.loc)
+		field := string(op.Kind) + ":" + op.Line
+		var vfield, v string
+		if op.Value != 0 {
+			vfield, v = string(op.Kind)+"_ms:"+op.Line, strconv.FormatInt(op.Value, 10)
+		}
+		keys := []string{
+			c.keys.Key("once", op.CallID, string(op.Kind)),
+			c.keys.Key("count", "day", at.Format(time.DateOnly)),
+			c.keys.Key("count", "month", at.Format("2006-01")),
+		}
+		cmds[i] = applyScript.Eval(ctx, pipe, keys, int(dedupTTL/time.Second), field, vfield, v)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("apply %d counts: %w", len(batch), err)
+	}
+	for i, cmd := range cmds {
+		n, err := cmd.Int()
+		if err != nil {
+			return fmt.Errorf("apply count %s of call %s: %w", batch[i].Kind, batch[i].CallID, err)
+		}
+		if n == 1 {
+			c.observe(batch[i])
+		}
+	}
+	return nil
+}
+
+// observe mirrors a newly applied count in Prometheus, so the metrics too
+// count each call once however many instances saw it.
+func (c *Counter) observe(op Op) {
+	switch op.Kind {
+	case Inbound, Outbound:
+		c.m.Calls.WithLabelValues(string(op.Kind), op.Line).Inc()
+	case Answered:
+		c.m.Answered.WithLabelValues(op.Line).Inc()
+	case AbandonGreeting, AbandonQueue, AbandonRinging:
+		c.m.Abandoned.WithLabelValues(op.Line, string(op.Kind)[len("abandoned_"):]).Inc()
+	case Rejected:
+		c.m.Rejected.Inc()
+	}
+}

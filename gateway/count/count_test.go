@@ -1,0 +1,208 @@
+package count_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hotline12345/hotline-gw/gateway/count"
+	"github.com/hotline12345/hotline-gw/gateway/store"
+	"github.com/hotline12345/hotline-gw/metrics"
+	"github.com/hotline12345/hotline-gw/test/redistest"
+)
+
+var shanghai = mustLoc("Asia/Shanghai")
+
+func mustLoc(name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+type rig struct {
+	c      *count.Counter
+	m      *metrics.Calls
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newRig(t *testing.T, rdb redis.UniversalClient) *rig {
+	t.Helper()
+	m := metrics.New(prometheus.NewRegistry()).Calls
+	c := count.New(count.Options{
+		Redis: rdb, Keys: store.NewKeys("hltest"), Location: shanghai,
+		Logger: slog.New(slog.DiscardHandler), Metrics: m, PendingLimit: 10000, Timeout: time.Second,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &rig{c: c, m: m, cancel: cancel, done: make(chan struct{})}
+	go func() { c.Run(ctx); close(r.done) }()
+	t.Cleanup(func() { cancel(); <-r.done })
+	return r
+}
+
+func (r *rig) flush(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func day(t *testing.T, r *rig, d string) count.Totals {
+	t.Helper()
+	rg, err := count.ParseRange(d, d, shanghai, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot, err := r.c.Query(context.Background(), rg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tot
+}
+
+func TestCountsEachCallOnceEvenWhenReplayed(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	r := newRig(t, rdb)
+	at := time.Date(2023, 1, 10, 9, 0, 0, 0, shanghai)
+	for i := 0; i < 3; i++ { // the same events three times: replays
+		r.c.Add(count.Op{CallID: "c1", Kind: count.Inbound, Line: "12333", At: at})
+		r.c.Add(count.Op{CallID: "c2", Kind: count.Inbound, Line: "12345", At: at})
+		r.c.Add(count.Op{CallID: "c1", Kind: count.Answered, Line: "12333", At: at, Value: 4000})
+	}
+	r.flush(t)
+	tot := day(t, r, "2023-01-10")
+	if got := tot.Sum(count.Inbound); got != 2 {
+		t.Errorf("inbound = %d, want 2", got)
+	}
+	if got := tot.Get(count.Inbound, "12333"); got != 1 {
+		t.Errorf("inbound 12333 = %d, want 1", got)
+	}
+	if got := tot.Ms(count.Answered, "12333"); got != 4000 {
+		t.Errorf("answered wait ms = %d, want 4000", got)
+	}
+	if got := testutil.ToFloat64(r.m.Calls.WithLabelValues("inbound", "12333")); got != 1 {
+		t.Errorf("hotline_calls_total{inbound,12333} = %v, want 1", got)
+	}
+}
+
+func TestTwoCountersOnOneRedisCountOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	a := newRig(t, redis.NewClient(&redis.Options{Addr: srv.Addr}))
+	b := newRig(t, redis.NewClient(&redis.Options{Addr: srv.Addr}))
+	at := time.Date(2023, 2, 1, 12, 0, 0, 0, shanghai)
+	var wg sync.WaitGroup
+	for _, r := range []*rig{a, b} {
+		wg.Add(1)
+		go func(r *rig) {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				r.c.Add(count.Op{CallID: fmt.Sprintf("call-%d", i), Kind: count.Inbound, Line: "12315", At: at})
+			}
+		}(r)
+	}
+	wg.Wait()
+	a.flush(t)
+	b.flush(t)
+	if got := day(t, a, "2023-02-01").Get(count.Inbound, "12315"); got != 500 {
+		t.Fatalf("inbound 12315 = %d, want 500", got)
+	}
+	ma := testutil.ToFloat64(a.m.Calls.WithLabelValues("inbound", "12315"))
+	mb := testutil.ToFloat64(b.m.Calls.WithLabelValues("inbound", "12315"))
+	if ma+mb != 500 {
+		t.Fatalf("metrics of both instances sum to %v, want 500", ma+mb)
+	}
+}
+
+func TestDayBoundaryInShanghai(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRig(t, redis.NewClient(&redis.Options{Addr: srv.Addr}))
+	r.c.Add(count.Op{CallID: "late", Kind: count.Inbound, Line: "12345", At: time.Date(2023, 1, 31, 23, 59, 59, 0, shanghai)})
+	// 00:00:01 in Shanghai is still the previous day in UTC: the day must follow Shanghai.
+	r.c.Add(count.Op{CallID: "early", Kind: count.Inbound, Line: "12345", At: time.Date(2023, 2, 1, 0, 0, 1, 0, shanghai).UTC()})
+	r.flush(t)
+	if got := day(t, r, "2023-01-31").Sum(count.Inbound); got != 1 {
+		t.Errorf("2023-01-31 inbound = %d, want 1", got)
+	}
+	if got := day(t, r, "2023-02-01").Sum(count.Inbound); got != 1 {
+		t.Errorf("2023-02-01 inbound = %d, want 1", got)
+	}
+	rg, _ := count.ParseRange("2023-01-01", "2023-02-28", shanghai, time.Now())
+	tot, err := r.c.Query(context.Background(), rg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tot.Sum(count.Inbound); got != 2 {
+		t.Errorf("Jan+Feb (month hashes) inbound = %d, want 2", got)
+	}
+}
+
+func TestCountsSurviveRedisOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRig(t, redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond}))
+	at := time.Date(2023, 1, 5, 10, 0, 0, 0, shanghai)
+	for i := 0; i < 50; i++ {
+		r.c.Add(count.Op{CallID: fmt.Sprintf("before-%d", i), Kind: count.Inbound, Line: "12348", At: at})
+	}
+	r.flush(t)
+	srv.Stop()
+	for i := 0; i < 100; i++ {
+		r.c.Add(count.Op{CallID: fmt.Sprintf("during-%d", i), Kind: count.Inbound, Line: "12348", At: at})
+	}
+	time.Sleep(2 * time.Second) // the counter retries against a dead server meanwhile
+	if testutil.ToFloat64(r.m.CountRetries) == 0 {
+		t.Error("no retries counted while Redis was down")
+	}
+	srv.Restart()
+	r.flush(t)
+	if got := day(t, r, "2023-01-05").Get(count.Inbound, "12348"); got != 150 {
+		t.Fatalf("inbound 12348 after outage = %d, want 150", got)
+	}
+	if got := testutil.ToFloat64(r.m.CountDropped); got != 0 {
+		t.Fatalf("dropped = %v", got)
+	}
+}
+
+func TestCountsOnRedisCluster(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	r := newRig(t, redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cl.Addrs()}))
+	at := time.Date(2023, 1, 20, 10, 0, 0, 0, shanghai)
+	for i := 0; i < 200; i++ {
+		r.c.Add(count.Op{CallID: fmt.Sprintf("cl-%d", i), Kind: count.Inbound, Line: "12345", At: at})
+		r.c.Add(count.Op{CallID: fmt.Sprintf("cl-%d", i), Kind: count.Inbound, Line: "12345", At: at})
+	}
+	r.flush(t)
+	if got := day(t, r, "2023-01-20").Get(count.Inbound, "12345"); got != 200 {
+		t.Fatalf("cluster inbound = %d, want 200", got)
+	}
+}
+
+func TestParseRangeRejects(t *testing.T) {
+	now := time.Date(2026, 11, 26, 0, 0, 0, 0, shanghai)
+	for _, tt := range []struct{ from, to string }{
+		{"2023-02-28", "2023-01-01"},
+		{"2023-13-01", "2023-12-31"},
+		{"1999-12-31", "2000-01-01"},
+		{"2020-01-01", "2023-01-01"},
+		{"2026-01-01", "2099-01-01"},
+		{"", "2023-01-01"},
+	} {
+		if _, err := count.ParseRange(tt.from, tt.to, shanghai, now); err == nil {
+			t.Errorf("ParseRange(%q, %q) accepted", tt.from, tt.to)
+		}
+	}
+	if _, err := count.ParseRange("2023-01-01", "2023-02-28", shanghai, now); err != nil {
+		t.Errorf("valid range rejected: %v", err)
+	}
+}

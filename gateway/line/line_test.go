@@ -1,0 +1,111 @@
+package line
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/hotline12345/hotline-gw/gateway/config"
+)
+
+func testPlan() *Plan {
+	return New([]config.Line{
+		{Number: "12345", Name: "12345", Skill: "general"},
+		{Number: "12333", Name: "人社", Skill: "renshe", MergedInto: "12345"},
+		{Number: "12315", Name: "市场监管", Skill: "shichang", MergedInto: "12345"},
+		{Number: "12348", Name: "法律服务", Skill: "falv", MergedInto: "12345"},
+	}, config.Numbering{StripPrefixes: []string{"+86", "0086", "86", "0739"}})
+}
+
+func TestLookupForms(t *testing.T) {
+	p := testPlan()
+	tests := []struct {
+		in, want string
+	}{
+		{"12345", "12345"},
+		{"12333", "12333"},
+		{"+8612315", "12315"},
+		{"008612348", "12348"},
+		{"073912345", "12345"},
+		{"+86073912333", "12333"},
+		{"sip:12345@10.0.0.1:5060;user=phone", "12345"},
+		{"<sip:+8612348@trunk.example>", "12348"},
+		{"tel:+86-0739-12315", "12315"},
+		{" 12345 ", "12345"},
+		{"8612345", "12345"},
+	}
+	for _, tt := range tests {
+		l, err := p.Lookup(tt.in)
+		if err != nil {
+			t.Errorf("Lookup(%q): %v", tt.in, err)
+			continue
+		}
+		if l.Number != tt.want {
+			t.Errorf("Lookup(%q) = %s, want %s", tt.in, l.Number, tt.want)
+		}
+	}
+}
+
+func TestMergedLinesKeepOriginAndSkill(t *testing.T) {
+	p := testPlan()
+	l, err := p.Lookup("12333")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Merged() || l.Main != "12345" || l.Skill != "renshe" {
+		t.Fatalf("12333 = %+v, want merged into 12345 with skill renshe", l)
+	}
+	m, _ := p.Lookup("12345")
+	if m.Merged() || m.Main != "12345" {
+		t.Fatalf("12345 = %+v, want a main line", m)
+	}
+	if p.Main().Number != "12345" {
+		t.Fatalf("Main() = %s", p.Main().Number)
+	}
+}
+
+func TestLookupRejects(t *testing.T) {
+	p := testPlan()
+	tests := []struct {
+		in   string
+		want error
+	}{
+		{"", ErrMalformed},
+		{"sip:@host", ErrMalformed},
+		{"12345&Local/x", ErrMalformed},
+		{"1234a", ErrMalformed},
+		{"+", ErrMalformed},
+		{"110", ErrUnknownNumber},
+		{"13800138000", ErrUnknownNumber},
+		{"0739", ErrUnknownNumber},
+	}
+	for _, tt := range tests {
+		_, err := p.Lookup(tt.in)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("Lookup(%q) error = %v, want %v", tt.in, err, tt.want)
+		}
+	}
+}
+
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{"12345", "+86073912345", "sip:12333@h;user=phone", "tel:+86-739", "<>", "sip:", "\x00"} {
+		f.Add(s)
+	}
+	p := testPlan()
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := p.Normalize(s)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Normalize(%q) error %v does not wrap ErrMalformed", s, err)
+			}
+			return
+		}
+		if n == "" {
+			t.Fatalf("Normalize(%q) returned empty without error", s)
+		}
+		for _, r := range n {
+			if r < '0' || r > '9' {
+				t.Fatalf("Normalize(%q) = %q has a non-digit", s, n)
+			}
+		}
+	})
+}
