@@ -18,8 +18,11 @@ type ARI struct {
 	// The label set is bounded by Asterisk's event vocabulary; types the
 	// library does not know are reported as "unknown".
 	Events *prometheus.CounterVec
-	// Undecodable counts messages that could not be decoded and were
-	// skipped, by reason: "unknown_type", "bad_json", "no_type".
+	// Undecodable counts messages the ARI library could not decode, by
+	// reason: "unknown_type" (an event type the library does not know; it is
+	// still routed, as ari.UnknownEvent, when it names an owned channel or
+	// bridge), and, for messages skipped, "bad_json", "no_type", "too_large"
+	// (over the websocket message limit) and "panic" (the library panicked).
 	Undecodable *prometheus.CounterVec
 	// Unrouted counts events that no owner claimed.
 	Unrouted prometheus.Counter

@@ -14,16 +14,24 @@ import (
 
 // Metrics groups the collectors of the gateway by the package that updates them.
 type Metrics struct {
-	ARI   *ARI
-	Calls *Calls
+	ARI       *ARI
+	Calls     *Calls
+	Tickets   *Tickets
+	ACD       *ACD
+	Transfers *Transfers
+	Outbound  *Outbound
 }
 
 // New creates and registers every collector on reg.
 func New(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
 	return &Metrics{
-		ARI:   newARI(f),
-		Calls: newCalls(f),
+		ARI:       newARI(f),
+		Calls:     newCalls(f),
+		Tickets:   newTickets(f),
+		ACD:       newACD(f),
+		Transfers: newTransfers(f),
+		Outbound:  newOutbound(f),
 	}
 }
 

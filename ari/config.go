@@ -1,0 +1,160 @@
+package ari
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults applied by [Config.SetDefaults].
+const (
+	DefaultRequestTimeout = 3 * time.Second
+	DefaultDialTimeout    = 3 * time.Second
+	DefaultReconnectMin   = 100 * time.Millisecond
+	DefaultReconnectMax   = 2 * time.Second
+	DefaultQueueSize      = 256
+)
+
+// Config describes the connection to Asterisk's ARI. The daemon fills it from
+// its YAML configuration (section "ari"), then calls SetDefaults and Validate.
+type Config struct {
+	// URL is the root of the ARI REST API, e.g. http://127.0.0.1:8088/ari.
+	URL string `yaml:"url"`
+	// WebsocketURL is the ARI events endpoint. When empty it is derived from
+	// URL: scheme http→ws, https→wss, path + "/events".
+	WebsocketURL string `yaml:"websocket_url"`
+	// Username and Password authenticate against ari.conf.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// Application is the Stasis application name.
+	Application string `yaml:"application"`
+	// RequestTimeout bounds every REST request (default 3s).
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// DialTimeout bounds the TCP/websocket connection set-up (default 3s).
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// ReconnectMin and ReconnectMax bound the exponential reconnection
+	// backoff (defaults 100ms and 2s).
+	ReconnectMin time.Duration `yaml:"reconnect_min"`
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// QueueSize is the capacity of each owner's mailbox (default 256).
+	QueueSize int `yaml:"queue_size"`
+}
+
+// SetDefaults fills zero fields with their defaults, including WebsocketURL
+// when it can be derived from URL.
+func (c *Config) SetDefaults() {
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.ReconnectMin == 0 {
+		c.ReconnectMin = DefaultReconnectMin
+	}
+	if c.ReconnectMax == 0 {
+		c.ReconnectMax = DefaultReconnectMax
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.WebsocketURL == "" {
+		if ws, err := deriveWebsocketURL(c.URL); err == nil {
+			c.WebsocketURL = ws
+		}
+	}
+}
+
+// Validate reports the first invalid field, naming it as in the YAML file.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.URL)
+	if c.URL == "" {
+		return errors.New("ari.url: required")
+	}
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("ari.url: %q is not an http(s) URL", c.URL)
+	}
+	if c.WebsocketURL != "" {
+		w, err := url.Parse(c.WebsocketURL)
+		if err != nil || (w.Scheme != "ws" && w.Scheme != "wss") || w.Host == "" {
+			return fmt.Errorf("ari.websocket_url: %q is not a ws(s) URL", c.WebsocketURL)
+		}
+	}
+	if c.Username == "" {
+		return errors.New("ari.username: required")
+	}
+	if c.Password == "" {
+		return errors.New("ari.password: required")
+	}
+	if c.Application == "" {
+		return errors.New("ari.application: required")
+	}
+	if strings.ContainsAny(c.Application, "/?#&=, ") {
+		return fmt.Errorf("ari.application: %q contains a character not allowed in an application name", c.Application)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ari.request_timeout", c.RequestTimeout},
+		{"ari.dial_timeout", c.DialTimeout},
+		{"ari.reconnect_min", c.ReconnectMin},
+		{"ari.reconnect_max", c.ReconnectMax},
+	} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s: %v must be positive", d.name, d.v)
+		}
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		return fmt.Errorf("ari.reconnect_max: %v is less than ari.reconnect_min %v", c.ReconnectMax, c.ReconnectMin)
+	}
+	if c.QueueSize <= 0 {
+		return fmt.Errorf("ari.queue_size: %d must be positive", c.QueueSize)
+	}
+	return nil
+}
+
+// websocketURL returns the events URL with the app and subscribeAll query
+// parameters; WebsocketURL (or URL) must be valid.
+func (c *Config) websocketURL() (string, error) {
+	raw := c.WebsocketURL
+	if raw == "" {
+		var err error
+		if raw, err = deriveWebsocketURL(c.URL); err != nil {
+			return "", err
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("ari.websocket_url: %q: %w", raw, err)
+	}
+	q := u.Query()
+	q.Set("app", c.Application)
+	q.Set("subscribeAll", "false")
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+func deriveWebsocketURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("ari.url: %q: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("ari.url: %q is not an http(s) URL", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("ari.url: %q has no host", raw)
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + "/events"
+	u.RawQuery = ""
+	u.Fragment = ""
+	return u.String(), nil
+}

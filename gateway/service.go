@@ -1,0 +1,238 @@
+// Package gateway owns the hotline's calls: it classifies each call that
+// enters the Stasis application, counts it, holds it, routes it and ends it.
+// Each call has one owner goroutine (see call.go) that receives the call's
+// ARI events in order; everything else talks to the owner by message.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ariv5 "github.com/CyCoreSystems/ari/v5"
+
+	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/gateway/count"
+	"github.com/hotline12345/hotline-gw/gateway/line"
+	"github.com/hotline12345/hotline-gw/metrics"
+)
+
+// Role of a channel the gateway originates, stored in the channel variable
+// HOTLINE_ROLE so that a restarted gateway recognises its own legs.
+const roleVar = "HOTLINE_ROLE"
+
+// Stasis application arguments set by the dialplan: Stasis(app,<entry>,<DNIS>[,<ref>]).
+const (
+	EntryInbound = "inbound"
+	EntryFrom110 = "from110"
+)
+
+// Options are the Service's collaborators and settings.
+type Options struct {
+	PBX          PBX
+	Dispatcher   *ari.Dispatcher
+	Plan         *line.Plan
+	Counter      *count.Counter
+	Metrics      *metrics.Metrics
+	Logger       *slog.Logger
+	Location     *time.Location
+	AnswerTarget time.Duration
+	// OpTimeout bounds each ARI request a call owner makes.
+	OpTimeout time.Duration
+	// MOHClass is the music-on-hold class for waiting callers ("default").
+	MOHClass string
+}
+
+// Service holds the live calls and accepts new ones.
+type Service struct {
+	o   Options
+	log *slog.Logger
+
+	ctx    context.Context // parent of every call owner
+	cancel context.CancelFunc
+
+	accepting atomic.Bool
+	wg        sync.WaitGroup
+
+	mu    sync.Mutex
+	calls map[string]*Call // by call ID (the caller channel's ID)
+}
+
+// New returns a Service; it accepts calls once Start is called.
+func New(o Options) *Service {
+	if o.OpTimeout <= 0 {
+		o.OpTimeout = 3 * time.Second
+	}
+	if o.MOHClass == "" {
+		o.MOHClass = "default"
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{o: o, log: o.Logger, ctx: ctx, cancel: cancel, calls: map[string]*Call{}}
+	o.Dispatcher.SetNewOwner(s.newOwner)
+	return s
+}
+
+// Start opens intake.
+func (s *Service) Start() { s.accepting.Store(true) }
+
+// Accepting reports whether new calls are taken (false while draining).
+func (s *Service) Accepting() bool { return s.accepting.Load() }
+
+// Active returns the number of live calls.
+func (s *Service) Active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+// newOwner runs on the ARI reader goroutine for a StasisStart of a channel
+// no call owns: it creates the call's owner. It must not block.
+func (s *Service) newOwner(ev *ariv5.StasisStart) *ari.Mailbox {
+	ch := ev.Channel
+	if ch.ID == "" {
+		return nil
+	}
+	c := s.newCall(ch.ID, ev)
+	mb := s.o.Dispatcher.NewMailbox(ch.ID, 0)
+	c.mb = mb
+	s.o.Dispatcher.Attach(ari.KindChannel, ch.ID, mb)
+	s.mu.Lock()
+	s.calls[c.id] = c
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.run(s.ctx)
+		s.o.Dispatcher.DetachMailbox(mb)
+		mb.Close()
+		s.mu.Lock()
+		delete(s.calls, c.id)
+		s.mu.Unlock()
+	}()
+	return mb
+}
+
+// call returns the live call with this ID.
+func (s *Service) call(id string) (*Call, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.calls[id]
+	return c, ok
+}
+
+// OnConnect resynchronises after every (re)connection to ARI: calls whose
+// caller channel is no longer in the application are ended; channels in the
+// application that no call owns (left by a gateway that stopped) are adopted.
+func (s *Service) OnConnect(ctx context.Context, info ari.ConnectInfo) {
+	ids, err := s.o.PBX.AppChannels(ctx)
+	if err != nil {
+		s.log.Error("resync: cannot list the application's channels", "err", err)
+		return
+	}
+	live := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		live[id] = true
+	}
+	s.mu.Lock()
+	var gone []*Call
+	for id, c := range s.calls {
+		if !live[id] {
+			gone = append(gone, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range gone {
+		c.send(func(c *Call) { c.channelGone("resync") })
+	}
+	adopted := 0
+	for _, id := range ids {
+		if _, ok := s.call(id); ok || !s.Accepting() {
+			continue
+		}
+		if s.adopt(ctx, id) {
+			adopted++
+		}
+	}
+	s.log.Info("resynchronised with Asterisk", "restarted", info.Restarted, "in_app", len(ids), "ended", len(gone), "adopted", adopted)
+}
+
+// adopt takes over a caller channel found in the application with no owner.
+// Legs the gateway originated (agents, 110) are hung up: their call's owner
+// re-offers the caller.
+func (s *Service) adopt(ctx context.Context, id string) bool {
+	role, err := s.o.PBX.GetVar(ctx, id, roleVar)
+	if err != nil && !errors.Is(err, ari.ErrNotFound) {
+		s.log.Warn("resync: cannot read channel role", "channel", id, "err", err)
+	}
+	if role != "" {
+		if err := s.o.PBX.Hangup(ctx, id, "normal"); err != nil && !errors.Is(err, ari.ErrNotFound) {
+			s.log.Warn("resync: cannot hang up orphaned leg", "channel", id, "role", role, "err", err)
+		}
+		return false
+	}
+	ch, err := s.o.PBX.Channel(ctx, id)
+	if err != nil {
+		return false
+	}
+	ev := &ariv5.StasisStart{Channel: *ch}
+	ev.Type = "StasisStart"
+	ev.Timestamp = ariv5.DateTime(time.Now())
+	if ch.Dialplan != nil {
+		ev.Args = []string{EntryInbound, ch.Dialplan.Exten}
+	}
+	mb := s.newOwner(ev)
+	if mb == nil {
+		return false
+	}
+	s.o.Dispatcher.Dispatch(ev)
+	s.log.Info("adopted call left by a previous gateway", "call_id", id)
+	return true
+}
+
+// OnDisconnect is called when the ARI connection is lost. Calls keep their
+// state; OnConnect reconciles them.
+func (s *Service) OnDisconnect() { s.log.Warn("ARI connection lost; calls keep their state until resync") }
+
+// Drain stops intake and waits for live calls to end, until ctx is done;
+// then the remaining owners are stopped. It returns the number of calls
+// still live when ctx ended.
+func (s *Service) Drain(ctx context.Context) int {
+	s.accepting.Store(false)
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return 0
+		case <-tick.C:
+			s.log.Info("draining: waiting for live calls", "active", s.Active())
+		case <-ctx.Done():
+			n := s.Active()
+			s.cancel()
+			<-done
+			return n
+		}
+	}
+}
+
+// Close stops every call owner at once.
+func (s *Service) Close() {
+	s.accepting.Store(false)
+	s.cancel()
+	s.wg.Wait()
+}
+
+func (s *Service) opCtx(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, s.o.OpTimeout)
+}
+
+var errDraining = fmt.Errorf("gateway is draining")

@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/gateway/count"
+	"github.com/hotline12345/hotline-gw/gateway/line"
+)
+
+// StatsServer implements hotlinev1.StatsService over the Redis counts.
+type StatsServer struct {
+	hotlinev1.UnimplementedStatsServiceServer
+	Counter      *count.Counter
+	Plan         *line.Plan
+	Location     *time.Location
+	AnswerTarget time.Duration
+	Now          func() time.Time
+}
+
+// GetStats returns the counts for an inclusive range of days.
+func (s *StatsServer) GetStats(ctx context.Context, req *hotlinev1.GetStatsRequest) (*hotlinev1.GetStatsResponse, error) {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	r, err := count.ParseRange(req.GetFrom(), req.GetTo(), s.Location, now())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	tot, err := s.Counter.Query(ctx, r)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return nil, status.Error(codes.DeadlineExceeded, err.Error())
+		}
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return BuildStats(tot, s.Plan, req.GetFrom(), req.GetTo(), s.Location.String(), s.AnswerTarget), nil
+}
+
+// BuildStats turns summed counts into the API's answer.
+func BuildStats(t count.Totals, plan *line.Plan, from, to, tz string, target time.Duration) *hotlinev1.GetStatsResponse {
+	resp := &hotlinev1.GetStatsResponse{
+		From: from, To: to, Timezone: tz,
+		InboundTotal:         uint64(t.Sum(count.Inbound)),
+		OutboundTotal:        uint64(t.Sum(count.Outbound)),
+		From110Total:         uint64(t.Sum(count.From110)),
+		Answered:             uint64(t.Sum(count.Answered)),
+		AnsweredWithinTarget: uint64(t.Sum(count.AnsweredTarget)),
+		AbandonedGreeting:    uint64(t.Sum(count.AbandonGreeting)),
+		AbandonedQueue:       uint64(t.Sum(count.AbandonQueue)),
+		AbandonedRinging:     uint64(t.Sum(count.AbandonRinging)),
+		Rejected:             uint64(t.Sum(count.Rejected)),
+		TransfersTo110:       uint64(t.Sum(count.TransferTo110)),
+		Satisfied:            uint64(t.Sum(count.Satisfied)),
+		Unsatisfied:          uint64(t.Sum(count.Unsatisfied)),
+		SurveyNoAnswer:       uint64(t.Sum(count.SurveyNoAnswer)),
+		AnswerTargetSeconds:  uint32(target / time.Second),
+		AvgWaitSeconds:       avgSeconds(t.SumMs(count.Answered), t.Sum(count.Answered)),
+		AvgTalkSeconds:       avgSeconds(t.SumMs(count.Talk), t.Sum(count.Talk)),
+	}
+	resp.ConnectRate = ratio(resp.Answered, resp.InboundTotal)
+	resp.TargetRate = ratio(resp.AnsweredWithinTarget, resp.InboundTotal)
+	resp.SatisfactionRate = ratio(resp.Satisfied, resp.Satisfied+resp.Unsatisfied)
+	for _, l := range plan.Lines() {
+		n := l.Number
+		resp.Lines = append(resp.Lines, &hotlinev1.LineStats{
+			Line: n, Name: l.Name, Merged: l.Merged(),
+			Inbound:              uint64(t.Get(count.Inbound, n)),
+			Outbound:             uint64(t.Get(count.Outbound, n)),
+			Answered:             uint64(t.Get(count.Answered, n)),
+			AnsweredWithinTarget: uint64(t.Get(count.AnsweredTarget, n)),
+			AbandonedGreeting:    uint64(t.Get(count.AbandonGreeting, n)),
+			AbandonedQueue:       uint64(t.Get(count.AbandonQueue, n)),
+			AbandonedRinging:     uint64(t.Get(count.AbandonRinging, n)),
+			Overflow:             uint64(t.Get(count.Overflow, n)),
+			AvgWaitSeconds:       avgSeconds(t.Ms(count.Answered, n), t.Get(count.Answered, n)),
+			AvgTalkSeconds:       avgSeconds(t.Ms(count.Talk, n), t.Get(count.Talk, n)),
+		})
+	}
+	return resp
+}
+
+func ratio(a, b uint64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func avgSeconds(ms, n int64) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(ms) / float64(n) / 1000
+}
