@@ -59,6 +59,7 @@ type Client struct {
 	hookMu       sync.Mutex
 	onConnect    func(context.Context, ConnectInfo)
 	onDisconnect func()
+	onReplaced   func()
 
 	running atomic.Bool
 	ready   atomic.Bool
@@ -123,6 +124,15 @@ func (c *Client) SetOnConnect(fn func(ctx context.Context, info ConnectInfo)) {
 func (c *Client) SetOnDisconnect(fn func()) {
 	c.hookMu.Lock()
 	c.onDisconnect = fn
+	c.hookMu.Unlock()
+}
+
+// SetOnReplaced installs the hook run when another websocket takes over the
+// Stasis application (ApplicationReplaced): this client receives no more
+// events for it, and its owner should hand its calls over. Set it before Run.
+func (c *Client) SetOnReplaced(fn func()) {
+	c.hookMu.Lock()
+	c.onReplaced = fn
 	c.hookMu.Unlock()
 }
 
@@ -290,6 +300,12 @@ func (c *Client) serve(ctx context.Context, ws *websocket.Conn, ci ConnectInfo) 
 				"application", c.cfg.Application)
 			c.ready.Store(false)
 			c.m.Connected.Set(0)
+			c.hookMu.Lock()
+			onReplaced := c.onReplaced
+			c.hookMu.Unlock()
+			if onReplaced != nil {
+				onReplaced()
+			}
 			continue
 		}
 		c.disp.Dispatch(ev)

@@ -231,6 +231,17 @@ func (c *Call) channelGone(why string) {
 	c.finish(context.Background(), why)
 }
 
+// handOver ends this owner without recording an outcome: another gateway
+// instance has adopted the call and will count its end.
+func (c *Call) handOver() {
+	if c.counted {
+		c.s.o.Metrics.Calls.Active.WithLabelValues(c.line.Number).Dec()
+		c.counted = false
+	}
+	c.endCause = "handed_over"
+	c.phase = phaseEnded
+}
+
 // finish records the call's outcome. It is the single exit of a call.
 func (c *Call) finish(ctx context.Context, why string) {
 	if c.phase == phaseEnded {

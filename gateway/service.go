@@ -200,6 +200,23 @@ func (s *Service) adopt(ctx context.Context, id string) bool {
 // state; OnConnect reconciles them.
 func (s *Service) OnDisconnect() { s.log.Warn("ARI connection lost; calls keep their state until resync") }
 
+// OnReplaced is called when another gateway took over the Stasis
+// application: this instance gets no more events, so its calls are handed
+// over to the newer instance (which adopts them on its resync) without being
+// counted here, and intake stops until a reconnection.
+func (s *Service) OnReplaced() {
+	s.mu.Lock()
+	calls := make([]*Call, 0, len(s.calls))
+	for _, c := range s.calls {
+		calls = append(calls, c)
+	}
+	s.mu.Unlock()
+	for _, c := range calls {
+		c.send(func(c *Call) { c.handOver() })
+	}
+	s.log.Warn("another gateway took over the application; live calls handed over", "calls", len(calls))
+}
+
 // Drain stops intake and waits for live calls to end, until ctx is done;
 // then the remaining owners are stopped. It returns the number of calls
 // still live when ctx ended.

@@ -76,7 +76,7 @@ else
   log "starting redis on 127.0.0.1:$REDIS_PORT (dir $REDIS_DIR)"
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes \
     --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
-    --save '' --appendonly no --protected-mode yes
+    --save '' --appendonly yes --appendfsync everysec --protected-mode yes
   for _ in $(seq 1 50); do redis_up && break; sleep 0.1; done
   redis_up || die "redis did not answer PING (log: $REDIS_DIR/redis.log)"
 fi

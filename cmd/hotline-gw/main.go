@@ -138,6 +138,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	})
 	ac.SetOnConnect(svc.OnConnect)
 	ac.SetOnDisconnect(svc.OnDisconnect)
+	ac.SetOnReplaced(svc.OnReplaced)
 
 	// gRPC: health, reflection and the hotline's services.
 	gs := grpc.NewServer()

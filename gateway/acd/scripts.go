@@ -1,0 +1,227 @@
+package acd
+
+import "github.com/redis/go-redis/v9"
+
+// Every script starts with this prelude. ARGV[1] is the key prefix
+// "{<tag>}:acd:" so that every key a script touches carries the same hash
+// tag: on Redis Cluster they all live in one slot, and the keys a script
+// derives (an agent's skill sets) are in the slot of the keys it declares.
+//
+// Layout:
+//
+//	agent:<ext>   hash  ext skills(csv) wrap(ms) session state reason call
+//	                    since(µs) idle(µs) wrapend(µs)
+//	ready:<skill> zset  ext → idle-since (µs); only agents in state ready
+//	wait:<skill>  zset  call ID → band*1e13 + entry unix ms
+//	wrapup        zset  ext → wrap-up end (µs); only agents in wrap_up
+//	busy          hash  ext → call ID; only agents ringing or on_call
+//	agents        set   every extension that ever logged in
+//	clock         string last timestamp handed out (µs), strictly increasing
+//
+// Every script returns {code, detail, snapshots, skills}: snapshots are the
+// HGETALLs of the agents it changed (to publish their new state) and skills
+// the skill sets that gained a ready agent (to notify waiting calls).
+const prelude = `
+local P = ARGV[1]
+local WRAP = P .. 'wrapup'
+local BUSY = P .. 'busy'
+local CLOCK = P .. 'clock'
+local AGENTS = P .. 'agents'
+local function akey(e) return P .. 'agent:' .. e end
+local function rkey(s) return P .. 'ready:' .. s end
+local changed = {}
+local pub = {}
+
+-- now returns a strictly increasing timestamp in µs (number and string), so
+-- that no two agents ever tie on idle-since.
+local function now()
+  local t = redis.call('TIME')
+  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local last = tonumber(redis.call('GET', CLOCK) or '0')
+  if us <= last then us = last + 1 end
+  local s = string.format('%.0f', us)
+  redis.call('SET', CLOCK, s)
+  return us, s
+end
+
+local function skills_of(e)
+  local out = {}
+  local s = redis.call('HGET', akey(e), 'skills')
+  if s then
+    for sk in string.gmatch(s, '[^,]+') do out[#out + 1] = sk end
+  end
+  return out
+end
+
+local function unready(e)
+  for _, sk in ipairs(skills_of(e)) do redis.call('ZREM', rkey(sk), e) end
+end
+
+local function make_ready(e, ts, idle)
+  redis.call('HSET', akey(e), 'state', 'ready', 'reason', '', 'call', '', 'since', ts, 'idle', idle, 'wrapend', '')
+  redis.call('ZREM', WRAP, e)
+  redis.call('HDEL', BUSY, e)
+  for _, sk in ipairs(skills_of(e)) do
+    redis.call('ZADD', rkey(sk), idle, e)
+    pub[#pub + 1] = sk
+  end
+  changed[#changed + 1] = e
+end
+
+-- promote ends expired wrap-ups; the agent is idle since its wrap-up ended,
+-- however late this runs. Returns how many were due.
+local function promote(ts)
+  local due = redis.call('ZRANGEBYSCORE', WRAP, '-inf', ts, 'WITHSCORES', 'LIMIT', 0, 100)
+  for i = 1, #due, 2 do
+    local e = due[i]
+    if redis.call('HGET', akey(e), 'state') == 'wrap_up' then
+      make_ready(e, due[i + 1], due[i + 1])
+    else
+      redis.call('ZREM', WRAP, e)
+    end
+  end
+  return #due / 2
+end
+
+local function result(code, detail)
+  local snaps = {}
+  for i, e in ipairs(changed) do snaps[i] = redis.call('HGETALL', akey(e)) end
+  return {code, detail or '', snaps, pub}
+end
+`
+
+// loginScript. KEYS: agent. ARGV: prefix, ext, skills csv, wrap ms, session.
+var loginScript = redis.NewScript(prelude + `
+local e = ARGV[2]
+local st = redis.call('HGET', KEYS[1], 'state')
+if st and st ~= 'logged_out' then return {'already', st, {}, {}} end
+local _, ts = now()
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'ext', e, 'skills', ARGV[3], 'wrap', ARGV[4], 'session', ARGV[5],
+  'state', 'paused', 'reason', 'login', 'call', '', 'since', ts, 'idle', ts, 'wrapend', '')
+redis.call('SADD', AGENTS, e)
+changed[1] = e
+return result('ok', '')
+`)
+
+// setStateScript moves an agent to ready, paused{reason} or logged_out.
+// KEYS: agent. ARGV: prefix, ext, target, reason.
+var setStateScript = redis.NewScript(prelude + `
+local e, target, reason = ARGV[2], ARGV[3], ARGV[4]
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st then return {'unknown', '', {}, {}} end
+if st == 'ringing' or st == 'on_call' then return {'not_allowed', st, {}, {}} end
+if target == 'logged_out' then
+  if st == 'logged_out' then return result('ok', '') end
+  local _, ts = now()
+  unready(e)
+  redis.call('ZREM', WRAP, e)
+  redis.call('HDEL', BUSY, e)
+  redis.call('HSET', KEYS[1], 'state', 'logged_out', 'reason', '', 'call', '', 'since', ts, 'wrapend', '')
+  changed[1] = e
+  return result('ok', '')
+end
+if st == 'logged_out' then return {'not_allowed', st, {}, {}} end
+if target == 'ready' then
+  if st == 'ready' then return result('ok', '') end
+  local _, ts = now()
+  make_ready(e, ts, ts)
+  return result('ok', '')
+end
+if st == 'paused' and redis.call('HGET', KEYS[1], 'reason') == reason then return result('ok', '') end
+local _, ts = now()
+unready(e)
+redis.call('ZREM', WRAP, e)
+redis.call('HSET', KEYS[1], 'state', 'paused', 'reason', reason, 'call', '', 'since', ts, 'wrapend', '')
+changed[1] = e
+return result('ok', '')
+`)
+
+// claimScript pops the longest-idle ready agent of a skill for a call that
+// is among the first K waiting calls, K = ready agents of the skill.
+// KEYS: ready set, wait set. ARGV: prefix, call ID.
+var claimScript = redis.NewScript(prelude + `
+local call = ARGV[2]
+local _, ts = now()
+promote(ts)
+local rank = redis.call('ZRANK', KEYS[2], call)
+if not rank then return result('not_waiting', '') end
+while true do
+  local n = redis.call('ZCARD', KEYS[1])
+  if n == 0 then return result('no_agent', '') end
+  if rank >= n then return result('not_head', tostring(rank)) end
+  local e = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+  redis.call('ZREM', KEYS[1], e)
+  if redis.call('HGET', akey(e), 'state') == 'ready' then
+    unready(e)
+    redis.call('HSET', akey(e), 'state', 'ringing', 'reason', '', 'call', call, 'since', ts)
+    redis.call('HSET', BUSY, e, call)
+    redis.call('ZREM', KEYS[2], call)
+    changed[#changed + 1] = e
+    return result('ok', e)
+  end
+  -- a member whose agent is not ready cannot happen through these scripts;
+  -- it was dropped above, try the next one.
+end
+`)
+
+// answeredScript. KEYS: agent. ARGV: prefix, ext, call ID.
+var answeredScript = redis.NewScript(prelude + `
+local e, call = ARGV[2], ARGV[3]
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st then return {'unknown', '', {}, {}} end
+if redis.call('HGET', KEYS[1], 'call') ~= call or (st ~= 'ringing' and st ~= 'on_call') then
+  return {'wrong_call', st, {}, {}}
+end
+if st == 'on_call' then return result('ok', '') end
+local _, ts = now()
+redis.call('HSET', KEYS[1], 'state', 'on_call', 'since', ts)
+changed[1] = e
+return result('ok', '')
+`)
+
+// releaseScript ends an agent's part in a call. KEYS: agent. ARGV: prefix,
+// ext, call ID, outcome (completed, missed, cancelled, stale), min age µs
+// (stale only). A release for a call the agent is not ringing for or on is a
+// no-op.
+var releaseScript = redis.NewScript(prelude + `
+local e, call, outcome = ARGV[2], ARGV[3], ARGV[4]
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st then return {'unknown', '', {}, {}} end
+if redis.call('HGET', KEYS[1], 'call') ~= call or (st ~= 'ringing' and st ~= 'on_call') then
+  return {'noop', st, {}, {}}
+end
+local us, ts = now()
+if outcome == 'stale' then
+  local since = tonumber(redis.call('HGET', KEYS[1], 'since') or '0')
+  if us - since < tonumber(ARGV[5]) then return {'young', st, {}, {}} end
+  outcome = 'cancelled'
+end
+if st == 'on_call' then outcome = 'completed' end
+if outcome == 'missed' then
+  redis.call('HDEL', BUSY, e)
+  redis.call('HSET', KEYS[1], 'state', 'paused', 'reason', 'missed_call', 'call', '', 'since', ts)
+  changed[1] = e
+elseif outcome == 'cancelled' then
+  make_ready(e, ts, redis.call('HGET', KEYS[1], 'idle'))
+else
+  local wrap = tonumber(redis.call('HGET', KEYS[1], 'wrap') or '0')
+  if wrap > 0 then
+    local endt = string.format('%.0f', us + wrap * 1000)
+    redis.call('HDEL', BUSY, e)
+    redis.call('ZADD', WRAP, endt, e)
+    redis.call('HSET', KEYS[1], 'state', 'wrap_up', 'reason', '', 'since', ts, 'wrapend', endt)
+    changed[1] = e
+  else
+    make_ready(e, ts, ts)
+  end
+end
+return result('ok', st)
+`)
+
+// promoteScript ends expired wrap-ups. KEYS: wrapup set. ARGV: prefix.
+var promoteScript = redis.NewScript(prelude + `
+local _, ts = now()
+local n = promote(ts)
+return result('ok', tostring(n))
+`)

@@ -1,0 +1,209 @@
+package acd
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+)
+
+// Server is the AgentService used by agents' desktops.
+//
+// Every RPC carries metadata "authorization: Bearer <token>"; the token
+// names one extension (configured map) and the caller may act only on that
+// extension. Errors become gRPC codes here, once:
+//
+//	missing or unknown token                   Unauthenticated
+//	malformed extension, skill, state, reason  InvalidArgument (names the field)
+//	another agent's extension                  PermissionDenied
+//	extension never logged in                  NotFound
+//	second Login while a session is live       AlreadyExists
+//	state change not allowed (e.g. ready while
+//	ringing, anything while logged out)        FailedPrecondition
+//	Redis unreachable                          Unavailable
+//
+// A refused request changes nothing.
+type Server struct {
+	hotlinev1.UnimplementedAgentServiceServer
+	pool   *Pool
+	tokens map[string]string // extension → token
+	log    *slog.Logger
+}
+
+// NewServer returns the service. tokens maps each agent's extension to its
+// secret token; tokens must be distinct and at least 16 characters.
+func NewServer(pool *Pool, tokens map[string]string, log *slog.Logger) (*Server, error) {
+	s := &Server{pool: pool, tokens: make(map[string]string, len(tokens)), log: log}
+	seen := make(map[string]string, len(tokens))
+	for ext, tok := range tokens {
+		if !ValidExtension(ext) {
+			return nil, fmt.Errorf("agent tokens: extension %q must be 2-8 digits", ext)
+		}
+		if len(tok) < 16 || strings.ContainsAny(tok, " \t\r\n") {
+			return nil, fmt.Errorf("agent tokens[%s]: token must be at least 16 characters without spaces", ext)
+		}
+		if other, dup := seen[tok]; dup {
+			return nil, fmt.Errorf("agent tokens[%s]: token is the same as the token of %s", ext, other)
+		}
+		seen[tok] = ext
+		s.tokens[ext] = tok
+	}
+	return s, nil
+}
+
+// Register registers the service on g.
+func (s *Server) Register(g grpc.ServiceRegistrar) { hotlinev1.RegisterAgentServiceServer(g, s) }
+
+// authorize checks the caller's token and that ext is the caller's own,
+// valid extension.
+func (s *Server) authorize(ctx context.Context, ext string) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	var tok string
+	if v := md.Get("authorization"); len(v) == 1 {
+		scheme, rest, ok := strings.Cut(v[0], " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			tok = strings.TrimSpace(rest)
+		}
+	}
+	caller := ""
+	if tok != "" {
+		// Compare against every token, without stopping early.
+		for e, t := range s.tokens {
+			if subtle.ConstantTimeCompare([]byte(t), []byte(tok)) == 1 {
+				caller = e
+			}
+		}
+	}
+	if caller == "" {
+		return status.Error(codes.Unauthenticated, "missing or invalid agent token (authorization: Bearer <token>)")
+	}
+	if !ValidExtension(ext) {
+		return status.Errorf(codes.InvalidArgument, "extension: %q must be 2-8 digits", ext)
+	}
+	if ext != caller {
+		return status.Errorf(codes.PermissionDenied, "token of agent %s may not act on agent %s", caller, ext)
+	}
+	return nil
+}
+
+// toStatus maps a Pool error to a gRPC status.
+func (s *Server) toStatus(op string, err error) error {
+	var fe *FieldError
+	switch {
+	case errors.As(err, &fe):
+		return status.Error(codes.InvalidArgument, fe.Error())
+	case errors.Is(err, ErrUnknownAgent):
+		return status.Error(codes.NotFound, "agent has never logged in")
+	case errors.Is(err, ErrAlreadyLoggedIn):
+		return status.Error(codes.AlreadyExists, "agent is already logged in; log out first")
+	case errors.Is(err, ErrNotAllowed):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	s.log.Error("agent service: "+op+" failed", "err", err)
+	return status.Error(codes.Unavailable, "routing store unavailable")
+}
+
+// Login starts the agent's session; the agent starts paused (reason
+// "login") and sets READY when its desktop is ready for calls.
+func (s *Server) Login(ctx context.Context, req *hotlinev1.LoginRequest) (*hotlinev1.LoginResponse, error) {
+	if err := s.authorize(ctx, req.GetExtension()); err != nil {
+		return nil, err
+	}
+	a, err := s.pool.Login(ctx, req.GetExtension(), req.GetSkills(), time.Duration(req.GetWrapUpSeconds())*time.Second)
+	if err != nil {
+		return nil, s.toStatus("login", err)
+	}
+	return &hotlinev1.LoginResponse{SessionId: a.SessionID, State: a.State.Proto()}, nil
+}
+
+// SetState sets READY, PAUSED (reason required) or LOGGED_OUT.
+func (s *Server) SetState(ctx context.Context, req *hotlinev1.SetStateRequest) (*hotlinev1.SetStateResponse, error) {
+	if err := s.authorize(ctx, req.GetExtension()); err != nil {
+		return nil, err
+	}
+	var (
+		a   Agent
+		err error
+	)
+	switch req.GetState() {
+	case hotlinev1.AgentState_AGENT_STATE_READY:
+		a, err = s.pool.SetReady(ctx, req.GetExtension())
+	case hotlinev1.AgentState_AGENT_STATE_PAUSED:
+		a, err = s.pool.Pause(ctx, req.GetExtension(), req.GetReason())
+	case hotlinev1.AgentState_AGENT_STATE_LOGGED_OUT:
+		a, err = s.pool.Logout(ctx, req.GetExtension())
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "state: %s is not READY, PAUSED or LOGGED_OUT", req.GetState())
+	}
+	if err != nil {
+		return nil, s.toStatus("set state", err)
+	}
+	return &hotlinev1.SetStateResponse{State: a.State.Proto()}, nil
+}
+
+// GetAgent returns the agent's state.
+func (s *Server) GetAgent(ctx context.Context, req *hotlinev1.GetAgentRequest) (*hotlinev1.Agent, error) {
+	if err := s.authorize(ctx, req.GetExtension()); err != nil {
+		return nil, err
+	}
+	a, err := s.pool.Get(ctx, req.GetExtension())
+	if err != nil {
+		return nil, s.toStatus("get agent", err)
+	}
+	return a.Proto(), nil
+}
+
+// StreamEvents streams the agent's events from every instance: first a
+// snapshot of its state (LOGGED_OUT if it never logged in: a desktop may
+// open its stream before Login), then screen pops, call progress and state
+// changes. The snapshot is sent once the subscription is active, so every
+// event published after the client received it is delivered.
+func (s *Server) StreamEvents(req *hotlinev1.StreamEventsRequest, stream grpc.ServerStreamingServer[hotlinev1.AgentEvent]) error {
+	ctx := stream.Context()
+	ext := req.GetExtension()
+	if err := s.authorize(ctx, ext); err != nil {
+		return err
+	}
+	es, err := s.pool.Events(ctx, ext)
+	if err != nil {
+		return s.toStatus("stream events", err)
+	}
+	defer es.Close()
+	a, err := s.pool.Get(ctx, ext)
+	switch {
+	case errors.Is(err, ErrUnknownAgent):
+		a = Agent{Extension: ext, State: LoggedOut}
+	case err != nil:
+		return s.toStatus("stream events", err)
+	}
+	if err := stream.Send(&hotlinev1.AgentEvent{At: timestamppb.Now(), Event: &hotlinev1.AgentEvent_State{State: a.Proto()}}); err != nil {
+		return err
+	}
+	for {
+		ev, err := es.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // the desktop went away
+			}
+			return status.Error(codes.Unavailable, "agent event stream interrupted; reconnect")
+		}
+		if err := stream.Send(ev); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,525 @@
+package ticket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/gateway/store"
+	"github.com/hotline12345/hotline-gw/metrics"
+)
+
+// Group is the outbox stream's consumer group. It is stored in Redis: keep it.
+const Group = "delivery"
+
+// ErrRejected marks a sink error that retrying cannot fix (the sink refused
+// the ticket itself, e.g. gRPC InvalidArgument). The Deliverer moves such a
+// ticket to the dead-letter stream instead of retrying it forever.
+var ErrRejected = errors.New("ticket rejected by sink")
+
+// Sink is the ticket system. Submit returns once the sink has stored the
+// ticket durably; duplicate reports that it already had this ticket ID.
+// Errors wrapping ErrRejected are permanent; every other error is retried.
+type Sink interface {
+	Submit(ctx context.Context, t *hotlinev1.Ticket) (duplicate bool, err error)
+}
+
+// Options configure a Deliverer. Zero durations and counts take defaults.
+type Options struct {
+	Redis    redis.UniversalClient
+	Keys     store.Keys
+	Consumer string // this gateway instance's name: its consumer in the group
+	Sink     Sink
+	Logger   *slog.Logger
+	Metrics  *metrics.Tickets
+
+	Workers      int           // concurrent submits; default 16
+	Batch        int           // entries per XREADGROUP / XAUTOCLAIM; default 256
+	Block        time.Duration // XREADGROUP BLOCK; default and maximum 1s
+	ClaimIdle    time.Duration // claim other consumers' entries pending longer; default 60s
+	ClaimEvery   time.Duration // how often to look for such entries; default 10s
+	BacklogEvery time.Duration // how often to refresh the backlog gauge; default 5s
+	Timeout      time.Duration // per Redis round trip; default 2s
+	BackoffMin   time.Duration // first retry delay; default 100ms
+	BackoffMax   time.Duration // retry delay cap; default 5s
+}
+
+// Deliverer submits the outbox's entries to the sink and removes them once
+// the sink confirmed them. Every gateway instance runs one, with its own
+// consumer name.
+type Deliverer struct {
+	o      Options
+	stream string
+	dead   string
+	log    *slog.Logger
+	m      *metrics.Tickets
+
+	work chan redis.XMessage
+	acks chan string
+
+	mu       sync.Mutex
+	inflight map[string]struct{} // entry IDs this deliverer holds, until acked
+}
+
+// NewDeliverer checks o and returns a Deliverer; call Run to start it.
+func NewDeliverer(o Options) (*Deliverer, error) {
+	switch {
+	case o.Redis == nil:
+		return nil, errors.New("ticket deliverer: no Redis client")
+	case o.Sink == nil:
+		return nil, errors.New("ticket deliverer: no sink")
+	case o.Logger == nil || o.Metrics == nil:
+		return nil, errors.New("ticket deliverer: logger and metrics are required")
+	case o.Consumer == "" || strings.ContainsAny(o.Consumer, " \t\r\n"):
+		return nil, fmt.Errorf("ticket deliverer: invalid consumer name %q", o.Consumer)
+	}
+	if o.Workers <= 0 {
+		o.Workers = 16
+	}
+	if o.Batch <= 0 {
+		o.Batch = 256
+	}
+	if o.Block <= 0 || o.Block > time.Second {
+		o.Block = time.Second
+	}
+	if o.ClaimIdle <= 0 {
+		o.ClaimIdle = 60 * time.Second
+	}
+	if o.ClaimEvery <= 0 {
+		o.ClaimEvery = 10 * time.Second
+	}
+	if o.BacklogEvery <= 0 {
+		o.BacklogEvery = 5 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Second
+	}
+	if o.BackoffMin <= 0 {
+		o.BackoffMin = 100 * time.Millisecond
+	}
+	if o.BackoffMax < o.BackoffMin {
+		o.BackoffMax = max(5*time.Second, o.BackoffMin)
+	}
+	return &Deliverer{
+		o: o, stream: streamKey(o.Keys), dead: deadKey(o.Keys), log: o.Logger.With("consumer", o.Consumer), m: o.Metrics,
+		work: make(chan redis.XMessage, o.Batch), acks: make(chan string, 4*o.Batch),
+		inflight: make(map[string]struct{}),
+	}, nil
+}
+
+// Backlog returns the number of tickets in the outbox not yet confirmed.
+func (d *Deliverer) Backlog(ctx context.Context) (int64, error) {
+	return backlog(ctx, d.o.Redis, d.o.Keys, d.o.Timeout)
+}
+
+// Run delivers until ctx ends; call it once. Entries being submitted when
+// ctx ends stay pending in the group and are delivered again later (by
+// this consumer after a restart, or claimed by another one): delivery is at
+// least once, and the sink deduplicates.
+func (d *Deliverer) Run(ctx context.Context) {
+	if !d.createGroup(ctx) {
+		return
+	}
+	var workers, acker sync.WaitGroup
+	acker.Add(1)
+	go func() { defer acker.Done(); d.ackLoop(ctx) }()
+	for range d.o.Workers {
+		workers.Add(1)
+		go func() { defer workers.Done(); d.worker(ctx) }()
+	}
+	var aux sync.WaitGroup
+	aux.Add(2)
+	go func() { defer aux.Done(); d.backlogLoop(ctx) }()
+	go func() { defer aux.Done(); d.claimLoop(ctx) }()
+
+	d.readLoop(ctx)
+
+	aux.Wait()
+	workers.Wait()
+	close(d.acks) // every sender has stopped: the acker drains and returns
+	acker.Wait()
+}
+
+// createGroup creates the consumer group (and the stream) if missing,
+// retrying while Redis is unreachable. It reports false if ctx ended.
+func (d *Deliverer) createGroup(ctx context.Context) bool {
+	b := d.newBackoff()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
+		err := d.o.Redis.XGroupCreateMkStream(cctx, d.stream, Group, "0").Err()
+		cancel()
+		if err == nil || strings.HasPrefix(err.Error(), "BUSYGROUP") {
+			return true
+		}
+		d.log.Warn("ticket deliverer: cannot create consumer group; retrying", "stream", d.stream, "group", Group, "err", err)
+		if !b.sleep(ctx) {
+			return false
+		}
+	}
+}
+
+// readLoop first re-reads this consumer's own pending entries (left by a
+// previous life of this instance), then new entries, and hands them to
+// the workers.
+func (d *Deliverer) readLoop(ctx context.Context) {
+	b := d.newBackoff()
+	start := "0" // own pending history first
+	for ctx.Err() == nil {
+		id := start
+		block := time.Duration(-1) // no BLOCK for the history
+		if start == "" {
+			id, block = ">", d.o.Block
+		}
+		cctx, cancel := context.WithTimeout(ctx, d.o.Block+d.o.Timeout)
+		res, err := d.o.Redis.XReadGroup(cctx, &redis.XReadGroupArgs{
+			Group: Group, Consumer: d.o.Consumer, Streams: []string{d.stream, id},
+			Count: int64(d.o.Batch), Block: block,
+		}).Result()
+		cancel()
+		if errors.Is(err, redis.Nil) { // BLOCK timed out: nothing new
+			start = ""
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if strings.HasPrefix(err.Error(), "NOGROUP") { // stream or group deleted under us
+				d.createGroup(ctx)
+				continue
+			}
+			d.log.Warn("ticket deliverer: XREADGROUP failed; retrying", "stream", d.stream, "err", err)
+			b.sleep(ctx)
+			continue
+		}
+		b.reset()
+		var msgs []redis.XMessage
+		if len(res) > 0 {
+			msgs = res[0].Messages
+		}
+		if start != "" {
+			if len(msgs) == 0 {
+				start = "" // history done: read new entries from now on
+				continue
+			}
+			start = msgs[len(msgs)-1].ID
+		}
+		if _, ok := d.dispatch(ctx, msgs); !ok {
+			return
+		}
+	}
+}
+
+// claimLoop takes over entries pending longer than ClaimIdle, at start and
+// every ClaimEvery: those of consumers that died mid-delivery.
+func (d *Deliverer) claimLoop(ctx context.Context) {
+	t := time.NewTicker(d.o.ClaimEvery)
+	defer t.Stop()
+	for {
+		if err := d.claim(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("ticket deliverer: claiming idle entries failed; will try again", "stream", d.stream, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (d *Deliverer) claim(ctx context.Context) error {
+	cursor := "0-0"
+	for {
+		cctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
+		msgs, next, err := d.o.Redis.XAutoClaim(cctx, &redis.XAutoClaimArgs{
+			Stream: d.stream, Group: Group, Consumer: d.o.Consumer,
+			MinIdle: d.o.ClaimIdle, Start: cursor, Count: int64(d.o.Batch),
+		}).Result()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("XAUTOCLAIM %s from %s: %w", d.stream, cursor, err)
+		}
+		n, ok := d.dispatch(ctx, msgs)
+		if n > 0 {
+			d.log.Info("ticket deliverer: claimed entries idle too long", "count", n, "min_idle", d.o.ClaimIdle)
+		}
+		if !ok {
+			return ctx.Err()
+		}
+		if next == "0-0" || next == "" {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// dispatch hands msgs not already held to the workers and returns how many
+// it handed; ok is false if ctx ended first.
+func (d *Deliverer) dispatch(ctx context.Context, msgs []redis.XMessage) (n int, ok bool) {
+	for _, msg := range msgs {
+		d.mu.Lock()
+		_, held := d.inflight[msg.ID]
+		if !held {
+			d.inflight[msg.ID] = struct{}{}
+		}
+		d.mu.Unlock()
+		if held { // our own entry, claimed back: already on its way
+			continue
+		}
+		select {
+		case d.work <- msg:
+			n++
+		case <-ctx.Done():
+			return n, false
+		}
+	}
+	return n, true
+}
+
+func (d *Deliverer) release(id string) {
+	d.mu.Lock()
+	delete(d.inflight, id)
+	d.mu.Unlock()
+}
+
+func (d *Deliverer) worker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg := <-d.work:
+			d.deliver(ctx, msg)
+		}
+	}
+}
+
+// deliver submits one entry until the sink confirms it, then queues its
+// acknowledgement. Undecodable and rejected entries go to the dead letters.
+func (d *Deliverer) deliver(ctx context.Context, msg redis.XMessage) {
+	if msg.Values == nil { // deleted while pending: already delivered by someone
+		d.ack(ctx, msg.ID)
+		return
+	}
+	t, err := decode(msg)
+	if err != nil {
+		d.deadLetter(ctx, msg, err.Error())
+		return
+	}
+	id := t.GetTicketId()
+	b := d.newBackoff()
+	for attempt := 1; ; attempt++ {
+		dup, err := d.o.Sink.Submit(ctx, t)
+		if err == nil {
+			result := metrics.TicketDelivered
+			if dup {
+				result = metrics.TicketDuplicate
+			}
+			d.m.Total.WithLabelValues(result).Inc()
+			if at, ok := entryTime(msg.ID); ok {
+				d.m.Delivery.Observe(time.Since(at).Seconds())
+			}
+			d.ack(ctx, msg.ID)
+			return
+		}
+		if ctx.Err() != nil {
+			return // stopping: the entry stays pending
+		}
+		if errors.Is(err, ErrRejected) {
+			d.deadLetter(ctx, msg, err.Error())
+			return
+		}
+		d.m.Total.WithLabelValues(metrics.TicketRetried).Inc()
+		lvl := slog.LevelDebug
+		if attempt == 1 || attempt%10 == 0 {
+			lvl = slog.LevelWarn
+		}
+		d.log.Log(ctx, lvl, "ticket not delivered; retrying", "ticket_id", id, "entry", msg.ID, "attempt", attempt, "err", err)
+		if !b.sleep(ctx) {
+			return
+		}
+	}
+}
+
+func (d *Deliverer) ack(ctx context.Context, id string) {
+	select {
+	case d.acks <- id:
+	case <-ctx.Done():
+	}
+}
+
+// decode returns the entry's ticket, or why it cannot be delivered.
+func decode(msg redis.XMessage) (*hotlinev1.Ticket, error) {
+	raw, ok := msg.Values[fieldTicket].(string)
+	if !ok {
+		return nil, fmt.Errorf("entry %s has no field %q", msg.ID, fieldTicket)
+	}
+	t := &hotlinev1.Ticket{}
+	if err := proto.Unmarshal([]byte(raw), t); err != nil {
+		return nil, fmt.Errorf("entry %s: decode ticket: %w", msg.ID, err)
+	}
+	if err := ValidateID(t.GetTicketId()); err != nil {
+		return nil, fmt.Errorf("entry %s: %w", msg.ID, err)
+	}
+	if id, _ := msg.Values[fieldID].(string); id != t.GetTicketId() {
+		return nil, fmt.Errorf("entry %s: field %q is %q but the ticket's ID is %q", msg.ID, fieldID, id, t.GetTicketId())
+	}
+	return t, nil
+}
+
+// entryTime is the time Redis added the entry: its ID's milliseconds.
+func entryTime(id string) (time.Time, bool) {
+	ms, _, ok := strings.Cut(id, "-")
+	if !ok {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(n), true
+}
+
+// deadLetter moves msg to the dead-letter stream, with the reason, and
+// removes it from the outbox, in one transaction; it retries until done or
+// ctx ends (then the entry stays pending and is tried again later).
+func (d *Deliverer) deadLetter(ctx context.Context, msg redis.XMessage, reason string) {
+	defer d.release(msg.ID)
+	values := make([]any, 0, 2*len(msg.Values)+6)
+	for k, v := range msg.Values {
+		values = append(values, k, v)
+	}
+	values = append(values, "reason", reason, "entry", msg.ID, "consumer", d.o.Consumer)
+	b := d.newBackoff()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
+		_, err := d.o.Redis.TxPipelined(cctx, func(p redis.Pipeliner) error {
+			p.XAdd(cctx, &redis.XAddArgs{Stream: d.dead, Values: values})
+			p.XAck(cctx, d.stream, Group, msg.ID)
+			p.XDel(cctx, d.stream, msg.ID)
+			return nil
+		})
+		cancel()
+		if err == nil {
+			d.m.Total.WithLabelValues(metrics.TicketDeadLetter).Inc()
+			d.log.Error("ticket entry moved to dead letters", "entry", msg.ID, "dead_letters", d.dead, "ticket_id", msg.Values[fieldID], "reason", reason)
+			return
+		}
+		d.log.Warn("ticket deliverer: moving entry to dead letters failed; retrying", "entry", msg.ID, "err", err)
+		if !b.sleep(ctx) {
+			return
+		}
+	}
+}
+
+// ackLoop acknowledges and deletes delivered entries in batches. When acks
+// is closed (Run stopping) it acknowledges what it has left with a short
+// deadline of its own, so confirmed tickets are not delivered again.
+func (d *Deliverer) ackLoop(ctx context.Context) {
+	ids := make([]string, 0, d.o.Batch)
+	b := d.newBackoff()
+	for {
+		if len(ids) == 0 {
+			id, ok := <-d.acks
+			if !ok {
+				return
+			}
+			ids = append(ids, id)
+		}
+	fill:
+		for len(ids) < cap(ids) {
+			select {
+			case id, ok := <-d.acks:
+				if !ok {
+					break fill
+				}
+				ids = append(ids, id)
+			default:
+				break fill
+			}
+		}
+		actx := ctx
+		if ctx.Err() != nil {
+			actx = context.WithoutCancel(ctx)
+		}
+		if err := d.ackBatch(actx, ids); err != nil {
+			if ctx.Err() != nil {
+				d.log.Warn("ticket deliverer: final acknowledgement failed; those tickets will be delivered again", "count", len(ids), "err", err)
+			} else {
+				d.log.Warn("ticket deliverer: acknowledgement failed; retrying", "count", len(ids), "err", err)
+				b.sleep(ctx)
+				continue
+			}
+		}
+		b.reset()
+		for _, id := range ids {
+			d.release(id)
+		}
+		ids = ids[:0]
+	}
+}
+
+func (d *Deliverer) ackBatch(ctx context.Context, ids []string) error {
+	ctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
+	defer cancel()
+	_, err := d.o.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAck(ctx, d.stream, Group, ids...)
+		p.XDel(ctx, d.stream, ids...)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("XACK+XDEL %d entries of %s: %w", len(ids), d.stream, err)
+	}
+	return nil
+}
+
+func (d *Deliverer) backlogLoop(ctx context.Context) {
+	t := time.NewTicker(d.o.BacklogEvery)
+	defer t.Stop()
+	for {
+		n, err := d.Backlog(ctx)
+		if err == nil {
+			d.m.Backlog.Set(float64(n))
+		} else if ctx.Err() == nil {
+			d.log.Warn("ticket deliverer: backlog not refreshed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is exponential backoff with jitter: each delay is uniform in
+// [cur/2, cur], and cur doubles up to max.
+type backoff struct{ cur, min, max time.Duration }
+
+func (d *Deliverer) newBackoff() *backoff {
+	return &backoff{cur: d.o.BackoffMin, min: d.o.BackoffMin, max: d.o.BackoffMax}
+}
+
+func (b *backoff) reset() { b.cur = b.min }
+
+// sleep waits for the next delay; it reports false if ctx ended first.
+func (b *backoff) sleep(ctx context.Context) bool {
+	wait := b.cur/2 + rand.N(b.cur/2+1)
+	b.cur = min(2*b.cur, b.max)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,64 @@
+package ticket
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+)
+
+// GRPCSink submits tickets to a hotlinev1.TicketSink over gRPC.
+type GRPCSink struct {
+	client  hotlinev1.TicketSinkClient
+	timeout time.Duration
+	auth    string
+}
+
+// NewGRPCSink returns a Sink over c. Every call gets its own deadline of
+// timeout (default 5s); a non-empty token is sent as "authorization:
+// Bearer <token>".
+func NewGRPCSink(c hotlinev1.TicketSinkClient, timeout time.Duration, token string) *GRPCSink {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	s := &GRPCSink{client: c, timeout: timeout}
+	if token != "" {
+		s.auth = "Bearer " + token
+	}
+	return s
+}
+
+// Submit implements Sink. InvalidArgument from the sink wraps ErrRejected.
+func (s *GRPCSink) Submit(ctx context.Context, t *hotlinev1.Ticket) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if s.auth != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", s.auth)
+	}
+	resp, err := s.client.SubmitTicket(ctx, &hotlinev1.SubmitTicketRequest{Ticket: t})
+	if err != nil {
+		if status.Code(err) == codes.InvalidArgument {
+			return false, fmt.Errorf("submit ticket %s: %w: %w", t.GetTicketId(), ErrRejected, err)
+		}
+		return false, fmt.Errorf("submit ticket %s: %w", t.GetTicketId(), err)
+	}
+	return resp.GetDuplicate(), nil
+}
+
+// DialOptions are the connection options a ticket sink client should use
+// besides its transport credentials: gRPC's default reconnect backoff grows
+// to two minutes, which would hold tickets back that long after a sink
+// outage; this caps it at two seconds.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+		MinConnectTimeout: 2 * time.Second,
+	})}
+}

@@ -1,0 +1,273 @@
+// Package sinkserver is the reference TicketSink (the lab's and the tests'
+// stand-in for the city's ticket system): it appends every new ticket as one
+// protojson line to a file, fsynced before it answers, and deduplicates by
+// ticket ID, also across restarts (the IDs are loaded from the file at
+// start). Concurrent submissions share one fsync (group commit).
+package sinkserver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/gateway/ticket"
+)
+
+// FileSink implements hotlinev1.TicketSinkServer over an append-only file.
+type FileSink struct {
+	hotlinev1.UnimplementedTicketSinkServer
+
+	path string
+	f    *os.File
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	seen   map[string]*batch // nil: durable in the file; else: in that batch
+	cur    *batch            // being filled, not yet written
+	failed error             // a write or fsync failed: the file is suspect
+	stored int
+
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+// batch is the lines committed by one write and one fsync.
+type batch struct {
+	buf  []byte
+	ids  []string
+	done chan struct{} // closed after the fsync
+	err  error
+}
+
+// Open loads the ticket IDs already in path (creating it if missing) and
+// returns a FileSink appending to it. A partial last line (a crash during
+// a write that was never confirmed) is cut off. Close it when done.
+func Open(path string, log *slog.Logger) (*FileSink, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open ticket file: %w", err)
+	}
+	s := &FileSink{
+		path: path, f: f, log: log, seen: make(map[string]*batch),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if err := s.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	// Make the file's directory entry durable too (new file).
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = dir.Sync()
+		dir.Close()
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+func (s *FileSink) load() error {
+	r := bufio.NewReaderSize(s.f, 64<<10)
+	var off int64
+	for n := 1; ; n++ {
+		line, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			if len(line) > 0 {
+				s.log.Warn("ticket file ends with a partial line (never confirmed); cutting it off", "file", s.path, "line", n, "bytes", len(line))
+				if err := s.f.Truncate(off); err != nil {
+					return fmt.Errorf("cut partial last line of %s: %w", s.path, err)
+				}
+				if err := s.f.Sync(); err != nil {
+					return fmt.Errorf("fsync %s: %w", s.path, err)
+				}
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read ticket file %s: %w", s.path, err)
+		}
+		off += int64(len(line))
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		t := &hotlinev1.Ticket{}
+		if err := protojson.Unmarshal(line, t); err != nil {
+			return fmt.Errorf("ticket file %s line %d: %w", s.path, n, err)
+		}
+		if _, dup := s.seen[t.GetTicketId()]; !dup {
+			s.seen[t.GetTicketId()] = nil
+			s.stored++
+		}
+	}
+}
+
+// Len returns the number of distinct tickets durably in the file.
+func (s *FileSink) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stored
+}
+
+// Close writes what is pending, stops the committer and closes the file.
+func (s *FileSink) Close() error {
+	close(s.stop)
+	<-s.done
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("close ticket file %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// SubmitTicket stores a ticket not seen before and answers once it is on
+// disk; a ticket ID already stored is answered duplicate=true.
+func (s *FileSink) SubmitTicket(ctx context.Context, req *hotlinev1.SubmitTicketRequest) (*hotlinev1.SubmitTicketResponse, error) {
+	t := req.GetTicket()
+	if t == nil {
+		return nil, status.Error(codes.InvalidArgument, "ticket is required")
+	}
+	id := t.GetTicketId()
+	if id == "" {
+		return nil, status.Error(codes.InvalidArgument, "ticket.ticket_id is required")
+	}
+	if err := ticket.ValidateID(id); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "ticket.ticket_id: %v", err)
+	}
+	line, err := protojson.Marshal(t)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "ticket %s cannot be encoded: %v", id, err)
+	}
+
+	s.mu.Lock()
+	if s.failed != nil {
+		s.mu.Unlock()
+		return nil, status.Errorf(codes.Unavailable, "ticket file unusable after a write error: %v", s.failed)
+	}
+	b, known := s.seen[id]
+	dup := known
+	if !known {
+		if s.cur == nil {
+			s.cur = &batch{done: make(chan struct{})}
+		}
+		b = s.cur
+		b.buf = append(append(b.buf, line...), '\n')
+		b.ids = append(b.ids, id)
+		s.seen[id] = b
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	s.mu.Unlock()
+
+	if b != nil { // wait for this ticket's (or its twin's) fsync
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		if b.err != nil {
+			return nil, status.Errorf(codes.Unavailable, "store ticket %s: %v", id, b.err)
+		}
+	}
+	return &hotlinev1.SubmitTicketResponse{Duplicate: dup}, nil
+}
+
+// commitLoop writes and fsyncs each batch; submissions arriving meanwhile
+// gather in the next batch.
+func (s *FileSink) commitLoop() {
+	defer close(s.done)
+	for {
+		stopping := false
+		select {
+		case <-s.wake:
+		case <-s.stop:
+			stopping = true
+		}
+		s.mu.Lock()
+		b := s.cur
+		s.cur = nil
+		s.mu.Unlock()
+		if b != nil {
+			s.commit(b)
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+func (s *FileSink) commit(b *batch) {
+	_, err := s.f.Write(b.buf)
+	if err == nil {
+		err = s.f.Sync()
+	}
+	if err != nil {
+		err = fmt.Errorf("append to %s: %w", s.path, err)
+	}
+	s.mu.Lock()
+	if err != nil {
+		// After a failed write or fsync the file's state is unknown: stop
+		// accepting (fail-stop) rather than confirm tickets we may lose.
+		s.failed = err
+		for _, id := range b.ids {
+			delete(s.seen, id)
+		}
+		s.log.Error("ticket file write failed; sink refuses further tickets", "file", s.path, "err", err)
+	} else {
+		for _, id := range b.ids {
+			s.seen[id] = nil
+		}
+		s.stored += len(b.ids)
+	}
+	s.mu.Unlock()
+	b.err = err
+	close(b.done)
+}
+
+// NewGRPCServer returns a gRPC server with sink registered as TicketSink and
+// the standard health service. A non-empty token must come as metadata
+// "authorization: Bearer <token>" on every TicketSink call.
+func NewGRPCServer(sink hotlinev1.TicketSinkServer, token string, opts ...grpc.ServerOption) *grpc.Server {
+	if token != "" {
+		opts = append(opts, grpc.ChainUnaryInterceptor(authInterceptor("Bearer "+token)))
+	}
+	srv := grpc.NewServer(opts...)
+	hotlinev1.RegisterTicketSinkServer(srv, sink)
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(hotlinev1.TicketSink_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	return srv
+}
+
+func authInterceptor(want string) grpc.UnaryServerInterceptor {
+	prefix := "/" + hotlinev1.TicketSink_ServiceDesc.ServiceName + "/"
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if !strings.HasPrefix(info.FullMethod, prefix) { // health stays open
+			return h(ctx, req)
+		}
+		md, _ := metadata.FromIncomingContext(ctx)
+		got := md.Get("authorization")
+		if len(got) != 1 || subtle.ConstantTimeCompare([]byte(got[0]), []byte(want)) != 1 {
+			return nil, status.Error(codes.Unauthenticated, "missing or wrong bearer token in metadata \"authorization\"")
+		}
+		return h(ctx, req)
+	}
+}

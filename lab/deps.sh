@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# lab/deps.sh - install the host packages the build, the lab and the tests use.
+# Idempotent; runs apt-get update only when something is missing.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_root
+ensure_host_packages debootstrap redis-server redis-tools sip-tester curl protobuf-compiler make
