@@ -198,7 +198,9 @@ func (s *Service) adopt(ctx context.Context, id string) bool {
 
 // OnDisconnect is called when the ARI connection is lost. Calls keep their
 // state; OnConnect reconciles them.
-func (s *Service) OnDisconnect() { s.log.Warn("ARI connection lost; calls keep their state until resync") }
+func (s *Service) OnDisconnect() {
+	s.log.Warn("ARI connection lost; calls keep their state until resync")
+}
 
 // OnReplaced is called when another gateway took over the Stasis
 // application: this instance gets no more events, so its calls are handed

@@ -86,8 +86,8 @@ type Counter struct {
 	pending chan Op
 	timeout time.Duration
 
-	mu      sync.Mutex
-	flushed *sync.Cond
+	mu       sync.Mutex
+	flushed  *sync.Cond
 	inFlight int
 }
 

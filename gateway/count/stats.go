@@ -106,7 +106,9 @@ func (c *Counter) Query(ctx context.Context, r Range) (Totals, error) {
 	}
 	tot := Totals{}
 	for _, cmd := range cmds {
-		m, err := cmd.(interface{ Result() (map[string]string, error) }).Result()
+		m, err := cmd.(interface {
+			Result() (map[string]string, error)
+		}).Result()
 		if err != nil {
 			return nil, fmt.Errorf("query counts: %w", err)
 		}

@@ -320,7 +320,6 @@ func (g *Gateway) Stop(sig syscall.Signal) {
 	g.cmd = nil
 }
 
-
 // Ready reports whether /readyz answers 200.
 func (g *Gateway) Ready() bool {
 	resp, err := (&http.Client{Timeout: time.Second}).Get("http://" + g.HTTP + "/readyz")

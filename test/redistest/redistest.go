@@ -170,5 +170,3 @@ func freePort(t testing.TB) int {
 	t.Fatalf("no free port below 55536")
 	return 0
 }
-
-
