@@ -32,7 +32,8 @@ func (p phase) String() string {
 // owned by the goroutine running run; other goroutines use send.
 type Call struct {
 	s     *Service
-	id    string // the caller channel's ID; also the ticket ID
+	ctx   context.Context // the owner's context, for commands and timers
+	id    string          // the caller channel's ID; also the ticket ID
 	start *ariv5.StasisStart
 	mb    *ari.Mailbox
 	cmds  chan func(*Call)
@@ -49,12 +50,34 @@ type Call struct {
 	greeting string    // playback ID of the greeting
 	received time.Time // when StasisStart reached the owner's dispatcher
 	endCause string
+
+	// Routing.
+	skill      string    // the skill group the call waits in now
+	priority   bool      // ahead of other waiting calls (from 110, re-queued)
+	queuedAt   time.Time // when the call joined its current group
+	enqueued   bool      // in the pool's waiting set of skill
+	overflowed bool
+	attempts   int
+	agentExt   string // the agent offered or talking
+	agentLeg   string // the agent's channel ID
+	agentUp    bool   // the agent's channel answered (in the application)
+	bridge     string
+	recording  string
+	overflowPB string // playback ID of the overflow message
+	policeRef  string // 110's case reference (from110 calls)
+
+	timers map[string]*timer
+}
+
+type timer struct {
+	t   *time.Timer
+	gen int
 }
 
 func (s *Service) newCall(id string, ev *ariv5.StasisStart) *Call {
 	return &Call{
 		s: s, id: id, start: ev,
-		cmds:     make(chan func(*Call), 8),
+		cmds:     make(chan func(*Call), 32),
 		done:     make(chan struct{}),
 		received: time.Now(),
 	}
@@ -71,13 +94,52 @@ func (c *Call) send(fn func(*Call)) bool {
 	}
 }
 
+// schedule runs fn on the owner after d, replacing a pending timer of the
+// same name; cancel with unschedule. Timers never outlive the call.
+func (c *Call) schedule(name string, d time.Duration, fn func(*Call)) {
+	if c.timers == nil {
+		c.timers = map[string]*timer{}
+	}
+	old := c.timers[name]
+	gen := 1
+	if old != nil {
+		old.t.Stop()
+		gen = old.gen + 1
+	}
+	tm := &timer{gen: gen}
+	tm.t = time.AfterFunc(d, func() {
+		c.send(func(c *Call) {
+			if cur := c.timers[name]; cur == tm && c.phase != phaseEnded {
+				delete(c.timers, name)
+				fn(c)
+			}
+		})
+	})
+	c.timers[name] = tm
+}
+
+func (c *Call) unschedule(name string) {
+	if tm := c.timers[name]; tm != nil {
+		tm.t.Stop()
+		delete(c.timers, name)
+	}
+}
+
 // run is the call's owner loop: ARI events in order, commands, timers.
 func (c *Call) run(ctx context.Context) {
+	c.ctx = ctx
 	defer close(c.done)
+	defer func() {
+		for _, tm := range c.timers {
+			tm.t.Stop()
+		}
+	}()
 	for c.phase != phaseEnded {
 		select {
 		case <-ctx.Done():
-			c.finish(ctx, "gateway_stopped")
+			// The gateway is stopping: the call stays in Asterisk and the
+			// next gateway adopts it; nothing is counted or torn down here.
+			c.handOver()
 			return
 		case fn := <-c.cmds:
 			fn(c)
@@ -100,20 +162,22 @@ func (c *Call) deliver(ctx context.Context, d ari.Delivery) {
 	}
 	switch ev := d.Event.(type) {
 	case *ariv5.StasisStart:
-		if ev.Channel.ID == c.id && c.phase == phaseNew {
+		switch {
+		case ev.Channel.ID == c.id && c.phase == phaseNew:
 			c.onStart(ctx, ev)
+		case ev.Channel.ID == c.agentLeg && c.agentLeg != "":
+			c.agentAnswered(ctx)
 		}
 	case *ariv5.StasisEnd:
-		if ev.Channel.ID == c.id {
-			c.channelGone("hangup")
-		}
+		c.channelLeft(ctx, ev.Channel.ID, 0)
 	case *ariv5.ChannelDestroyed:
-		if ev.Channel.ID == c.id {
-			c.channelGone("hangup")
-		}
+		c.channelLeft(ctx, ev.Channel.ID, ev.Cause)
 	case *ariv5.PlaybackFinished:
-		if ev.Playback.ID == c.greeting && c.phase == phaseGreeting {
+		switch {
+		case ev.Playback.ID == c.greeting && c.phase == phaseGreeting:
 			c.enterQueue(ctx)
+		case ev.Playback.ID == c.overflowPB && c.overflowPB != "":
+			c.hangupCaller(ctx, "normal")
 		}
 	}
 }
@@ -150,6 +214,9 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	} else if ev.Channel.Dialplan != nil {
 		c.dnis = ev.Channel.Dialplan.Exten
 	}
+	if len(ev.Args) > 2 && c.entry == EntryFrom110 {
+		c.policeRef = clipRef(ev.Args[2])
+	}
 	if !c.s.Accepting() {
 		c.reject(ctx, "congestion", "gateway draining")
 		return
@@ -173,6 +240,8 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 		return
 	}
 	c.line = l
+	c.skill = l.Skill
+	c.priority = c.entry == EntryFrom110
 	c.counted = true
 	c.s.o.Metrics.Calls.Active.WithLabelValues(l.Number).Inc()
 	c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Inbound, Line: l.Number, At: c.entered})
@@ -201,15 +270,6 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	c.enterQueue(ctx)
 }
 
-// enterQueue puts the caller on hold until an agent takes the call.
-func (c *Call) enterQueue(ctx context.Context) {
-	c.phase = phaseQueue
-	octx, cancel := c.s.opCtx(ctx)
-	defer cancel()
-	if err := c.s.o.PBX.StartMOH(octx, c.id, c.s.o.MOHClass); err != nil && !errors.Is(err, ari.ErrNotFound) {
-		c.s.log.Warn("music on hold failed", "call_id", c.id, "err", err)
-	}
-}
 
 // reject hangs up a call the gateway does not take.
 func (c *Call) reject(ctx context.Context, reason, why string) {
@@ -228,7 +288,11 @@ func (c *Call) channelGone(why string) {
 	if c.phase == phaseEnded {
 		return
 	}
-	c.finish(context.Background(), why)
+	ctx := c.ctx
+	if ctx == nil || ctx.Err() != nil {
+		ctx = context.Background()
+	}
+	c.finish(ctx, why)
 }
 
 // handOver ends this owner without recording an outcome: another gateway
@@ -248,6 +312,7 @@ func (c *Call) finish(ctx context.Context, why string) {
 		return
 	}
 	now := time.Now()
+	c.teardown(ctx, why)
 	if c.counted {
 		wait := now.Sub(c.entered)
 		var kind count.Kind
@@ -259,6 +324,9 @@ func (c *Call) finish(ctx context.Context, why string) {
 		case phaseRinging:
 			kind = count.AbandonRinging
 		}
+		if c.overflowed {
+			kind = ""
+		}
 		if kind != "" {
 			c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: kind, Line: c.line.Number, At: c.entered, Value: wait.Milliseconds()})
 			c.s.o.Metrics.Calls.Wait.WithLabelValues(c.line.Number).Observe(wait.Seconds())
@@ -266,7 +334,26 @@ func (c *Call) finish(ctx context.Context, why string) {
 		c.s.o.Metrics.Calls.Active.WithLabelValues(c.line.Number).Dec()
 		c.counted = false
 	}
-	c.endCause = why
+	if c.endCause == "" {
+		c.endCause = c.endReason(why)
+	}
 	c.s.log.Debug("call ended", "call_id", c.id, "line", c.line.Number, "phase", c.phase, "why", why)
+	if c.line.Number != "" {
+		c.s.submitTicket(c.ticket(now))
+	}
 	c.phase = phaseEnded
+}
+
+// clipRef keeps a 110 case reference printable and short.
+func clipRef(s string) string {
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r >= 0x20 && r != 0x7f {
+			out = append(out, r)
+		}
+		if len(out) == 64 {
+			break
+		}
+	}
+	return string(out)
 }

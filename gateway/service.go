@@ -7,7 +7,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -15,7 +14,10 @@ import (
 
 	ariv5 "github.com/CyCoreSystems/ari/v5"
 
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/gateway/acd"
+	"github.com/hotline12345/hotline-gw/gateway/config"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
 	"github.com/hotline12345/hotline-gw/metrics"
@@ -45,6 +47,18 @@ type Options struct {
 	OpTimeout time.Duration
 	// MOHClass is the music-on-hold class for waiting callers ("default").
 	MOHClass string
+
+	// Routing; a nil Pool holds callers until they hang up.
+	Pool           *acd.Pool
+	Groups         func(skill string) config.Group
+	AgentEndpoint  string // "PJSIP/agent{ext}"
+	RingTimeout    time.Duration
+	RequireDesktop bool
+	PollInterval   time.Duration
+
+	// Tickets; nil drops them (tests only).
+	Outbox   TicketOutbox
+	Instance string
 }
 
 // Service holds the live calls and accepts new ones.
@@ -54,12 +68,20 @@ type Service struct {
 
 	ctx    context.Context // parent of every call owner
 	cancel context.CancelFunc
+	// bg runs the router and the ticket spool; it outlives the owners so
+	// that their last tickets are flushed.
+	bg       context.Context
+	bgCancel context.CancelFunc
 
 	accepting atomic.Bool
 	wg        sync.WaitGroup
 
 	mu    sync.Mutex
 	calls map[string]*Call // by call ID (the caller channel's ID)
+
+	router  *router
+	tickets *ticketSpool
+	bgDone  chan struct{}
 }
 
 // New returns a Service; it accepts calls once Start is called.
@@ -73,14 +95,78 @@ func New(o Options) *Service {
 	if o.Location == nil {
 		o.Location = time.UTC
 	}
+	if o.Groups == nil {
+		o.Groups = func(skill string) config.Group { return config.Group{Skill: skill} }
+	}
+	if o.RingTimeout <= 0 {
+		o.RingTimeout = 15 * time.Second
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 500 * time.Millisecond
+	}
+	if o.AgentEndpoint == "" {
+		o.AgentEndpoint = "PJSIP/agent{ext}"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{o: o, log: o.Logger, ctx: ctx, cancel: cancel, calls: map[string]*Call{}}
+	bg, bgCancel := context.WithCancel(context.Background())
+	s := &Service{o: o, log: o.Logger, ctx: ctx, cancel: cancel, bg: bg, bgCancel: bgCancel,
+		calls: map[string]*Call{}, bgDone: make(chan struct{})}
+	if o.Pool != nil {
+		s.router = newRouter(o.Pool, o.Logger, o.PollInterval)
+	}
+	if o.Outbox != nil {
+		s.tickets = newTicketSpool(o.Outbox, o.Logger, 100000)
+	}
 	o.Dispatcher.SetNewOwner(s.newOwner)
 	return s
 }
 
-// Start opens intake.
-func (s *Service) Start() { s.accepting.Store(true) }
+// Start opens intake and starts the router and the ticket spool; they stop
+// with Close.
+func (s *Service) Start() {
+	var wg sync.WaitGroup
+	if s.router != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.router.run(s.bg) }()
+	}
+	if s.tickets != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.tickets.run(s.bg) }()
+	}
+	go func() { wg.Wait(); close(s.bgDone) }()
+	s.accepting.Store(true)
+}
+
+// submitTicket hands a finished call's ticket to the outbox.
+func (s *Service) submitTicket(t *hotlinev1.Ticket) {
+	if s.tickets != nil {
+		s.tickets.add(t)
+	}
+}
+
+// FlushTickets waits until every finished call's ticket is in the outbox.
+func (s *Service) FlushTickets(ctx context.Context) error {
+	if s.tickets == nil {
+		return nil
+	}
+	return s.tickets.flush(ctx)
+}
+
+// CallLive reports whether a call is live on this instance or its caller
+// channel still exists in Asterisk (for the agent pool's sweeper).
+func (s *Service) CallLive(ctx context.Context, callID string) (bool, error) {
+	if _, ok := s.call(callID); ok {
+		return true, nil
+	}
+	_, err := s.o.PBX.Channel(ctx, callID)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ari.ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}
 
 // Accepting reports whether new calls are taken (false while draining).
 func (s *Service) Accepting() bool { return s.accepting.Load() }
@@ -235,23 +321,28 @@ func (s *Service) Drain(ctx context.Context) int {
 		case <-tick.C:
 			s.log.Info("draining: waiting for live calls", "active", s.Active())
 		case <-ctx.Done():
-			n := s.Active()
-			s.cancel()
-			<-done
-			return n
+			return s.Active()
 		}
 	}
 }
 
-// Close stops every call owner at once.
-func (s *Service) Close() {
+// Close stops every call owner at once (their calls stay in Asterisk for
+// a restarted gateway to adopt), hands the tickets of finished calls to the
+// outbox until ctx ends, then stops the router and the ticket spool.
+func (s *Service) Close(ctx context.Context) error {
 	s.accepting.Store(false)
 	s.cancel()
 	s.wg.Wait()
+	err := s.FlushTickets(ctx)
+	s.bgCancel()
+	select {
+	case <-s.bgDone:
+	case <-ctx.Done():
+	}
+	return err
 }
 
 func (s *Service) opCtx(parent context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(parent, s.o.OpTimeout)
 }
 
-var errDraining = fmt.Errorf("gateway is draining")

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -33,10 +34,12 @@ import (
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/ari"
 	"github.com/hotline12345/hotline-gw/gateway"
+	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/gateway/config"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
 	"github.com/hotline12345/hotline-gw/gateway/store"
+	"github.com/hotline12345/hotline-gw/gateway/ticket"
 	"github.com/hotline12345/hotline-gw/metrics"
 )
 
@@ -132,9 +135,27 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	plan := line.New(cfg.Lines, cfg.Numbering)
+	var skills []string
+	for _, l := range plan.Lines() {
+		skills = append(skills, l.Skill)
+	}
+	pool := acd.New(acd.Options{Redis: rdb, Keys: keys, Logger: log.With("component", "acd"), Metrics: m.ACD,
+		Skills: skills, Timeout: cfg.Redis.Timeout.D()})
+	tokens := map[string]string{}
+	for _, a := range cfg.ACD.Agents {
+		tokens[a.Extension] = a.Token
+	}
+	agentSrv, err := acd.NewServer(pool, tokens, log.With("component", "agents"))
+	if err != nil {
+		return err
+	}
+	outbox := ticket.NewOutbox(ticket.OutboxOptions{Redis: rdb, Keys: keys, Logger: log, Metrics: m.Tickets, Timeout: cfg.Redis.Timeout.D()})
 	svc := gateway.New(gateway.Options{
 		PBX: ac, Dispatcher: ac.Dispatcher(), Plan: plan, Counter: counter, Metrics: m,
 		Logger: log, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), OpTimeout: cfg.ARI.RequestTimeout.D(),
+		MOHClass: cfg.ACD.MOHClass, Pool: pool, Groups: cfg.ACD.GroupFor, AgentEndpoint: cfg.ACD.AgentEndpoint,
+		RingTimeout: cfg.ACD.RingTimeout.D(), RequireDesktop: cfg.ACD.RequireDesktop, PollInterval: cfg.ACD.PollInterval.D(),
+		Outbox: outbox, Instance: cfg.Instance,
 	})
 	ac.SetOnConnect(svc.OnConnect)
 	ac.SetOnDisconnect(svc.OnDisconnect)
@@ -146,6 +167,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
 	hotlinev1.RegisterStatsServiceServer(gs, &gateway.StatsServer{Counter: counter, Plan: plan, Location: loc, AnswerTarget: cfg.AnswerTarget.D()})
+	agentSrv.Register(gs)
 
 	// HTTP: metrics and probes.
 	mux := http.NewServeMux()
@@ -166,6 +188,25 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	go func() { errc <- ignoreClosed(hsrv.Serve(httpLn)) }()
 	go func() { errc <- ignoreClosed(gs.Serve(grpcLn)) }()
 	go counter.Run(bg)
+	go pool.Run(bg, acd.RunOptions{Live: svc.CallLive})
+	if cfg.Tickets.Sink != "" {
+		conn, err := grpc.NewClient(cfg.Tickets.Sink, append(ticket.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		if err != nil {
+			return fmt.Errorf("tickets.sink: %w", err)
+		}
+		defer conn.Close()
+		del, err := ticket.NewDeliverer(ticket.Options{
+			Redis: rdb, Keys: keys, Consumer: cfg.Instance, Logger: log.With("component", "tickets"), Metrics: m.Tickets,
+			Sink: ticket.NewGRPCSink(hotlinev1.NewTicketSinkClient(conn), cfg.Tickets.Timeout.D(), cfg.Tickets.Token),
+			Workers: cfg.Tickets.Workers,
+		})
+		if err != nil {
+			return err
+		}
+		go del.Run(bg)
+	} else {
+		log.Warn("tickets.sink not set: tickets stay in the Redis outbox until a sink is configured")
+	}
 	ariDone := make(chan struct{})
 	go func() { defer close(ariDone); _ = ac.Run(bg) }()
 	go watchHealth(bg, hs, func() bool { return ac.Ready() && svc.Accepting() })
@@ -189,8 +230,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if left > 0 {
 		log.Warn("drain timeout: calls left to Asterisk; a restarted gateway adopts them", "left", left)
 	}
-	// Phase 2: flush counts, stop servers and ARI.
+	// Phase 2: stop the owners still live (their calls stay in Asterisk for
+	// a restarted gateway to adopt), flush counts and tickets, stop servers.
 	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := svc.Close(fctx); err != nil {
+		log.Error("tickets not flushed", "err", err)
+	}
 	if err := counter.Flush(fctx); err != nil {
 		log.Error("counts not flushed", "err", err)
 	}

@@ -29,7 +29,12 @@ type Config struct {
 	// AnswerTarget is the service level: calls answered by an agent within
 	// this time count as "answered within target" (GB/T 33358: 15 s).
 	AnswerTarget Duration `yaml:"answer_target"`
-	Shutdown     Shutdown `yaml:"shutdown"`
+	ACD          ACD      `yaml:"acd"`
+	Tickets      Tickets  `yaml:"tickets"`
+	// Instance names this gateway process (ticket delivery consumer, logs);
+	// default: the host name.
+	Instance string   `yaml:"instance"`
+	Shutdown Shutdown `yaml:"shutdown"`
 }
 
 // Log configures log/slog.
@@ -94,6 +99,9 @@ type Line struct {
 	MergedInto string `yaml:"merged_into"`
 	// Greeting is an ARI media URI played after answer, e.g. "sound:hello-world".
 	Greeting string `yaml:"greeting"`
+	// Record: answered calls on this line are recorded (质检), the
+	// recording's name goes on the ticket.
+	Record bool `yaml:"record"`
 }
 
 // Shutdown bounds the two-phase shutdown.
@@ -121,6 +129,8 @@ func Default() Config {
 		},
 		Timezone:     "Asia/Shanghai",
 		AnswerTarget: Duration(15 * time.Second),
+		ACD:          defaultACD(),
+		Tickets:      defaultTickets(),
 		Shutdown:     Shutdown{DrainTimeout: Duration(30 * time.Second)},
 	}
 }
@@ -151,6 +161,9 @@ func Parse(r io.Reader) (*Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, cleanYAMLError(err)
+	}
+	if cfg.Instance == "" {
+		cfg.Instance, _ = os.Hostname()
 	}
 	if err := cfg.resolveSecrets(); err != nil {
 		return nil, err
@@ -183,7 +196,7 @@ func (c *Config) resolveSecrets() error {
 	if env := os.Getenv("HOTLINE_REDIS_PASSWORD"); env != "" {
 		c.Redis.Password = env
 	}
-	return nil
+	return c.resolveRoutingSecrets()
 }
 
 func readSecret(dst *string, file, field string) error {
@@ -267,6 +280,10 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateLines()...)
+	errs = append(errs, c.validateRouting()...)
+	if c.Instance != "" && (len(c.Instance) > 64 || strings.ContainsAny(c.Instance, " \t\n{}")) {
+		bad("instance", "%q must be at most 64 characters without spaces or braces", c.Instance)
+	}
 	if c.AnswerTarget <= 0 {
 		bad("answer_target", "must be positive")
 	}

@@ -21,6 +21,8 @@ type Line struct {
 	// line, 12345 for the merged lines 12333, 12315 and 12348.
 	Main     string
 	Greeting string
+	// Record: answered calls are recorded for quality inspection.
+	Record bool
 }
 
 // Merged reports whether the line is answered by another (main) line.
@@ -47,7 +49,7 @@ func New(lines []config.Line, n config.Numbering) *Plan {
 		if main == "" {
 			main = l.Number
 		}
-		ln := Line{Number: l.Number, Name: l.Name, Skill: l.Skill, Main: main, Greeting: l.Greeting}
+		ln := Line{Number: l.Number, Name: l.Name, Skill: l.Skill, Main: main, Greeting: l.Greeting, Record: l.Record}
 		p.lines[l.Number] = ln
 		p.ordered = append(p.ordered, ln)
 	}

@@ -480,24 +480,24 @@ func parseStat(path string) (ok, failed int) {
 	if err != nil {
 		return -1, -1
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lastStat(string(b), "SuccessfulCall(C)"), lastStat(string(b), "FailedCall(C)")
+}
+
+// lastStat returns column col of the last line of a SIPp stat file.
+func lastStat(csv, col string) int {
+	lines := strings.Split(strings.TrimSpace(csv), "\n")
 	if len(lines) < 2 {
-		return -1, -1
+		return -1
 	}
 	head := strings.Split(lines[0], ";")
 	last := strings.Split(lines[len(lines)-1], ";")
 	for i, h := range head {
-		if i >= len(last) {
-			break
-		}
-		switch h {
-		case "SuccessfulCall(C)":
-			ok, _ = strconv.Atoi(last[i])
-		case "FailedCall(C)":
-			failed, _ = strconv.Atoi(last[i])
+		if h == col && i < len(last) {
+			n, _ := strconv.Atoi(last[i])
+			return n
 		}
 	}
-	return ok, failed
+	return -1
 }
 
 func freeUDPPort(t testing.TB) int {

@@ -1,0 +1,362 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/gateway/acd"
+	"github.com/hotline12345/hotline-gw/gateway/count"
+)
+
+// Channel causes (Q.850) Asterisk reports when an agent's phone fails.
+const (
+	causeBusy     = 17
+	causeNoAnswer = 19
+)
+
+// enterQueue puts the caller on hold in its skill group until an agent takes
+// the call; the router offers it when an agent is ready.
+func (c *Call) enterQueue(ctx context.Context) {
+	first := c.phase != phaseRinging
+	c.phase = phaseQueue
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
+	if first {
+		if err := c.s.o.PBX.StartMOH(octx, c.id, c.s.o.MOHClass); err != nil && !errors.Is(err, ari.ErrNotFound) {
+			c.s.log.Warn("music on hold failed", "call_id", c.id, "err", err)
+		}
+	}
+	if c.s.o.Pool == nil {
+		return // no routing configured: hold until the caller hangs up
+	}
+	if c.queuedAt.IsZero() {
+		c.queuedAt = time.Now()
+		if g := c.s.o.Groups(c.skill); g.QueueTimeout > 0 {
+			c.schedule("queue", g.QueueTimeout.D(), func(c *Call) { c.queueTimeout() })
+		}
+	}
+	if err := c.s.o.Pool.Enqueue(octx, c.skill, c.id, c.priority, c.entered); err != nil {
+		c.s.log.Warn("enqueue failed; retrying", "call_id", c.id, "skill", c.skill, "err", err)
+		c.schedule("enqueue", time.Second, func(c *Call) { c.enterQueue(c.ctx) })
+		return
+	}
+	c.enqueued = true
+	c.s.router.join(c, c.skill)
+}
+
+// leaveQueue takes the call out of its group's waiting set.
+func (c *Call) leaveQueue(ctx context.Context) {
+	c.unschedule("enqueue")
+	if !c.enqueued || c.s.o.Pool == nil {
+		return
+	}
+	c.enqueued = false
+	c.s.router.leave(c, c.skill)
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
+	if err := c.s.o.Pool.Dequeue(octx, c.skill, c.id); err != nil {
+		c.s.log.Warn("dequeue failed", "call_id", c.id, "skill", c.skill, "err", err)
+	}
+}
+
+// queueTimeout runs the group's overflow action.
+func (c *Call) queueTimeout() {
+	if c.phase != phaseQueue {
+		// Ringing: let the offer finish; the timeout applies when it fails.
+		c.schedule("queue", time.Second, func(c *Call) { c.queueTimeout() })
+		return
+	}
+	ctx := c.ctx
+	g := c.s.o.Groups(c.skill)
+	c.s.log.Info("queue timeout: overflow", "call_id", c.id, "skill", c.skill, "action", g.Overflow)
+	c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Overflow, Line: c.line.Number, At: c.entered})
+	c.leaveQueue(ctx)
+	switch g.Overflow {
+	case "group":
+		c.skill = g.OverflowGroup
+		c.queuedAt = time.Time{}
+		c.enterQueue(ctx)
+		return
+	case "message":
+		c.overflowed = true
+		c.overflowPB = "ovf-" + c.id
+		octx, cancel := c.s.opCtx(ctx)
+		defer cancel()
+		_ = c.s.o.PBX.StopMOH(octx, c.id)
+		if err := c.s.o.PBX.Play(octx, c.id, c.overflowPB, g.OverflowMessage); err == nil {
+			return
+		}
+		c.hangupCaller(ctx, "normal")
+	default:
+		c.overflowed = true
+		c.hangupCaller(ctx, "normal")
+	}
+}
+
+// offer is run by the router after it claimed agent ext for this call.
+func (c *Call) offer(ext, skill string) {
+	ctx := c.ctx
+	pool := c.s.o.Pool
+	if c.phase != phaseQueue || skill != c.skill {
+		rctx, cancel := c.s.opCtx(ctx)
+		_ = pool.Release(rctx, ext, c.id, acd.Cancelled)
+		cancel()
+		return
+	}
+	c.enqueued = false // Claim took the call out of the waiting set
+	c.phase = phaseRinging
+	c.agentExt = ext
+	c.attempts++
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
+	pop := &hotlinev1.CallOffer{
+		CallId: c.id, TicketId: c.id, CallerNumber: c.caller, Line: c.line.Number,
+		MainLine: c.line.Main, LineName: c.line.Name, Skill: c.skill,
+		WaitSeconds: uint32(time.Since(c.entered) / time.Second), Direction: c.direction(),
+		PoliceReference: c.policeRef,
+	}
+	if err := pool.Offer(octx, ext, pop); err != nil {
+		if errors.Is(err, acd.ErrNoDesktop) && c.s.o.RequireDesktop {
+			c.s.log.Info("agent has no desktop stream; pausing it and offering the call again", "call_id", c.id, "agent", ext)
+			c.agentMissed(ctx, "no_desktop")
+			return
+		}
+		if !errors.Is(err, acd.ErrNoDesktop) {
+			c.s.log.Warn("screen pop not published", "call_id", c.id, "agent", ext, "err", err)
+		}
+	}
+	c.agentLeg = c.id + "-agent-" + strconv.Itoa(c.attempts)
+	c.s.o.Dispatcher.Attach(ari.KindChannel, c.agentLeg, c.mb)
+	err := c.s.o.PBX.Originate(octx, ari.OriginateParams{
+		ChannelID: c.agentLeg,
+		Endpoint:  strings.ReplaceAll(c.s.o.AgentEndpoint, "{ext}", ext),
+		CallerID:  c.caller,
+		Timeout:   c.s.o.RingTimeout,
+		AppArgs:   "agent," + c.id,
+		Variables: map[string]string{roleVar: "agent"},
+	})
+	if err != nil {
+		c.s.log.Warn("agent originate failed", "call_id", c.id, "agent", ext, "err", err)
+		c.agentMissed(ctx, "originate_failed")
+		return
+	}
+	// Asterisk ends the ring at RingTimeout; this is the backstop.
+	c.schedule("ring", c.s.o.RingTimeout+5*time.Second, func(c *Call) {
+		if c.phase == phaseRinging {
+			c.s.log.Warn("agent leg outlived its ring timeout; hanging it up", "call_id", c.id, "agent", c.agentExt)
+			c.hangupAgentLeg(c.ctx)
+			c.agentMissed(c.ctx, "ring_timeout")
+		}
+	})
+}
+
+// agentMissed pauses the agent who did not take the call and puts the
+// caller back in the queue at its place.
+func (c *Call) agentMissed(ctx context.Context, why string) {
+	c.unschedule("ring")
+	ext := c.agentExt
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
+	if err := c.s.o.Pool.Release(octx, ext, c.id, acd.Missed); err != nil {
+		c.s.log.Warn("release missed agent failed", "call_id", c.id, "agent", ext, "err", err)
+	}
+	c.publishProgress(octx, ext, hotlinev1.CallProgress_KIND_MISSED, why)
+	c.s.log.Info("agent missed the call; re-offering", "call_id", c.id, "agent", ext, "why", why)
+	if c.agentLeg != "" {
+		c.s.o.Dispatcher.Detach(ari.KindChannel, c.agentLeg)
+	}
+	c.agentExt, c.agentLeg = "", ""
+	c.enterQueue(ctx)
+}
+
+// agentAnswered bridges caller and agent.
+func (c *Call) agentAnswered(ctx context.Context) {
+	if c.phase != phaseRinging || c.agentUp {
+		return
+	}
+	c.unschedule("ring")
+	c.unschedule("queue")
+	c.agentUp = true
+	now := time.Now()
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
+	c.bridge = "br-" + c.id
+	c.s.o.Dispatcher.Attach(ari.KindBridge, c.bridge, c.mb)
+	if err := c.s.o.PBX.CreateBridge(octx, c.bridge, "mixing"); err != nil {
+		c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "err", err)
+		c.hangupCaller(ctx, "congestion")
+		return
+	}
+	_ = c.s.o.PBX.StopMOH(octx, c.id)
+	for _, ch := range []string{c.id, c.agentLeg} {
+		if err := c.s.o.PBX.AddChannel(octx, c.bridge, ch); err != nil {
+			c.s.log.Warn("add to bridge failed", "call_id", c.id, "channel", ch, "err", err)
+		}
+	}
+	c.phase = phaseTalking
+	c.answered = now
+	wait := now.Sub(c.entered)
+	if err := c.s.o.Pool.Answered(octx, c.agentExt, c.id); err != nil {
+		c.s.log.Warn("agent answered: pool update failed", "call_id", c.id, "agent", c.agentExt, "err", err)
+	}
+	c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Answered, Line: c.line.Number, At: c.entered, Value: wait.Milliseconds()})
+	if wait <= c.s.o.AnswerTarget {
+		c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.AnsweredTarget, Line: c.line.Number, At: c.entered})
+	}
+	c.s.o.Metrics.Calls.Wait.WithLabelValues(c.line.Number).Observe(wait.Seconds())
+	if c.line.Record {
+		name := "hotline-" + c.id
+		if err := c.s.o.PBX.RecordBridge(octx, c.bridge, name, "wav"); err != nil {
+			c.s.log.Warn("recording failed", "call_id", c.id, "err", err)
+		} else {
+			c.recording = name
+		}
+	}
+	c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "")
+	c.s.log.Debug("call connected", "call_id", c.id, "agent", c.agentExt, "wait", wait)
+}
+
+// channelLeft handles a channel of the call leaving (StasisEnd or
+// ChannelDestroyed, whichever comes first).
+func (c *Call) channelLeft(ctx context.Context, id string, cause int) {
+	switch {
+	case id == c.id:
+		c.channelGone("hangup")
+	case id == c.agentLeg && id != "":
+		switch c.phase {
+		case phaseRinging:
+			why := "no_answer"
+			switch cause {
+			case causeBusy:
+				why = "busy"
+			case causeNoAnswer, 0:
+			default:
+				why = "failed_" + strconv.Itoa(cause)
+			}
+			c.agentMissed(ctx, why)
+		case phaseTalking:
+			c.agentUp = false
+			c.endCause = "completed"
+			c.hangupCaller(ctx, "normal")
+		}
+	}
+}
+
+// hangupCaller ends the caller's channel; its StasisEnd finishes the call.
+func (c *Call) hangupCaller(ctx context.Context, reason string) {
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
+	if err := c.s.o.PBX.Hangup(octx, c.id, reason); err != nil {
+		if errors.Is(err, ari.ErrNotFound) {
+			c.channelGone("hangup")
+			return
+		}
+		c.s.log.Warn("hangup caller failed", "call_id", c.id, "err", err)
+	}
+}
+
+func (c *Call) hangupAgentLeg(ctx context.Context) {
+	if c.agentLeg == "" {
+		return
+	}
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
+	if err := c.s.o.PBX.Hangup(octx, c.agentLeg, "normal"); err != nil && !errors.Is(err, ari.ErrNotFound) {
+		c.s.log.Warn("hangup agent leg failed", "call_id", c.id, "err", err)
+	}
+}
+
+// teardown releases everything the call holds: queue place, agent, agent
+// leg, bridge. Run once, from finish.
+func (c *Call) teardown(ctx context.Context, why string) {
+	c.leaveQueue(ctx)
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
+	if c.agentLeg != "" {
+		c.hangupAgentLeg(ctx)
+	}
+	if c.bridge != "" {
+		if err := c.s.o.PBX.DestroyBridge(octx, c.bridge); err != nil && !errors.Is(err, ari.ErrNotFound) {
+			c.s.log.Warn("destroy bridge failed", "call_id", c.id, "err", err)
+		}
+	}
+	if c.agentExt != "" && c.s.o.Pool != nil {
+		outcome := acd.Cancelled
+		if !c.answered.IsZero() {
+			outcome = acd.Completed
+		}
+		if err := c.s.o.Pool.Release(octx, c.agentExt, c.id, outcome); err != nil {
+			c.s.log.Warn("release agent failed", "call_id", c.id, "agent", c.agentExt, "err", err)
+		}
+		c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_ENDED, why)
+	}
+	if !c.answered.IsZero() {
+		talk := time.Since(c.answered)
+		c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Talk, Line: c.line.Number, At: c.entered, Value: talk.Milliseconds()})
+	}
+}
+
+func (c *Call) publishProgress(ctx context.Context, ext string, kind hotlinev1.CallProgress_Kind, detail string) {
+	if ext == "" || c.s.o.Pool == nil {
+		return
+	}
+	ev := &hotlinev1.AgentEvent{At: timestamppb.Now(), Event: &hotlinev1.AgentEvent_Progress{
+		Progress: &hotlinev1.CallProgress{CallId: c.id, Kind: kind, Detail: detail}}}
+	if _, err := c.s.o.Pool.Publish(ctx, ext, ev); err != nil {
+		c.s.log.Debug("agent progress not published", "call_id", c.id, "agent", ext, "err", err)
+	}
+}
+
+func (c *Call) direction() hotlinev1.Direction {
+	if c.entry == EntryFrom110 {
+		return hotlinev1.Direction_DIRECTION_FROM110
+	}
+	return hotlinev1.Direction_DIRECTION_INBOUND
+}
+
+// endReason names how the call ended, for the ticket.
+func (c *Call) endReason(why string) string {
+	switch {
+	case c.overflowed:
+		return "overflow"
+	case !c.answered.IsZero():
+		return "completed"
+	case why == "gateway_stopped":
+		return why
+	}
+	switch c.phase {
+	case phaseNew, phaseGreeting:
+		return "abandoned_greeting"
+	case phaseQueue:
+		return "abandoned_queue"
+	case phaseRinging:
+		return "abandoned_ringing"
+	}
+	return why
+}
+
+// ticket builds the call's ticket (工单).
+func (c *Call) ticket(end time.Time) *hotlinev1.Ticket {
+	t := &hotlinev1.Ticket{
+		TicketId: c.id, CallId: c.id, Direction: c.direction(),
+		CallerNumber: c.caller, CalledNumber: c.dnis, Line: c.line.Number, MainLine: c.line.Main,
+		Skill: c.skill, EnteredAt: timestamppb.New(c.entered), EndedAt: timestamppb.New(end),
+		AgentExtension: c.agentExt, EndReason: c.endCause, Recording: c.recording,
+		PoliceReference: c.policeRef, GatewayInstance: c.s.o.Instance,
+	}
+	if !c.answered.IsZero() {
+		t.AnsweredAt = timestamppb.New(c.answered)
+		t.WaitSeconds = uint32(c.answered.Sub(c.entered) / time.Second)
+		t.TalkSeconds = uint32(end.Sub(c.answered) / time.Second)
+	} else {
+		t.WaitSeconds = uint32(end.Sub(c.entered) / time.Second)
+	}
+	return t
+}

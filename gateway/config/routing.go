@@ -1,0 +1,179 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// ACD configures routing calls to agents.
+type ACD struct {
+	// AgentEndpoint is the dial string of an agent's phone; "{ext}" is
+	// replaced by the extension (digits only, validated).
+	AgentEndpoint string `yaml:"agent_endpoint"`
+	// RingTimeout is how long an agent's phone rings before the call goes to
+	// the next agent (and the agent is paused as "missed_call").
+	RingTimeout Duration `yaml:"ring_timeout"`
+	// PollInterval is how often waiting calls look for a ready agent besides
+	// the notifications other instances publish.
+	PollInterval Duration `yaml:"poll_interval"`
+	// RequireDesktop: offer calls only to agents whose desktop stream is
+	// open, so that every call arrives with its screen pop.
+	RequireDesktop bool `yaml:"require_desktop"`
+	// MOHClass is the music-on-hold class for waiting callers.
+	MOHClass string `yaml:"moh_class"`
+	// Groups set per-skill-group queue limits and overflow.
+	Groups []Group `yaml:"groups"`
+	// Agents are the seats allowed to log in, with their desktop tokens.
+	Agents []Agent `yaml:"agents"`
+}
+
+// Group is a skill group's queue policy.
+type Group struct {
+	Skill string `yaml:"skill"`
+	// QueueTimeout is the longest a caller waits before the overflow action.
+	QueueTimeout Duration `yaml:"queue_timeout"`
+	// Overflow is what happens then: "group" (move to OverflowGroup, keeping
+	// the caller's place by entry time), "message" (play OverflowMessage, then
+	// hang up) or "hangup".
+	Overflow        string `yaml:"overflow"`
+	OverflowGroup   string `yaml:"overflow_group"`
+	OverflowMessage string `yaml:"overflow_message"`
+}
+
+// Agent is a seat: its extension and the token its desktop presents.
+type Agent struct {
+	Extension string `yaml:"extension"`
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+}
+
+// Tickets configures the hand-off of one ticket per call to the ticket system.
+type Tickets struct {
+	// Sink is the TicketSink's gRPC address; empty keeps tickets in the
+	// outbox (Redis) until a sink is configured.
+	Sink      string   `yaml:"sink"`
+	Token     string   `yaml:"token"`
+	TokenFile string   `yaml:"token_file"`
+	Timeout   Duration `yaml:"timeout"`
+	Workers   int      `yaml:"workers"`
+}
+
+func defaultACD() ACD {
+	return ACD{
+		AgentEndpoint: "PJSIP/agent{ext}",
+		RingTimeout:   Duration(15 * time.Second),
+		PollInterval:  Duration(500 * time.Millisecond),
+		MOHClass:      "default",
+	}
+}
+
+func defaultTickets() Tickets {
+	return Tickets{Timeout: Duration(5 * time.Second), Workers: 16}
+}
+
+func (c *Config) resolveRoutingSecrets() error {
+	for i := range c.ACD.Agents {
+		a := &c.ACD.Agents[i]
+		if err := readSecret(&a.Token, a.TokenFile, fmt.Sprintf("acd.agents[%d].token_file", i)); err != nil {
+			return err
+		}
+	}
+	if err := readSecret(&c.Tickets.Token, c.Tickets.TokenFile, "tickets.token_file"); err != nil {
+		return err
+	}
+	if env := os.Getenv("HOTLINE_TICKET_SINK_TOKEN"); env != "" {
+		c.Tickets.Token = env
+	}
+	return nil
+}
+
+func (c *Config) validateRouting() []error {
+	var errs []error
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
+	}
+	a := c.ACD
+	if strings.Count(a.AgentEndpoint, "{ext}") != 1 || !strings.Contains(a.AgentEndpoint, "/") ||
+		strings.ContainsAny(strings.ReplaceAll(a.AgentEndpoint, "{ext}", ""), "&,()\n\r\t {}") {
+		bad("acd.agent_endpoint", "%q must be a dial string like PJSIP/agent{ext} with {ext} once and no & , ( ) or spaces", a.AgentEndpoint)
+	}
+	if a.RingTimeout < Duration(time.Second) || a.RingTimeout > Duration(5*time.Minute) {
+		bad("acd.ring_timeout", "%s must be between 1s and 5m", a.RingTimeout.D())
+	}
+	if a.PollInterval < Duration(50*time.Millisecond) || a.PollInterval > Duration(10*time.Second) {
+		bad("acd.poll_interval", "%s must be between 50ms and 10s", a.PollInterval.D())
+	}
+	if a.MOHClass == "" || strings.ContainsAny(a.MOHClass, "/&,\n ") {
+		bad("acd.moh_class", "%q must be a plain class name", a.MOHClass)
+	}
+	skills := map[string]bool{}
+	for _, l := range c.Lines {
+		skills[l.Skill] = true
+	}
+	seen := map[string]int{}
+	for i, g := range a.Groups {
+		f := fmt.Sprintf("acd.groups[%d]", i)
+		if !skills[g.Skill] {
+			bad(f+".skill", "%q is no line's skill", g.Skill)
+		}
+		if j, dup := seen[g.Skill]; dup {
+			bad(f+".skill", "%q duplicates acd.groups[%d]", g.Skill, j)
+		}
+		seen[g.Skill] = i
+		if g.QueueTimeout < 0 {
+			bad(f+".queue_timeout", "must not be negative")
+		}
+		switch g.Overflow {
+		case "", "hangup":
+		case "group":
+			if !skills[g.OverflowGroup] || g.OverflowGroup == g.Skill {
+				bad(f+".overflow_group", "%q must be another line's skill", g.OverflowGroup)
+			}
+		case "message":
+			if !strings.HasPrefix(g.OverflowMessage, "sound:") && !strings.HasPrefix(g.OverflowMessage, "recording:") {
+				bad(f+".overflow_message", "%q must be an ARI media URI (sound:…)", g.OverflowMessage)
+			}
+		default:
+			bad(f+".overflow", "%q is not one of group, message, hangup", g.Overflow)
+		}
+	}
+	exts := map[string]int{}
+	for i, ag := range a.Agents {
+		f := fmt.Sprintf("acd.agents[%d]", i)
+		if len(ag.Extension) < 2 || len(ag.Extension) > 8 || strings.Trim(ag.Extension, "0123456789") != "" {
+			bad(f+".extension", "%q must be 2-8 digits", ag.Extension)
+		}
+		if j, dup := exts[ag.Extension]; dup {
+			bad(f+".extension", "%q duplicates acd.agents[%d]", ag.Extension, j)
+		}
+		exts[ag.Extension] = i
+		if len(ag.Token) < 16 || strings.ContainsAny(ag.Token, " \t\r\n") {
+			bad(f+".token", "must be at least 16 characters without spaces (or token_file)")
+		}
+	}
+	t := c.Tickets
+	if t.Sink != "" {
+		if err := checkHostPort(t.Sink); err != nil {
+			bad("tickets.sink", "%v", err)
+		}
+	}
+	if t.Timeout <= 0 {
+		bad("tickets.timeout", "must be positive")
+	}
+	if t.Workers < 1 || t.Workers > 256 {
+		bad("tickets.workers", "%d must be between 1 and 256", t.Workers)
+	}
+	return errs
+}
+
+// GroupFor returns the queue policy of skill (zero policy when unset).
+func (a ACD) GroupFor(skill string) Group {
+	for _, g := range a.Groups {
+		if g.Skill == skill {
+			return g
+		}
+	}
+	return Group{Skill: skill}
+}

@@ -1,0 +1,135 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/hotline12345/hotline-gw/gateway/acd"
+)
+
+// router matches this instance's waiting calls with ready agents. One
+// goroutine owns the per-skill lists of waiting calls; calls join and leave
+// by message. Claims are atomic in Redis (acd.Pool.Claim), so several
+// gateway instances can route from one agent pool without ever offering one
+// agent two calls, and a call is taken only at the head of the global queue.
+type router struct {
+	pool     *acd.Pool
+	log      *slog.Logger
+	interval time.Duration
+	msgs     chan routerMsg
+	waiting  map[string][]*Call // by skill, priority first then entry time
+}
+
+type routerMsg struct {
+	c     *Call
+	skill string
+	join  bool
+}
+
+func newRouter(pool *acd.Pool, log *slog.Logger, interval time.Duration) *router {
+	return &router{pool: pool, log: log, interval: interval, msgs: make(chan routerMsg, 1024), waiting: map[string][]*Call{}}
+}
+
+// join adds a call that is enqueued in the pool under skill.
+func (r *router) join(c *Call, skill string) { r.msgs <- routerMsg{c: c, skill: skill, join: true} }
+
+// leave removes a call from skill's list (no-op if absent).
+func (r *router) leave(c *Call, skill string) { r.msgs <- routerMsg{c: c, skill: skill} }
+
+func (r *router) run(ctx context.Context) {
+	ready, err := r.pool.Subscribe(ctx)
+	if err != nil {
+		r.log.Warn("router: no ready-agent notifications; polling only", "err", err)
+	}
+	tick := time.NewTicker(r.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-r.msgs:
+			if m.join {
+				r.add(m.c, m.skill)
+			} else {
+				r.remove(m.c, m.skill)
+			}
+			if m.join {
+				r.match(ctx, m.skill)
+			}
+		case skill, ok := <-ready:
+			if !ok {
+				ready = nil
+				continue
+			}
+			r.match(ctx, skill)
+		case <-tick.C:
+			for skill, list := range r.waiting {
+				if len(list) > 0 {
+					r.match(ctx, skill)
+				}
+			}
+		}
+	}
+}
+
+func (r *router) add(c *Call, skill string) {
+	list := r.waiting[skill]
+	if slices.Contains(list, c) {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(list, c, func(a, b *Call) int {
+		switch {
+		case a.priority != b.priority:
+			if a.priority {
+				return -1
+			}
+			return 1
+		case a.entered.Before(b.entered):
+			return -1
+		case a.entered.After(b.entered):
+			return 1
+		}
+		return 0
+	})
+	r.waiting[skill] = slices.Insert(list, i, c)
+}
+
+func (r *router) remove(c *Call, skill string) {
+	list := r.waiting[skill]
+	if i := slices.Index(list, c); i >= 0 {
+		r.waiting[skill] = slices.Delete(list, i, i+1)
+	}
+	if len(r.waiting[skill]) == 0 {
+		delete(r.waiting, skill)
+	}
+}
+
+// match offers ready agents to this instance's waiting calls of skill, in
+// order, until no agent is ready or this instance's next call is not at the
+// head of the global queue.
+func (r *router) match(ctx context.Context, skill string) {
+	for len(r.waiting[skill]) > 0 {
+		c := r.waiting[skill][0]
+		ext, err := r.pool.Claim(ctx, skill, c.id)
+		switch {
+		case err == nil:
+			r.remove(c, skill)
+			if !c.send(func(c *Call) { c.offer(ext, skill) }) {
+				// The call ended meanwhile: give the agent back at once.
+				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_ = r.pool.Release(rctx, ext, c.id, acd.Cancelled)
+				cancel()
+			}
+		case errors.Is(err, acd.ErrNotWaiting):
+			r.remove(c, skill)
+		case errors.Is(err, acd.ErrNoAgent), errors.Is(err, acd.ErrNotHead):
+			return
+		default:
+			r.log.Warn("router: claim failed", "skill", skill, "call_id", c.id, "err", err)
+			return
+		}
+	}
+}

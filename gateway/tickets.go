@@ -1,0 +1,105 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+)
+
+// TicketOutbox is where finished calls' tickets go (ticket.Outbox: a Redis
+// stream, delivered to the ticket system at least once).
+type TicketOutbox interface {
+	Enqueue(ctx context.Context, t *hotlinev1.Ticket) error
+}
+
+// ticketSpool hands tickets to the outbox from one goroutine, retrying with
+// backoff while Redis is unreachable, so that a call's end never waits on
+// Redis and no ticket is lost to an outage (bounded; overflow is logged as
+// an error with the ticket ID).
+type ticketSpool struct {
+	out  TicketOutbox
+	log  *slog.Logger
+	q    chan *hotlinev1.Ticket
+	mu   sync.Mutex
+	cond *sync.Cond
+	busy int
+}
+
+func newTicketSpool(out TicketOutbox, log *slog.Logger, limit int) *ticketSpool {
+	s := &ticketSpool{out: out, log: log, q: make(chan *hotlinev1.Ticket, limit)}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+func (s *ticketSpool) add(t *hotlinev1.Ticket) {
+	s.mu.Lock()
+	s.busy++
+	s.mu.Unlock()
+	select {
+	case s.q <- t:
+	default:
+		s.done()
+		s.log.Error("ticket spool full: ticket not handed off", "ticket_id", t.GetTicketId())
+	}
+}
+
+func (s *ticketSpool) done() {
+	s.mu.Lock()
+	s.busy--
+	if s.busy == 0 {
+		s.cond.Broadcast()
+	}
+	s.mu.Unlock()
+}
+
+func (s *ticketSpool) run(ctx context.Context) {
+	for {
+		var t *hotlinev1.Ticket
+		select {
+		case <-ctx.Done():
+			return
+		case t = <-s.q:
+		}
+		backoff := 50 * time.Millisecond
+		for {
+			octx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			err := s.out.Enqueue(octx, t)
+			cancel()
+			if err == nil {
+				break
+			}
+			s.log.Warn("ticket not yet in the outbox; retrying", "ticket_id", t.GetTicketId(), "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+			}
+			backoff = min(2*backoff, 3*time.Second)
+		}
+		s.done()
+	}
+}
+
+// flush waits until every ticket added so far is in the outbox.
+func (s *ticketSpool) flush(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.busy > 0 {
+		if ctx.Err() != nil {
+			return fmt.Errorf("ticket flush: %d tickets not yet in the outbox: %w", s.busy, ctx.Err())
+		}
+		s.cond.Wait()
+	}
+	return nil
+}

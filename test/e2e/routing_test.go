@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/test/labtest"
+	"github.com/hotline12345/hotline-gw/test/redistest"
+)
+
+type routingLab struct {
+	g    *labtest.Gateway
+	sink *labtest.Sink
+	rd   *redistest.Server
+}
+
+func startRoutingLab(t *testing.T, acdExtra string) *routingLab {
+	t.Helper()
+	labtest.RequireLab(t)
+	rd := redistest.Start(t)
+	sink := labtest.StartSink(t, "", "")
+	g := labtest.StartGateway(t, labtest.GatewayOptions{RedisAddrs: []string{rd.Addr}, Extra: labtest.AgentsYAML(sink.Addr, acdExtra)})
+	return &routingLab{g: g, sink: sink, rd: rd}
+}
+
+// progressKinds lists the call-progress kinds a desktop received for callID.
+func progressKinds(d *labtest.Desktop, callID string) []hotlinev1.CallProgress_Kind {
+	var out []hotlinev1.CallProgress_Kind
+	for _, ev := range d.Events() {
+		if p := ev.GetProgress(); p != nil && p.CallId == callID {
+			out = append(out, p.Kind)
+		}
+	}
+	return out
+}
+
+// A call to 12333 reaches the agent with the 12333 skill, one to 12345 the
+// agent with the general skill; each agent's desktop gets the screen pop
+// before its phone is answered; each call becomes one ticket.
+func TestRoutesEachLineToItsSkillWithScreenPop(t *testing.T) {
+	l := startRoutingLab(t, "")
+	p1 := labtest.StartPhone(t, "1001", labtest.Answer, "-set", "ring", "1000")
+	p2 := labtest.StartPhone(t, "1002", labtest.Answer, "-set", "ring", "1000")
+	d1 := labtest.OpenDesktop(t, l.g, "1001", "renshe")
+	d2 := labtest.OpenDesktop(t, l.g, "1002", "general")
+
+	if res := labtest.PlaceCalls(t, labtest.Calls{DID: "12333", Caller: "13900000001", Duration: 3 * time.Second}); res.Successful != 1 {
+		t.Fatalf("call to 12333: %+v", res)
+	}
+	if res := labtest.PlaceCalls(t, labtest.Calls{DID: "12345", Caller: "13900000002", Duration: 3 * time.Second}); res.Successful != 1 {
+		t.Fatalf("call to 12345: %+v", res)
+	}
+	labtest.WaitNoChannels(t, 10*time.Second)
+
+	check := func(d *labtest.Desktop, p *labtest.Phone, line, caller string) {
+		t.Helper()
+		offers := d.Offers()
+		if len(offers) != 1 {
+			t.Fatalf("agent %s got %d screen pops, want 1", d.Ext, len(offers))
+		}
+		o := offers[0]
+		if o.Line != line || o.MainLine != "12345" || o.CallerNumber != caller || o.TicketId != o.CallId {
+			t.Errorf("agent %s screen pop = %+v", d.Ext, o)
+		}
+		kinds := progressKinds(d, o.CallId)
+		if len(kinds) == 0 || kinds[0] != hotlinev1.CallProgress_KIND_CONNECTED {
+			t.Errorf("agent %s progress after the pop = %v, want CONNECTED first", d.Ext, kinds)
+		}
+		labtest.Eventually(t, 5*time.Second, func() error {
+			if n := p.Calls(); n != 1 {
+				return fmt.Errorf("phone %s rang %d times, want 1", p.Ext, n)
+			}
+			return nil
+		})
+	}
+	check(d1, p1, "12333", "13900000001")
+	check(d2, p2, "12345", "13900000002")
+
+	labtest.Eventually(t, 10*time.Second, func() error {
+		n, all := l.sink.Tickets(t)
+		if len(n) != 2 {
+			return fmt.Errorf("sink has %d tickets, want 2", len(n))
+		}
+		for id, k := range n {
+			if k != 1 {
+				return fmt.Errorf("ticket %s stored %d times", id, k)
+			}
+			tk := all[id]
+			if tk["agentExtension"] == nil || tk["answeredAt"] == nil || tk["endReason"] != "completed" {
+				return fmt.Errorf("ticket %s lacks agent/answer/end reason: %v", id, tk)
+			}
+		}
+		return nil
+	})
+	if n := l.g.Metric("hotline_calls_answered_total", map[string]string{"line": "12333"}); n != 1 {
+		t.Errorf("answered 12333 = %v, want 1", n)
+	}
+}
+
+// Longest-idle order holds over a sequence of calls; an agent who does not
+// answer is paused and the caller reaches the next agent.
+func TestLongestIdleAndMissedCallGoesToNextAgent(t *testing.T) {
+	l := startRoutingLab(t, "")
+	labtest.StartPhone(t, "1003", labtest.Answer)
+	labtest.StartPhone(t, "1004", labtest.Answer)
+	labtest.StartPhone(t, "1005", labtest.NoAnswer)
+	// Ready order = idle order: 1005 first (longest idle), then 1003, then 1004.
+	d5 := labtest.OpenDesktop(t, l.g, "1005", "general")
+	time.Sleep(50 * time.Millisecond)
+	d3 := labtest.OpenDesktop(t, l.g, "1003", "general")
+	time.Sleep(50 * time.Millisecond)
+	d4 := labtest.OpenDesktop(t, l.g, "1004", "general")
+
+	// Call 1: offered to 1005 (longest idle), which rings out; then 1003.
+	if res := labtest.PlaceCalls(t, labtest.Calls{DID: "12345", Duration: 8 * time.Second}); res.Successful != 1 {
+		t.Fatalf("call 1: %+v", res)
+	}
+	if len(d5.Offers()) != 1 || len(d3.Offers()) != 1 || len(d4.Offers()) != 0 {
+		t.Fatalf("call 1 offers: 1005=%d 1003=%d 1004=%d, want 1,1,0", len(d5.Offers()), len(d3.Offers()), len(d4.Offers()))
+	}
+	if st := d5.State(t); st.State != hotlinev1.AgentState_AGENT_STATE_PAUSED || st.Reason != "missed_call" {
+		t.Fatalf("agent 1005 after a missed call: %v %q, want PAUSED missed_call", st.State, st.Reason)
+	}
+	if k := progressKinds(d5, d5.Offers()[0].CallId); len(k) == 0 || k[0] != hotlinev1.CallProgress_KIND_MISSED {
+		t.Errorf("agent 1005 progress = %v, want MISSED", k)
+	}
+	// Call 2: 1004 has been idle longest now (1003 just finished).
+	labtest.Eventually(t, 5*time.Second, func() error {
+		if s := d3.State(t).State; s != hotlinev1.AgentState_AGENT_STATE_READY {
+			return fmt.Errorf("agent 1003 is %v after its call", s)
+		}
+		return nil
+	})
+	if res := labtest.PlaceCalls(t, labtest.Calls{DID: "12345", Duration: time.Second}); res.Successful != 1 {
+		t.Fatalf("call 2: %+v", res)
+	}
+	if len(d4.Offers()) != 1 || len(d3.Offers()) != 1 {
+		t.Fatalf("call 2 went to the wrong agent: 1004 offers %d (want 1), 1003 offers %d (want 1)", len(d4.Offers()), len(d3.Offers()))
+	}
+	labtest.WaitNoChannels(t, 10*time.Second)
+}
+
+// With no agent logged in, the group's overflow runs after the queue timeout.
+func TestOverflowWhenNoAgents(t *testing.T) {
+	l := startRoutingLab(t, "  groups:\n    - {skill: falv, queue_timeout: 2s, overflow: message, overflow_message: \"sound:vm-goodbye\"}\n")
+	res := labtest.PlaceCalls(t, labtest.Calls{DID: "12348", Duration: 20 * time.Second})
+	if res.Successful != 1 {
+		t.Fatalf("overflowed call should end normally (the gateway hangs up after the message): %+v", res)
+	}
+	labtest.Eventually(t, 5*time.Second, func() error {
+		st, err := getStats(l.g, today(), today())
+		if err != nil {
+			return err
+		}
+		var ovf uint64
+		for _, ls := range st.Lines {
+			if ls.Line == "12348" {
+				ovf = ls.Overflow
+			}
+		}
+		if ovf != 1 || st.AbandonedQueue != 0 {
+			return fmt.Errorf("overflow 12348 = %d (want 1), abandoned in queue = %d (want 0)", ovf, st.AbandonedQueue)
+		}
+		return nil
+	})
+	labtest.Eventually(t, 10*time.Second, func() error {
+		_, all := l.sink.Tickets(t)
+		for _, tk := range all {
+			if tk["endReason"] == "overflow" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no ticket with end reason overflow: %v", all)
+	})
+}

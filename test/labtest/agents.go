@@ -1,0 +1,283 @@
+package labtest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+)
+
+// Phone behaviours, by SIPp scenario.
+const (
+	Answer   = "uas_answer.xml"
+	NoAnswer = "uas_noanswer.xml"
+	Busy     = "uas_busy.xml"
+)
+
+// Phone is a lab agent phone (a SIPp UAS on the agent's static contact).
+type Phone struct {
+	Ext string
+	cmd *exec.Cmd
+	dir string
+}
+
+// PhonePort is the UDP port of agent extension 1001..1008 (5301..5308).
+func PhonePort(ext string) int {
+	n, _ := strconv.Atoi(ext)
+	return 5300 + n - 1000
+}
+
+// StartPhone runs extension ext's phone with the given behaviour until the
+// test ends. extra are further SIPp arguments (e.g. "-set", "ring", "2000").
+func StartPhone(t testing.TB, ext, scenario string, extra ...string) *Phone {
+	t.Helper()
+	return StartUAS(t, ext, PhonePort(ext), scenario, extra...)
+}
+
+// StartUAS runs a SIPp UAS on port (the 110 platform is 5310, citizens 5400).
+func StartUAS(t testing.TB, name string, port int, scenario string, extra ...string) *Phone {
+	t.Helper()
+	dir := t.TempDir()
+	args := append([]string{"-sf", filepath.Join(RepoRoot(), "lab", "sipp", scenario),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-nostdin",
+		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1"}, extra...)
+	cmd := exec.Command("sipp", args...)
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start phone %s: %v", name, err)
+	}
+	p := &Phone{Ext: name, cmd: cmd, dir: dir}
+	t.Cleanup(p.Stop)
+	time.Sleep(200 * time.Millisecond) // let SIPp bind its port
+	return p
+}
+
+// Stop ends the phone.
+func (p *Phone) Stop() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGUSR1) // SIPp: dump and quit
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+	p.cmd = nil
+}
+
+// Calls returns how many calls the phone received (SIPp's incoming calls).
+func (p *Phone) Calls() int {
+	b, err := os.ReadFile(filepath.Join(p.dir, "stat.csv"))
+	if err != nil {
+		return 0
+	}
+	return lastStat(string(b), "TotalCallCreated")
+}
+
+// AgentToken is the lab token of extension ext.
+func AgentToken(ext string) string { return "lab-token-agent-" + ext }
+
+// AgentsYAML configures the lab's agents 1001..1008 for a gateway.
+func AgentsYAML(sink string, extra string) string {
+	s := "acd:\n  ring_timeout: 4s\n  poll_interval: 200ms\n  require_desktop: true\n" + extra + "  agents:\n"
+	for i := 1001; i <= 1008; i++ {
+		s += fmt.Sprintf("    - {extension: \"%d\", token: %q}\n", i, AgentToken(strconv.Itoa(i)))
+	}
+	if sink != "" {
+		s += fmt.Sprintf("tickets: {sink: %q}\n", sink)
+	}
+	return s
+}
+
+// Desktop is an agent's desktop: a gRPC client of the AgentService with its
+// event stream collected.
+type Desktop struct {
+	Ext    string
+	conn   *grpc.ClientConn
+	client hotlinev1.AgentServiceClient
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	events []*hotlinev1.AgentEvent
+}
+
+// OpenDesktop connects extension ext to the gateway, opens its event stream,
+// logs it in with skills and sets it ready.
+func OpenDesktop(t testing.TB, g *Gateway, ext string, skills ...string) *Desktop {
+	t.Helper()
+	conn, err := grpc.NewClient(g.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Desktop{Ext: ext, conn: conn, client: hotlinev1.NewAgentServiceClient(conn)}
+	ctx, cancel := context.WithCancel(d.Auth(context.Background()))
+	d.cancel = cancel
+	stream, err := d.client.StreamEvents(ctx, &hotlinev1.StreamEventsRequest{Extension: ext})
+	if err != nil {
+		t.Fatalf("desktop %s: stream: %v", ext, err)
+	}
+	first := make(chan struct{})
+	go func() {
+		once := sync.Once{}
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				once.Do(func() { close(first) })
+				return
+			}
+			d.mu.Lock()
+			d.events = append(d.events, ev)
+			d.mu.Unlock()
+			once.Do(func() { close(first) })
+		}
+	}()
+	<-first // the stream's snapshot: subscribed
+	t.Cleanup(func() {
+		lctx, c := context.WithTimeout(d.Auth(context.Background()), 3*time.Second)
+		_, _ = d.client.SetState(lctx, &hotlinev1.SetStateRequest{Extension: ext, State: hotlinev1.AgentState_AGENT_STATE_LOGGED_OUT})
+		c()
+		cancel()
+		conn.Close()
+	})
+	rctx, c := context.WithTimeout(d.Auth(context.Background()), 5*time.Second)
+	defer c()
+	if _, err := d.client.Login(rctx, &hotlinev1.LoginRequest{Extension: ext, Skills: skills}); err != nil {
+		t.Fatalf("desktop %s: login: %v", ext, err)
+	}
+	d.Ready(t)
+	return d
+}
+
+// Auth adds the agent's token to ctx.
+func (d *Desktop) Auth(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+AgentToken(d.Ext))
+}
+
+// Client returns the AgentService client.
+func (d *Desktop) Client() hotlinev1.AgentServiceClient { return d.client }
+
+// Ready sets the agent ready.
+func (d *Desktop) Ready(t testing.TB) {
+	t.Helper()
+	ctx, c := context.WithTimeout(d.Auth(context.Background()), 5*time.Second)
+	defer c()
+	if _, err := d.client.SetState(ctx, &hotlinev1.SetStateRequest{Extension: d.Ext, State: hotlinev1.AgentState_AGENT_STATE_READY}); err != nil {
+		t.Fatalf("desktop %s: ready: %v", d.Ext, err)
+	}
+}
+
+// State returns the agent's state as the gateway sees it.
+func (d *Desktop) State(t testing.TB) *hotlinev1.Agent {
+	t.Helper()
+	ctx, c := context.WithTimeout(d.Auth(context.Background()), 5*time.Second)
+	defer c()
+	a, err := d.client.GetAgent(ctx, &hotlinev1.GetAgentRequest{Extension: d.Ext})
+	if err != nil {
+		t.Fatalf("desktop %s: get agent: %v", d.Ext, err)
+	}
+	return a
+}
+
+// Events returns the events received so far.
+func (d *Desktop) Events() []*hotlinev1.AgentEvent {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]*hotlinev1.AgentEvent(nil), d.events...)
+}
+
+// Offers returns the screen pops received so far.
+func (d *Desktop) Offers() []*hotlinev1.CallOffer {
+	var out []*hotlinev1.CallOffer
+	for _, ev := range d.Events() {
+		if o := ev.GetOffer(); o != nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Sink is a running reference ticket sink.
+type Sink struct {
+	Addr string
+	File string
+	cmd  *exec.Cmd
+}
+
+// StartSink runs cmd/ticket-sink on a free port, storing tickets in file
+// (a new file in a temp dir when empty).
+func StartSink(t testing.TB, addr, file string) *Sink {
+	t.Helper()
+	if addr == "" {
+		addr = FreeAddr(t)
+	}
+	if file == "" {
+		file = filepath.Join(t.TempDir(), "tickets.jsonl")
+	}
+	cmd := exec.Command(Binary(t, "ticket-sink"), "-listen", addr, "-file", file)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &Sink{Addr: addr, File: file, cmd: cmd}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Stop ends the sink.
+func (s *Sink) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Tickets reads the sink's file: ticket ID → how many times it is there,
+// and the tickets themselves (the last of each ID).
+func (s *Sink) Tickets(t testing.TB) (map[string]int, map[string]map[string]any) {
+	t.Helper()
+	f, err := os.Open(s.File)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return map[string]int{}, map[string]map[string]any{}
+		}
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := map[string]int{}
+	all := map[string]map[string]any{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("ticket file line %q: %v", sc.Text(), err)
+		}
+		id, _ := m["ticketId"].(string)
+		if id == "" {
+			id, _ = m["ticket_id"].(string)
+		}
+		n[id]++
+		all[id] = m
+	}
+	return n, all
+}
