@@ -164,10 +164,10 @@ func (c *Call) agentMissed(ctx context.Context, why string) {
 	ext := c.agentExt
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
+	c.publishProgress(octx, ext, hotlinev1.CallProgress_KIND_MISSED, why)
 	if err := c.s.o.Pool.Release(octx, ext, c.id, acd.Missed); err != nil {
 		c.s.log.Warn("release missed agent failed", "call_id", c.id, "agent", ext, "err", err)
 	}
-	c.publishProgress(octx, ext, hotlinev1.CallProgress_KIND_MISSED, why)
 	c.s.log.Info("agent missed the call; re-offering", "call_id", c.id, "agent", ext, "why", why)
 	if c.agentLeg != "" {
 		c.s.o.Dispatcher.Detach(ari.KindChannel, c.agentLeg)
@@ -292,10 +292,11 @@ func (c *Call) teardown(ctx context.Context, why string) {
 		if !c.answered.IsZero() {
 			outcome = acd.Completed
 		}
+		// The desktop hears "ended" before the agent can be offered the next call.
+		c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_ENDED, why)
 		if err := c.s.o.Pool.Release(octx, c.agentExt, c.id, outcome); err != nil {
 			c.s.log.Warn("release agent failed", "call_id", c.id, "agent", c.agentExt, "err", err)
 		}
-		c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_ENDED, why)
 	}
 	if !c.answered.IsZero() {
 		talk := time.Since(c.answered)

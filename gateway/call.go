@@ -270,7 +270,6 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	c.enterQueue(ctx)
 }
 
-
 // reject hangs up a call the gateway does not take.
 func (c *Call) reject(ctx context.Context, reason, why string) {
 	octx, cancel := c.s.opCtx(ctx)

@@ -345,4 +345,3 @@ func (s *Service) Close(ctx context.Context) error {
 func (s *Service) opCtx(parent context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(parent, s.o.OpTimeout)
 }
-

@@ -197,7 +197,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		defer conn.Close()
 		del, err := ticket.NewDeliverer(ticket.Options{
 			Redis: rdb, Keys: keys, Consumer: cfg.Instance, Logger: log.With("component", "tickets"), Metrics: m.Tickets,
-			Sink: ticket.NewGRPCSink(hotlinev1.NewTicketSinkClient(conn), cfg.Tickets.Timeout.D(), cfg.Tickets.Token),
+			Sink:    ticket.NewGRPCSink(hotlinev1.NewTicketSinkClient(conn), cfg.Tickets.Timeout.D(), cfg.Tickets.Token),
 			Workers: cfg.Tickets.Workers,
 		})
 		if err != nil {
