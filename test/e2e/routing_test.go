@@ -175,3 +175,54 @@ func TestOverflowWhenNoAgents(t *testing.T) {
 		return fmt.Errorf("no ticket with end reason overflow: %v", all)
 	})
 }
+
+// Two gateway processes on one Redis route concurrent calls from one agent
+// pool: no agent is ever offered a second call before its first ended.
+func TestTwoGatewaysNeverOfferOneAgentTwoCalls(t *testing.T) {
+	labtest.RequireLab(t)
+	rd := redistest.Start(t)
+	sink := labtest.StartSink(t, "", "")
+	extra := labtest.AgentsYAML(sink.Addr, "")
+	a := labtest.StartGateway(t, labtest.GatewayOptions{RedisAddrs: []string{rd.Addr}, Extra: extra})
+	b := labtest.StartGateway(t, labtest.GatewayOptions{RedisAddrs: []string{rd.Addr}, Extra: extra, App: "hotline-gw-b"})
+	exts := []string{"1001", "1002", "1003", "1004"}
+	var desks []*labtest.Desktop
+	for i, ext := range exts {
+		labtest.StartPhone(t, ext, labtest.Answer, "-set", "ring", "300")
+		g := a
+		if i%2 == 1 {
+			g = b // desktops connected to either instance
+		}
+		desks = append(desks, labtest.OpenDesktop(t, g, ext, "general"))
+	}
+	// 24 calls, half through each instance, more than there are agents.
+	ra := labtest.StartCalls(t, labtest.Calls{DID: "12345", Count: 12, Rate: 6, Duration: 1500 * time.Millisecond})
+	rb := labtest.StartCalls(t, labtest.Calls{DID: "912345", Count: 12, Rate: 6, Duration: 1500 * time.Millisecond})
+	if x, y := <-ra, <-rb; x.Successful != 12 || y.Successful != 12 {
+		t.Fatalf("calls: via A %+v, via B %+v", x, y)
+	}
+	labtest.WaitNoChannels(t, 15*time.Second)
+	offered := 0
+	for _, d := range desks {
+		// Between two offers an agent's desktop must have seen the first call end.
+		open := ""
+		for _, ev := range d.Events() {
+			if o := ev.GetOffer(); o != nil {
+				if open != "" {
+					t.Fatalf("agent %s offered call %s while still on call %s", d.Ext, o.CallId, open)
+				}
+				open = o.CallId
+				offered++
+			}
+			if p := ev.GetProgress(); p != nil && p.CallId == open &&
+				(p.Kind == hotlinev1.CallProgress_KIND_ENDED || p.Kind == hotlinev1.CallProgress_KIND_MISSED) {
+				open = ""
+			}
+		}
+	}
+	if offered < 4 {
+		t.Fatalf("only %d offers in all; the test did not exercise the pool", offered)
+	}
+	answered := a.Metric("hotline_calls_answered_total", nil) + b.Metric("hotline_calls_answered_total", nil)
+	t.Logf("%d offers, %v answered, over two instances", offered, answered)
+}

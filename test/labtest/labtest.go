@@ -210,6 +210,9 @@ type GatewayOptions struct {
 	Extra string
 	// HTTP and GRPC default to free ports.
 	HTTP, GRPC string
+	// App is the Stasis application (default hotline-gw; the lab's second
+	// instance is hotline-gw-b, reached by dialling "9" + DID).
+	App string
 }
 
 // StartGateway writes a lab configuration and starts hotline-gw; it waits
@@ -249,9 +252,13 @@ func NewGateway(t testing.TB, o GatewayOptions) *Gateway {
 // GatewayConfig returns the lab configuration for o.
 func GatewayConfig(o GatewayOptions) string {
 	redis := "[" + strings.Join(o.RedisAddrs, ", ") + "]"
+	if o.App == "" {
+		o.App = "hotline-gw"
+	}
 	return fmt.Sprintf(`log: {level: debug}
+instance: %s
 listen: {http: %q, grpc: %q}
-ari: {url: %q, username: %q, password: %q, application: hotline-gw}
+ari: {url: %q, username: %q, password: %q, application: %s}
 redis: {addrs: %s, key_prefix: hl}
 numbering: {strip_prefixes: ["+86", "0086", "86", "0739"]}
 lines:
@@ -260,7 +267,7 @@ lines:
   - {number: "12315", name: "市场监管", skill: shichang, merged_into: "12345"}
   - {number: "12348", name: "法律服务", skill: falv, merged_into: "12345"}
 shutdown: {drain_timeout: 5s}
-%s`, o.HTTP, o.GRPC, ARIURL, ARIUser, ARIPass, redis, o.Extra)
+%s`, o.App, o.HTTP, o.GRPC, ARIURL, ARIUser, ARIPass, o.App, redis, o.Extra)
 }
 
 // Start starts the process.
