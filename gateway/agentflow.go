@@ -187,20 +187,37 @@ func (c *Call) agentAnswered(ctx context.Context) {
 	now := time.Now()
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
-	c.bridge = "br-" + c.id
-	c.s.o.Dispatcher.Attach(ari.KindBridge, c.bridge, c.mb)
-	if err := c.s.o.PBX.CreateBridge(octx, c.bridge, "mixing"); err != nil {
-		c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "err", err)
-		c.hangupCaller(ctx, "congestion")
-		return
+	legs := []string{c.agentLeg}
+	if c.bridge == "" {
+		// dtmf_events: the agent's feature codes (*1, *2...) are reported.
+		c.bridge = "br-" + c.id
+		c.s.o.Dispatcher.Attach(ari.KindBridge, c.bridge, c.mb)
+		if err := c.s.o.PBX.CreateBridge(octx, c.bridge, "mixing,dtmf_events"); err != nil {
+			c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "err", err)
+			c.hangupCaller(ctx, "congestion")
+			return
+		}
+		legs = []string{c.id, c.agentLeg}
 	}
 	_ = c.s.o.PBX.StopMOH(octx, c.id)
-	for _, ch := range []string{c.id, c.agentLeg} {
+	for _, ch := range legs {
 		if err := c.s.o.PBX.AddChannel(octx, c.bridge, ch); err != nil {
 			c.s.log.Warn("add to bridge failed", "call_id", c.id, "channel", ch, "err", err)
 		}
 	}
 	c.phase = phaseTalking
+	if c.xfer != nil {
+		// A caller re-queued after a failed transfer: the new agent takes over.
+		if err := c.xfer.SetAgent(c.agentLeg, c.agentExt); err != nil {
+			c.s.log.Warn("transfer machine: new agent not set", "call_id", c.id, "err", err)
+		}
+	} else {
+		c.startTransferMachine()
+	}
+	if !c.answered.IsZero() {
+		c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "requeued")
+		return // counted as answered the first time
+	}
 	c.answered = now
 	wait := now.Sub(c.entered)
 	if err := c.s.o.Pool.Answered(octx, c.agentExt, c.id); err != nil {
@@ -242,6 +259,12 @@ func (c *Call) channelLeft(ctx context.Context, id string, cause int) {
 			}
 			c.agentMissed(ctx, why)
 		case phaseTalking:
+			if c.transferBusy() {
+				// The caller is with 110 or on its way there: the agent's
+				// leaving does not end the call.
+				c.freeAgent(ctx, "left")
+				return
+			}
 			c.agentUp = false
 			c.endCause = "completed"
 			c.hangupCaller(ctx, "normal")
@@ -351,6 +374,10 @@ func (c *Call) ticket(end time.Time) *hotlinev1.Ticket {
 		Skill: c.skill, EnteredAt: timestamppb.New(c.entered), EndedAt: timestamppb.New(end),
 		AgentExtension: c.agentExt, EndReason: c.endCause, Recording: c.recording,
 		PoliceReference: c.policeRef, GatewayInstance: c.s.o.Instance,
+		Transfers: c.transferProtos(),
+	}
+	if t.AgentExtension == "" {
+		t.AgentExtension = c.ticketAgent
 	}
 	if !c.answered.IsZero() {
 		t.AnsweredAt = timestamppb.New(c.answered)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	ariv5 "github.com/CyCoreSystems/ari/v5"
@@ -10,6 +11,7 @@ import (
 	"github.com/hotline12345/hotline-gw/ari"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
+	"github.com/hotline12345/hotline-gw/transfer"
 )
 
 // phase is where a call is in its journey.
@@ -67,6 +69,12 @@ type Call struct {
 	policeRef  string // 110's case reference (from110 calls)
 
 	timers map[string]*timer
+
+	// One-key transfer.
+	xfer        *transfer.Machine
+	transfers   []*transfer.Record
+	counted110  bool
+	ticketAgent string // the agent who talked, once freed by a transfer
 }
 
 type timer struct {
@@ -160,6 +168,7 @@ func (c *Call) deliver(ctx context.Context, d ari.Delivery) {
 		c.resync(ctx, d.Overflowed)
 		return
 	}
+	c.transferEvent(ctx, d.Event)
 	switch ev := d.Event.(type) {
 	case *ariv5.StasisStart:
 		switch {
@@ -229,6 +238,11 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 		return
 	}
 	l, err := c.s.o.Plan.Lookup(c.dnis)
+	if c.entry == EntryInbound && len(c.s.o.From110DIDs) > 0 {
+		if n, nerr := c.s.o.Plan.Normalize(c.dnis); nerr == nil && slices.Contains(c.s.o.From110DIDs, n) {
+			c.entry = EntryFrom110
+		}
+	}
 	if c.entry == EntryFrom110 {
 		// 110 transfers into the main line whatever number its trunk sends.
 		l, err = c.s.o.Plan.Main(), nil
@@ -247,6 +261,14 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Inbound, Line: l.Number, At: c.entered})
 	if c.entry == EntryFrom110 {
 		c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.From110, Line: l.Number, At: c.entered})
+		c.s.o.Metrics.Transfers.From110Arrived()
+		if c.policeRef == "" && c.s.o.PoliceRefs != nil {
+			rctx, cancel := c.s.opCtx(ctx)
+			if ref, err := c.s.o.PoliceRefs.Take(rctx, c.caller); err == nil {
+				c.policeRef = clipRef(ref)
+			}
+			cancel()
+		}
 	}
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()

@@ -21,6 +21,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
 	"github.com/hotline12345/hotline-gw/metrics"
+	"github.com/hotline12345/hotline-gw/transfer"
 )
 
 // Role of a channel the gateway originates, stored in the channel variable
@@ -55,6 +56,14 @@ type Options struct {
 	RingTimeout    time.Duration
 	RequireDesktop bool
 	PollInterval   time.Duration
+
+	// One-key transfer; nil disables it.
+	Transfers       *transfer.Manager
+	TransferRecords TransferRecords
+	// From110DIDs are dialled numbers that mark a call as transferred from 110.
+	From110DIDs []string
+	// PoliceRefs holds 110 case references pushed before the call arrived.
+	PoliceRefs PoliceRefs
 
 	// Tickets; nil drops them (tests only).
 	Outbox   TicketOutbox

@@ -16,72 +16,24 @@ const (
 	CallerIDHotline = "hotline" // present the hotline's number
 )
 
-// Config configures one-key transfers. Embed it in the gateway configuration
-// (e.g. under `transfer:`); Validate's errors name fields by their YAML path
-// below that key, prefixed with "transfer.".
-type Config struct {
-	// Target is the dial string of the 110 platform, e.g. "PJSIP/police110"
-	// or, with TargetAllowAt, "PJSIP/110@police-trunk". It is the only
-	// endpoint the transfer ever dials: nothing from a request reaches it.
-	Target string `yaml:"target"`
-	// TargetAllowAt permits one "@" in Target's resource (exten@endpoint).
-	TargetAllowAt bool `yaml:"target_allow_at"`
-	// CallerID is "caller" or "hotline".
-	CallerID string `yaml:"caller_id"`
-	// HotlineNumber is presented with CallerID "hotline", and as the
-	// fallback when the caller's number is withheld or not a plain number.
-	HotlineNumber string `yaml:"hotline_number"`
-	// App is the Stasis application the 110 leg enters on answer; empty
-	// means the ARI client's application ("hotline-gw").
-	App string `yaml:"app"`
-	// MOHClass is the music-on-hold class played to the caller while 110 is
-	// dialled; empty means the channel's default.
-	MOHClass string `yaml:"moh_class"`
-	// FailPrompt is played to the agent when 110 is busy, does not answer or
-	// fails (the caller is back with the agent).
-	FailPrompt string `yaml:"fail_prompt"`
-	// TransferHeader, when set and Target is a PJSIP endpoint, adds a SIP
-	// header carrying the transfer ID to the INVITE to 110, so the 110
-	// platform can fetch the case data (the record). Empty: no header.
-	TransferHeader string `yaml:"transfer_header"`
+// Config configures one-key transfers; the gateway's YAML section
+// `transfer:` (defined in package config so the whole file is decoded
+// strictly in one place).
+type Config = config.Transfer
 
-	// RequestTimeout bounds the Requested state (the originate request).
-	RequestTimeout config.Duration `yaml:"request_timeout"`
-	// DialTimeout bounds the Dialing state: 110 must ring (SIP 180) by then.
-	DialTimeout config.Duration `yaml:"dial_timeout"`
-	// RingTimeout bounds the Ringing state: 110 must answer by then.
-	RingTimeout config.Duration `yaml:"ring_timeout"`
-	// ThreePartyMax bounds the ThreeParty state; when it expires the agent
-	// leaves (as with Complete) and the caller stays with 110.
-	ThreePartyMax config.Duration `yaml:"three_party_max"`
-
-	// Codes are the DTMF feature codes the agent presses on the phone.
-	Codes FeatureCodes `yaml:"dtmf_codes"`
-	// InterDigit is the longest pause between the digits of a feature code.
-	InterDigit config.Duration `yaml:"dtmf_inter_digit"`
-	// NoteMaxRunes bounds the length of a transfer note.
-	NoteMaxRunes int `yaml:"note_max_runes"`
-}
-
-// FeatureCodes are the DTMF sequences of the transfer features. Each is 2-4
-// of 0-9 * #, all distinct and none a prefix of another.
-type FeatureCodes struct {
-	Blind      string `yaml:"blind"`
-	ThreeParty string `yaml:"three_party"`
-	Complete   string `yaml:"complete"`
-	Cancel     string `yaml:"cancel"`
-}
+// FeatureCodes are the DTMF sequences of the transfer features.
+type FeatureCodes = config.FeatureCodes
 
 // DefaultConfig returns the defaults; Target must still be checked (it has
 // a default, "PJSIP/police110", matching the lab).
 func DefaultConfig() Config {
 	c := Config{}
-	c.SetDefaults()
+	SetDefaults(&c)
 	return c
 }
 
 // SetDefaults fills zero fields with their defaults.
-func (c *Config) SetDefaults() {
+func SetDefaults(c *Config) {
 	def := func(s *string, v string) {
 		if *s == "" {
 			*s = v
@@ -111,7 +63,7 @@ func (c *Config) SetDefaults() {
 }
 
 // Validate checks the configuration; every error names its field.
-func (c *Config) Validate() error {
+func ValidateConfig(c *Config) error {
 	var errs []error
 	field := func(name string, err error) {
 		if err != nil {
@@ -154,7 +106,7 @@ func (c *Config) Validate() error {
 			field(d.name, fmt.Errorf("%s is out of range (0, %s]", d.v.D(), d.max))
 		}
 	}
-	field("dtmf_codes", c.Codes.Validate())
+	field("dtmf_codes", ValidateCodes(c.Codes))
 	if c.NoteMaxRunes < 1 || c.NoteMaxRunes > 4000 {
 		field("note_max_runes", fmt.Errorf("%d is out of range [1, 4000]", c.NoteMaxRunes))
 	}
@@ -203,8 +155,8 @@ func ValidateDialString(s string, allowAt bool) error {
 	return nil
 }
 
-// Validate checks the feature codes.
-func (fc FeatureCodes) Validate() error {
+// ValidateCodes checks the feature codes.
+func ValidateCodes(fc FeatureCodes) error {
 	codes := []struct{ name, code string }{
 		{"blind", fc.Blind}, {"three_party", fc.ThreeParty}, {"complete", fc.Complete}, {"cancel", fc.Cancel},
 	}

@@ -10,10 +10,10 @@ import (
 
 func TestDefaultConfigIsValid(t *testing.T) {
 	c := DefaultConfig()
-	if err := c.Validate(); err != nil {
+	if err := ValidateConfig(&c); err != nil {
 		t.Fatal(err)
 	}
-	if c.Target != "PJSIP/police110" || c.Codes != (FeatureCodes{"*1", "*2", "*3", "*0"}) || c.NoteMaxRunes != 500 {
+	if c.Target != "PJSIP/police110" || c.Codes != (FeatureCodes{Blind: "*1", ThreeParty: "*2", Complete: "*3", Cancel: "*0"}) || c.NoteMaxRunes != 500 {
 		t.Fatalf("%+v", c)
 	}
 }
@@ -51,7 +51,7 @@ func TestConfigValidationNamesTheField(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
 			tc.mod(&c)
-			err := c.Validate()
+			err := ValidateConfig(&c)
 			if err == nil || !strings.Contains(err.Error(), tc.field) {
 				t.Fatalf("error %v, want it to name %q", err, tc.field)
 			}

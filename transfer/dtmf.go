@@ -50,7 +50,7 @@ type Collector struct {
 
 // NewCollector returns a collector for codes (validated).
 func NewCollector(codes FeatureCodes, interDigit time.Duration) (*Collector, error) {
-	if err := codes.Validate(); err != nil {
+	if err := ValidateCodes(codes); err != nil {
 		return nil, err
 	}
 	if interDigit <= 0 {

@@ -45,8 +45,8 @@ type Manager struct {
 
 // New validates cfg (after SetDefaults) and returns a Manager.
 func New(cfg Config, deps Deps) (*Manager, error) {
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
+	SetDefaults(&cfg)
+	if err := ValidateConfig(&cfg); err != nil {
 		return nil, err
 	}
 	if deps.PBX == nil {

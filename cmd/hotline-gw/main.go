@@ -41,6 +41,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
 	"github.com/hotline12345/hotline-gw/metrics"
+	"github.com/hotline12345/hotline-gw/transfer"
 )
 
 func main() {
@@ -60,6 +61,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
+		fmt.Fprintf(stderr, "hotline-gw: %s\n", oneLine(err))
+		return 2
+	}
+	transfer.SetDefaults(&cfg.Transfer)
+	if err := transfer.ValidateConfig(&cfg.Transfer); err != nil {
 		fmt.Fprintf(stderr, "hotline-gw: %s\n", oneLine(err))
 		return 2
 	}
@@ -149,6 +155,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	xfers, err := transfer.New(cfg.Transfer, transfer.Deps{PBX: ac, Metrics: m.Transfers, Log: log.With("component", "transfer")})
+	if err != nil {
+		return err
+	}
+	xferStore := transfer.NewStore(rdb, keys, transfer.StoreOptions{})
+	policeRefs := gateway.RedisPoliceRefs{Redis: rdb, Keys: keys}
 	outbox := ticket.NewOutbox(ticket.OutboxOptions{Redis: rdb, Keys: keys, Logger: log, Metrics: m.Tickets, Timeout: cfg.Redis.Timeout.D()})
 	svc := gateway.New(gateway.Options{
 		PBX: ac, Dispatcher: ac.Dispatcher(), Plan: plan, Counter: counter, Metrics: m,
@@ -156,6 +168,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		MOHClass: cfg.ACD.MOHClass, Pool: pool, Groups: cfg.ACD.GroupFor, AgentEndpoint: cfg.ACD.AgentEndpoint,
 		RingTimeout: cfg.ACD.RingTimeout.D(), RequireDesktop: cfg.ACD.RequireDesktop, PollInterval: cfg.ACD.PollInterval.D(),
 		Outbox: outbox, Instance: cfg.Instance,
+		Transfers: xfers, TransferRecords: xferStore, From110DIDs: cfg.From110.DIDs, PoliceRefs: policeRefs,
 	})
 	ac.SetOnConnect(svc.OnConnect)
 	ac.SetOnDisconnect(svc.OnDisconnect)
@@ -168,6 +181,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	reflection.Register(gs)
 	hotlinev1.RegisterStatsServiceServer(gs, &gateway.StatsServer{Counter: counter, Plan: plan, Location: loc, AnswerTarget: cfg.AnswerTarget.D()})
 	agentSrv.Register(gs)
+	hotlinev1.RegisterTransferServiceServer(gs, &gateway.TransferServer{Service: svc, Auth: agentSrv, Records: xferStore, PoliceRefs: policeRefs})
 
 	// HTTP: metrics and probes.
 	mux := http.NewServeMux()

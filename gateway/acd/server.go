@@ -68,6 +68,23 @@ func (s *Server) Register(g grpc.ServiceRegistrar) { hotlinev1.RegisterAgentServ
 // authorize checks the caller's token and that ext is the caller's own,
 // valid extension.
 func (s *Server) authorize(ctx context.Context, ext string) error {
+	caller, err := s.Caller(ctx)
+	if err != nil {
+		return err
+	}
+	if !ValidExtension(ext) {
+		return status.Errorf(codes.InvalidArgument, "extension: %q must be 2-8 digits", ext)
+	}
+	if ext != caller {
+		return status.Errorf(codes.PermissionDenied, "token of agent %s may not act on agent %s", caller, ext)
+	}
+	return nil
+}
+
+// Caller returns the extension whose token the request carries, or an
+// Unauthenticated status. Other agent-facing services (transfers,
+// call-backs) authenticate with it too.
+func (s *Server) Caller(ctx context.Context) (string, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	var tok string
 	if v := md.Get("authorization"); len(v) == 1 {
@@ -86,15 +103,9 @@ func (s *Server) authorize(ctx context.Context, ext string) error {
 		}
 	}
 	if caller == "" {
-		return status.Error(codes.Unauthenticated, "missing or invalid agent token (authorization: Bearer <token>)")
+		return "", status.Error(codes.Unauthenticated, "missing or invalid agent token (authorization: Bearer <token>)")
 	}
-	if !ValidExtension(ext) {
-		return status.Errorf(codes.InvalidArgument, "extension: %q must be 2-8 digits", ext)
-	}
-	if ext != caller {
-		return status.Errorf(codes.PermissionDenied, "token of agent %s may not act on agent %s", caller, ext)
-	}
-	return nil
+	return caller, nil
 }
 
 // toStatus maps a Pool error to a gRPC status.

@@ -31,6 +31,10 @@ type Config struct {
 	AnswerTarget Duration `yaml:"answer_target"`
 	ACD          ACD      `yaml:"acd"`
 	Tickets      Tickets  `yaml:"tickets"`
+	// Transfer is the one-key transfer to 110 (validated by package transfer).
+	Transfer Transfer `yaml:"transfer"`
+	// From110 recognises calls the 110 platform transfers to 12345.
+	From110 From110 `yaml:"from110"`
 	// Instance names this gateway process (ticket delivery consumer, logs);
 	// default: the host name.
 	Instance string   `yaml:"instance"`

@@ -1,0 +1,475 @@
+// Package number validates and normalises citizens' telephone numbers: the
+// numbers the hotline calls (follow-ups 回访 and call-backs of missed calls)
+// and the caller numbers seen on inbound calls (for call-back tasks).
+//
+// Chinese numbering as used here:
+//
+//   - mobile: 11 digits starting 13-19, optionally written with +86, 0086
+//     or 86 in front, or with a trunk 0 ("013800138000", as out-of-town
+//     mobiles are often presented);
+//   - fixed line: area code (0 + 2-3 digits: 010 and 02X are three digits
+//     with the 0, the others four, e.g. 0739) + a 7-8 digit subscriber
+//     number not starting 0 or 1; written as +86 739 ... the trunk 0 is
+//     restored;
+//   - a local fixed number written without area code (7-8 digits, not
+//     starting 0 or 1) is in the home area (Shaoyang: 0739).
+//
+// The canonical dial form is the national form with the trunk 0 for fixed
+// lines: "13800138000", "07395551234". E164 gives "+8613800138000",
+// "+867395551234" for display.
+//
+// Only digits ever leave this package: a Number can only be made by a
+// Policy, and its digits are checked again when a dial string is built.
+package number
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+)
+
+// Errors. Every refusal wraps one of them.
+var (
+	// ErrInvalidNumber: the input is not a well-formed Chinese telephone
+	// number (empty, bad characters, wrong length, ...). Originate result
+	// "invalid_number".
+	ErrInvalidNumber = errors.New("invalid number")
+	// ErrNotAllowed: a well-formed number the hotline must not call
+	// (foreign, emergency, service or premium-rate, outside the allow
+	// list). Originate result "rejected".
+	ErrNotAllowed = errors.New("number not allowed")
+)
+
+// InvalidError is a malformed number; it wraps ErrInvalidNumber. The raw
+// input is deliberately not part of the message (it may hold anything, up
+// to an injection attempt); Reason says what is wrong.
+type InvalidError struct{ Reason string }
+
+func (e *InvalidError) Error() string { return "invalid number: " + e.Reason }
+func (e *InvalidError) Unwrap() error { return ErrInvalidNumber }
+
+// NotAllowedError is a well-formed number that policy refuses; it wraps
+// ErrNotAllowed. Digits are the parsed digits (never anything else).
+type NotAllowedError struct {
+	Digits string
+	Reason string
+}
+
+func (e *NotAllowedError) Error() string {
+	return fmt.Sprintf("number %s not allowed: %s", mask(e.Digits), e.Reason)
+}
+func (e *NotAllowedError) Unwrap() error { return ErrNotAllowed }
+
+func invalid(format string, a ...any) error {
+	return &InvalidError{Reason: fmt.Sprintf(format, a...)}
+}
+
+func notAllowed(digits, format string, a ...any) error {
+	return &NotAllowedError{Digits: digits, Reason: fmt.Sprintf(format, a...)}
+}
+
+// Kind is the kind of a number.
+type Kind int
+
+const (
+	Mobile Kind = iota + 1
+	Fixed
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Mobile:
+		return "mobile"
+	case Fixed:
+		return "fixed"
+	}
+	return "unknown"
+}
+
+// Number is a validated, normalised number. The zero Number is not valid
+// (IsZero); DialString refuses it.
+type Number struct {
+	digits string // canonical national dial form
+	kind   Kind
+	area   string // fixed lines: area code with the trunk 0
+}
+
+// Digits returns the canonical dial form: "13800138000", "07395551234".
+func (n Number) Digits() string { return n.digits }
+
+// String returns the canonical dial form.
+func (n Number) String() string { return n.digits }
+
+// Kind returns Mobile or Fixed.
+func (n Number) Kind() Kind { return n.kind }
+
+// AreaCode returns the area code with its trunk 0 ("0739") of a fixed
+// line, "" for a mobile.
+func (n Number) AreaCode() string { return n.area }
+
+// IsZero reports whether n is the zero Number.
+func (n Number) IsZero() bool { return n.digits == "" }
+
+// E164 returns the number in E.164 for display: "+8613800138000",
+// "+867395551234".
+func (n Number) E164() string {
+	switch n.kind {
+	case Mobile:
+		return "+86" + n.digits
+	case Fixed:
+		return "+86" + n.digits[1:]
+	}
+	return ""
+}
+
+// Masked returns the number with its middle hidden ("138****8000"), for
+// logs: citizens' numbers are personal data.
+func (n Number) Masked() string { return mask(n.digits) }
+
+// LogValue makes slog log the masked number.
+func (n Number) LogValue() slog.Value { return slog.StringValue(n.Masked()) }
+
+func mask(d string) string {
+	if len(d) < 7 {
+		return strings.Repeat("*", len(d))
+	}
+	return d[:3] + strings.Repeat("*", len(d)-7) + d[len(d)-4:]
+}
+
+// Config configures a Policy; the zero value is the default policy. It is
+// meant to be embedded in the gateway configuration.
+type Config struct {
+	// HomeAreaCode is given to local fixed numbers written without area
+	// code; default "0739" (Shaoyang).
+	HomeAreaCode string `yaml:"home_area_code"`
+	// AllowPrefixes: outbound calls go only to numbers whose canonical
+	// form starts with one of these; default DefaultAllowPrefixes (mobiles
+	// and Hunan's area codes). ["0", "1"] allows every domestic number.
+	AllowPrefixes []string `yaml:"allow_prefixes"`
+	// DenyPrefixes refuse numbers whose digits start with one of these
+	// even if allowed (service, short and premium-rate numbers); default
+	// DefaultDenyPrefixes. Matched against the canonical form and against
+	// the national digits as written (before the home area code is added:
+	// a local 7-8 digit number written without area code is refused if it
+	// starts with a deny prefix, e.g. "9551234").
+	DenyPrefixes []string `yaml:"deny_prefixes"`
+}
+
+// DefaultHomeAreaCode is Shaoyang's area code.
+const DefaultHomeAreaCode = "0739"
+
+// DefaultAllowPrefixes returns the default allow list: mobiles ("1") and
+// the area codes of Hunan province (0730-0739; 0743-0746).
+func DefaultAllowPrefixes() []string {
+	return []string{"1",
+		"0730", "0731", "0732", "0733", "0734", "0735", "0736", "0737", "0738", "0739",
+		"0743", "0744", "0745", "0746"}
+}
+
+// DefaultDenyPrefixes returns the default deny list: short codes and
+// service numbers (10xxx carriers, 11x, 12xxx public services, 95xxx
+// national and 96xxx local service numbers) and 400/800 numbers.
+func DefaultDenyPrefixes() []string {
+	return []string{"10", "11", "12", "95", "96", "400", "800"}
+}
+
+// emergency are never called out, whatever the configuration: police,
+// fire, ambulance, traffic police, GSM emergency.
+func isEmergency(d string) bool {
+	switch d {
+	case "110", "119", "120", "122", "112", "999":
+		return true
+	}
+	return false
+}
+
+// Policy validates numbers. Safe for concurrent use; immutable.
+type Policy struct {
+	home  string
+	allow []string
+	deny  []string
+}
+
+// NewPolicy returns the policy of cfg, with defaults for empty fields.
+func NewPolicy(cfg Config) (*Policy, error) {
+	p := &Policy{home: cfg.HomeAreaCode, allow: slices.Clone(cfg.AllowPrefixes), deny: slices.Clone(cfg.DenyPrefixes)}
+	if p.home == "" {
+		p.home = DefaultHomeAreaCode
+	}
+	if len(p.allow) == 0 {
+		p.allow = DefaultAllowPrefixes()
+	}
+	if len(p.deny) == 0 {
+		p.deny = DefaultDenyPrefixes()
+	}
+	if !allDigits(p.home) || len(p.home) != areaLen(p.home) {
+		return nil, fmt.Errorf("number policy: home_area_code %q is not an area code (0 + 2-3 digits, e.g. 0739)", p.home)
+	}
+	for i, a := range p.allow {
+		if a == "" || !allDigits(a) || len(a) > 15 {
+			return nil, fmt.Errorf("number policy: allow_prefixes[%d] %q must be 1-15 digits", i, a)
+		}
+	}
+	for i, d := range p.deny {
+		if d == "" || !allDigits(d) || len(d) > 15 {
+			return nil, fmt.Errorf("number policy: deny_prefixes[%d] %q must be 1-15 digits", i, d)
+		}
+	}
+	if !p.allowed(p.home + "2000000") {
+		return nil, fmt.Errorf("number policy: home_area_code %s is not in allow_prefixes", p.home)
+	}
+	return p, nil
+}
+
+// HomeAreaCode returns the configured home area code.
+func (p *Policy) HomeAreaCode() string { return p.home }
+
+// Outbound validates a number the hotline is about to call: well-formed
+// (ErrInvalidNumber otherwise), domestic, not an emergency, service or
+// premium-rate number, and in the allow list (ErrNotAllowed otherwise).
+func (p *Policy) Outbound(raw string) (Number, error) {
+	n, written, err := p.parse(raw)
+	if err != nil {
+		return Number{}, err
+	}
+	if err := p.check(n, written); err != nil {
+		return Number{}, err
+	}
+	if !p.allowed(n.digits) {
+		return Number{}, notAllowed(n.digits, "not in the allowed prefixes")
+	}
+	return n, nil
+}
+
+// Caller normalises an inbound caller ID for a call-back task. Lenient:
+// ok is false, without error, for anonymous, withheld or malformed caller
+// IDs, foreign numbers, and numbers that cannot be called back (emergency,
+// service numbers). The allow list is not applied: run Outbound on the
+// Digits before calling back.
+func (p *Policy) Caller(raw string) (Number, bool) {
+	n, written, err := p.parse(raw)
+	if err != nil {
+		return Number{}, false
+	}
+	if p.check(n, written) != nil {
+		return Number{}, false
+	}
+	return n, true
+}
+
+func (p *Policy) allowed(d string) bool {
+	for _, a := range p.allow {
+		if strings.HasPrefix(d, a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Policy) denied(d string) string {
+	for _, x := range p.deny {
+		if strings.HasPrefix(d, x) {
+			return x
+		}
+	}
+	return ""
+}
+
+// check refuses emergency and denied numbers. written is the national
+// digits as written (for local numbers: before the home area code).
+func (p *Policy) check(n Number, written string) error {
+	for _, d := range []string{n.digits, written} {
+		if x := p.denied(d); x != "" {
+			return notAllowed(n.digits, "service or premium-rate number (prefix %s)", x)
+		}
+	}
+	return nil
+}
+
+// maxRaw bounds the input; longer strings are refused before any parsing.
+const maxRaw = 40
+
+// parse returns the number and the national digits as written, refusing
+// malformed input, foreign numbers and emergency or short service numbers
+// (which are not well-formed subscriber numbers but deserve a clear reason).
+func (p *Policy) parse(raw string) (Number, string, error) {
+	digits, plus, err := scan(raw)
+	if err != nil {
+		return Number{}, "", err
+	}
+	if len(digits) > 15 {
+		return Number{}, "", invalid("too long: %d digits (at most 15)", len(digits))
+	}
+	d := digits
+	switch {
+	case plus:
+		if !strings.HasPrefix(d, "86") {
+			return Number{}, "", notAllowed(d, "foreign country code (only +86 is called)")
+		}
+		d = national(d[2:])
+	case strings.HasPrefix(d, "00"):
+		if !strings.HasPrefix(d, "0086") {
+			return Number{}, "", notAllowed(d, "foreign country code (international prefix 00 not followed by 86)")
+		}
+		d = national(d[4:])
+	case len(d) == 13 && strings.HasPrefix(d, "86") && isMobile(d[2:]):
+		d = d[2:]
+	}
+	if d == "" {
+		return Number{}, "", invalid("no digits after the country code")
+	}
+	if isEmergency(d) {
+		return Number{}, "", notAllowed(d, "emergency number")
+	}
+	if x := p.denied(d); x != "" {
+		return Number{}, "", notAllowed(d, "service or premium-rate number (prefix %s)", x)
+	}
+	switch {
+	case isMobile(d):
+		return Number{digits: d, kind: Mobile}, d, nil
+	case d[0] == '0' && isMobile(d[1:]):
+		return Number{digits: d[1:], kind: Mobile}, d[1:], nil
+	case d[0] == '0':
+		if len(d) < 3 {
+			return Number{}, "", invalid("too short: %d digits", len(d))
+		}
+		al := areaLen(d)
+		if al == 0 {
+			return Number{}, "", invalid("%s is no area code", d[:min(len(d), 4)])
+		}
+		if len(d) < al {
+			return Number{}, "", invalid("too short: incomplete area code")
+		}
+		sub := d[al:]
+		if isEmergency(sub) {
+			return Number{}, "", notAllowed(d, "emergency number")
+		}
+		if err := checkSubscriber(sub); err != nil {
+			return Number{}, "", err
+		}
+		return Number{digits: d, kind: Fixed, area: d[:al]}, d, nil
+	case d[0] == '1':
+		if len(d) != 11 {
+			return Number{}, "", invalid("mobile numbers have 11 digits, got %d", len(d))
+		}
+		return Number{}, "", invalid("%s is no mobile prefix (13-19)", d[:2])
+	default:
+		if err := checkSubscriber(d); err != nil {
+			return Number{}, "", err
+		}
+		return Number{digits: p.home + d, kind: Fixed, area: p.home}, d, nil
+	}
+}
+
+// national turns the digits after +86 into the national form: mobiles
+// stay, fixed lines get their trunk 0 back (+86 739 ... → 0739...); a
+// trunk 0 written after +86 is tolerated.
+func national(d string) string {
+	if d == "" || d[0] == '0' || isMobile(d) || (d[0] == '1' && !strings.HasPrefix(d, "10")) {
+		return d // "+86 110", "+86 12345": short codes, refused as such
+	}
+	return "0" + d
+}
+
+func checkSubscriber(s string) error {
+	switch {
+	case len(s) < 7:
+		return invalid("too short: subscriber number has %d digits (7-8)", len(s))
+	case len(s) > 8:
+		return invalid("too long: subscriber number has %d digits (7-8)", len(s))
+	case s[0] == '0' || s[0] == '1':
+		return invalid("subscriber number cannot start with %c", s[0])
+	}
+	return nil
+}
+
+// areaLen returns the length of the area code (with trunk 0) d starts
+// with: 3 for 010 and 02X, 4 for other 0[3-9]XX, 0 if d starts with none.
+func areaLen(d string) int {
+	if len(d) < 3 || d[0] != '0' {
+		return 0
+	}
+	switch d[1] {
+	case '1':
+		if d[2] == '0' {
+			return 3
+		}
+		return 0
+	case '2':
+		return 3
+	case '0':
+		return 0
+	}
+	return 4
+}
+
+func isMobile(d string) bool {
+	return len(d) == 11 && d[0] == '1' && d[1] >= '3' && d[1] <= '9' && allDigits(d)
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// scan extracts the digits of raw. Allowed besides digits: spaces and
+// dashes anywhere, one leading +, and one pair of parentheses around the
+// leading group ("(0739) 555-1234", "(+86) 138..."). Anything else —
+// letters, other punctuation, control characters, non-ASCII — is refused.
+func scan(raw string) (digits string, plus bool, err error) {
+	if len(raw) > maxRaw {
+		return "", false, invalid("too long: %d bytes (at most %d)", len(raw), maxRaw)
+	}
+	var b strings.Builder
+	open, closed := -1, -1
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case c >= '0' && c <= '9':
+			b.WriteByte(c)
+		case c == ' ' || c == '-':
+		case c == '+':
+			if plus || b.Len() > 0 {
+				return "", false, invalid("+ is allowed only in front")
+			}
+			plus = true
+		case c == '(':
+			if open >= 0 || b.Len() > 0 || plus {
+				return "", false, invalid("( is allowed only once, around the leading group")
+			}
+			open = i
+		case c == ')':
+			if open < 0 || closed >= 0 || b.Len() == 0 || b.Len() > 4 {
+				return "", false, invalid(") must close a ( around 1-4 leading digits")
+			}
+			closed = i
+		case c < 0x20 || c == 0x7f:
+			return "", false, invalid("control character 0x%02x", c)
+		case c >= 0x80:
+			return "", false, invalid("non-ASCII character")
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			return "", false, invalid("letter %q", c)
+		default:
+			return "", false, invalid("character %q not allowed", c)
+		}
+	}
+	if open >= 0 && closed < 0 {
+		return "", false, invalid("unbalanced (")
+	}
+	if b.Len() == 0 {
+		if strings.Trim(raw, " ") == "" {
+			return "", false, invalid("empty")
+		}
+		return "", false, invalid("no digits")
+	}
+	if b.Len() < 3 {
+		return "", false, invalid("too short: %d digits", b.Len())
+	}
+	return b.String(), plus, nil
+}
