@@ -256,6 +256,41 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	c.line = l
 	c.skill = l.Skill
 	c.priority = c.entry == EntryFrom110
+	if !c.counted {
+		c.countEntry(ctx, l)
+	}
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
+	c.s.o.Metrics.Calls.StartToCommand.Observe(time.Since(c.received).Seconds())
+	if err := c.s.o.PBX.Answer(octx, c.id); err != nil {
+		if errors.Is(err, ari.ErrNotFound) {
+			c.channelGone("hangup")
+			return
+		}
+		// The caller keeps ringing meanwhile; retry, never leave it there.
+		c.s.log.Warn("answer failed; retrying", "call_id", c.id, "err", err)
+		c.schedule("answer", time.Second, func(c *Call) {
+			if c.phase == phaseNew {
+				c.onStart(c.ctx, c.start)
+			}
+		})
+		return
+	}
+	c.unschedule("answer")
+	c.s.log.Debug("call entered", "call_id", c.id, "line", l.Number, "main", l.Main, "skill", l.Skill, "entry", c.entry)
+	if l.Greeting != "" {
+		c.phase = phaseGreeting
+		c.greeting = "greet-" + c.id
+		if err := c.s.o.PBX.Play(octx, c.id, c.greeting, l.Greeting); err == nil {
+			return
+		}
+		c.s.log.Warn("greeting failed; queueing without it", "call_id", c.id, "err", err)
+	}
+	c.enterQueue(ctx)
+}
+
+// countEntry counts the call once on its line as it enters.
+func (c *Call) countEntry(ctx context.Context, l line.Line) {
 	c.counted = true
 	c.s.o.Metrics.Calls.Active.WithLabelValues(l.Number).Inc()
 	c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Inbound, Line: l.Number, At: c.entered})
@@ -270,26 +305,6 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 			cancel()
 		}
 	}
-	octx, cancel := c.s.opCtx(ctx)
-	defer cancel()
-	c.s.o.Metrics.Calls.StartToCommand.Observe(time.Since(c.received).Seconds())
-	if err := c.s.o.PBX.Answer(octx, c.id); err != nil {
-		c.s.log.Warn("answer failed", "call_id", c.id, "err", err)
-		if errors.Is(err, ari.ErrNotFound) {
-			c.channelGone("hangup")
-		}
-		return
-	}
-	c.s.log.Debug("call entered", "call_id", c.id, "line", l.Number, "main", l.Main, "skill", l.Skill, "entry", c.entry)
-	if l.Greeting != "" {
-		c.phase = phaseGreeting
-		c.greeting = "greet-" + c.id
-		if err := c.s.o.PBX.Play(octx, c.id, c.greeting, l.Greeting); err == nil {
-			return
-		}
-		c.s.log.Warn("greeting failed; queueing without it", "call_id", c.id, "err", err)
-	}
-	c.enterQueue(ctx)
 }
 
 // reject hangs up a call the gateway does not take.

@@ -85,8 +85,9 @@ type Service struct {
 	accepting atomic.Bool
 	wg        sync.WaitGroup
 
-	mu    sync.Mutex
-	calls map[string]*Call // by call ID (the caller channel's ID)
+	mu      sync.Mutex
+	calls   map[string]*Call // by call ID (the caller channel's ID)
+	closing bool             // Close has begun: no new owners
 
 	router  *router
 	tickets *ticketSpool
@@ -197,11 +198,17 @@ func (s *Service) newOwner(ev *ariv5.StasisStart) *ari.Mailbox {
 	c := s.newCall(ch.ID, ev)
 	mb := s.o.Dispatcher.NewMailbox(ch.ID, 0)
 	c.mb = mb
-	s.o.Dispatcher.Attach(ari.KindChannel, ch.ID, mb)
 	s.mu.Lock()
+	if s.closing {
+		// Owners are being stopped: the channel stays in Asterisk for the
+		// next gateway to adopt.
+		s.mu.Unlock()
+		return nil
+	}
 	s.calls[c.id] = c
+	s.wg.Add(1) // under s.mu, so never concurrent with Close's Wait
 	s.mu.Unlock()
-	s.wg.Add(1)
+	s.o.Dispatcher.Attach(ari.KindChannel, ch.ID, mb)
 	go func() {
 		defer s.wg.Done()
 		c.run(s.ctx)
@@ -279,9 +286,22 @@ func (s *Service) adopt(ctx context.Context, id string) bool {
 	ev := &ariv5.StasisStart{Channel: *ch}
 	ev.Type = "StasisStart"
 	ev.Timestamp = ariv5.DateTime(time.Now())
-	if ch.Dialplan != nil {
-		ev.Args = []string{EntryInbound, ch.Dialplan.Exten}
+	if ts := ch.Creationtime; ts != nil && ts.Seconds > 0 {
+		ev.Timestamp = ariv5.DateTime(time.Unix(ts.Seconds, int64(ts.Nanos)))
 	}
+	// The dialplan records the Stasis arguments in channel variables
+	// (HOTLINE_ENTRY, HOTLINE_DNIS, HOTLINE_REF) so that the call is adopted
+	// as it entered: same line, same from-110 priority, same entry time.
+	entry, _ := s.o.PBX.GetVar(ctx, id, "HOTLINE_ENTRY")
+	dnis, _ := s.o.PBX.GetVar(ctx, id, "HOTLINE_DNIS")
+	ref, _ := s.o.PBX.GetVar(ctx, id, "HOTLINE_REF")
+	if entry == "" {
+		entry = EntryInbound
+	}
+	if dnis == "" && ch.Dialplan != nil {
+		dnis = ch.Dialplan.Exten
+	}
+	ev.Args = []string{entry, dnis, ref}
 	mb := s.newOwner(ev)
 	if mb == nil {
 		return false
@@ -319,16 +339,20 @@ func (s *Service) OnReplaced() {
 // still live when ctx ended.
 func (s *Service) Drain(ctx context.Context) int {
 	s.accepting.Store(false)
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	last := time.Now()
 	for {
-		select {
-		case <-done:
+		n := s.Active()
+		if n == 0 {
 			return 0
-		case <-tick.C:
-			s.log.Info("draining: waiting for live calls", "active", s.Active())
+		}
+		if time.Since(last) >= 5*time.Second {
+			s.log.Info("draining: waiting for live calls", "active", n)
+			last = time.Now()
+		}
+		select {
+		case <-poll.C:
 		case <-ctx.Done():
 			return s.Active()
 		}
@@ -340,6 +364,9 @@ func (s *Service) Drain(ctx context.Context) int {
 // outbox until ctx ends, then stops the router and the ticket spool.
 func (s *Service) Close(ctx context.Context) error {
 	s.accepting.Store(false)
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 	err := s.FlushTickets(ctx)

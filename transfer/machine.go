@@ -360,7 +360,9 @@ func (m *Machine) callerID() string {
 }
 
 func (m *Machine) variables() map[string]string {
-	v := map[string]string{"HOTLINE_TRANSFER_ID": m.rec.TransferID}
+	// HOTLINE_ROLE marks the leg as the gateway's own, so that a restarted
+	// gateway never adopts it as a citizen's call.
+	v := map[string]string{"HOTLINE_TRANSFER_ID": m.rec.TransferID, "HOTLINE_ROLE": "police110"}
 	cfg := &m.mg.cfg
 	if cfg.TransferHeader != "" && strings.EqualFold(strings.SplitN(cfg.Target, "/", 2)[0], "PJSIP") {
 		v["PJSIP_HEADER(add,"+cfg.TransferHeader+")"] = m.rec.TransferID

@@ -279,7 +279,7 @@ func (c *Config) Validate() error {
 		bad("timezone", "%q is not a known time zone", c.Timezone)
 	}
 	for i, p := range c.Numbering.StripPrefixes {
-		if p == "" || strings.Trim(p, "+0123456789") != "" {
+		if q := strings.TrimPrefix(p, "+"); q == "" || strings.Trim(q, "0123456789") != "" {
 			bad(fmt.Sprintf("numbering.strip_prefixes[%d]", i), "%q must be digits with an optional leading +", p)
 		}
 	}
@@ -335,12 +335,12 @@ func (c *Config) validateLines() []error {
 		}
 		j, ok := seen[l.MergedInto]
 		switch {
+		case l.MergedInto == l.Number:
+			errs = append(errs, fmt.Errorf("lines[%d].merged_into: a line cannot merge into itself", i))
 		case !ok:
 			errs = append(errs, fmt.Errorf("lines[%d].merged_into: %q is not a configured line", i, l.MergedInto))
 		case c.Lines[j].MergedInto != "":
 			errs = append(errs, fmt.Errorf("lines[%d].merged_into: %q is itself merged; merge into a main line", i, l.MergedInto))
-		case l.MergedInto == l.Number:
-			errs = append(errs, fmt.Errorf("lines[%d].merged_into: a line cannot merge into itself", i))
 		}
 	}
 	if mains == 0 && len(errs) == 0 {

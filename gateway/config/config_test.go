@@ -55,10 +55,7 @@ func TestValidBaseline(t *testing.T) {
 
 // knownBugs skips TestValidate cases that fail because of a reported bug in
 // non-test code; delete the entry with the fix.
-var knownBugs = map[string]string{
-	"merged_into itself": "config.go validateLines: the \"is itself merged\" case is checked before " +
-		"l.MergedInto == l.Number, so the self-merge message is unreachable",
-}
+var knownBugs = map[string]string{}
 
 // TestValidate mutates valid() one field at a time; each error must name the
 // offending field by its YAML path.

@@ -56,7 +56,6 @@ type FeatureCodes struct {
 	Cancel     string `yaml:"cancel"`
 }
 
-
 // From110 configures calls transferred from the 110 platform to 12345. The
 // lab dialplan marks them with the Stasis argument "from110"; a production
 // trunk can instead be recognised by the dialled number.

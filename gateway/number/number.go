@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -150,10 +151,12 @@ type Config struct {
 	AllowPrefixes []string `yaml:"allow_prefixes"`
 	// DenyPrefixes refuse numbers whose digits start with one of these
 	// even if allowed (service, short and premium-rate numbers); default
-	// DefaultDenyPrefixes. Matched against the canonical form and against
-	// the national digits as written (before the home area code is added:
-	// a local 7-8 digit number written without area code is refused if it
-	// starts with a deny prefix, e.g. "9551234").
+	// DefaultDenyPrefixes. An entry is "PREFIX" or "PREFIX:LENGTH" (only
+	// numbers of exactly LENGTH digits: "400:10" refuses 400 numbers but
+	// not a local 7-digit number starting 400). Matched against the
+	// canonical form, the national digits as written (before the home area
+	// code is added: "9551234" is refused, not dialled as 0739-9551234) and
+	// the subscriber part of fixed numbers ("0739-96123456").
 	DenyPrefixes []string `yaml:"deny_prefixes"`
 }
 
@@ -170,9 +173,38 @@ func DefaultAllowPrefixes() []string {
 
 // DefaultDenyPrefixes returns the default deny list: short codes and
 // service numbers (10xxx carriers, 11x, 12xxx public services, 95xxx
-// national and 96xxx local service numbers) and 400/800 numbers.
+// national and 96xxx local service numbers) and the 10-digit 400/800
+// numbers.
 func DefaultDenyPrefixes() []string {
-	return []string{"10", "11", "12", "95", "96", "400", "800"}
+	return []string{"10", "11", "12", "95", "96", "400:10", "800:10"}
+}
+
+// denyRule is a parsed deny entry; length 0 matches any length.
+type denyRule struct {
+	prefix string
+	length int
+}
+
+func (r denyRule) String() string {
+	if r.length == 0 {
+		return r.prefix
+	}
+	return fmt.Sprintf("%s (%d digits)", r.prefix, r.length)
+}
+
+func parseDeny(e string) (denyRule, bool) {
+	p, l, hasLen := strings.Cut(e, ":")
+	if p == "" || !allDigits(p) || len(p) > 15 {
+		return denyRule{}, false
+	}
+	if !hasLen {
+		return denyRule{prefix: p}, true
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || !allDigits(l) || n < len(p) || n > 15 {
+		return denyRule{}, false
+	}
+	return denyRule{prefix: p, length: n}, true
 }
 
 // emergency are never called out, whatever the configuration: police,
@@ -189,20 +221,21 @@ func isEmergency(d string) bool {
 type Policy struct {
 	home  string
 	allow []string
-	deny  []string
+	deny  []denyRule
 }
 
 // NewPolicy returns the policy of cfg, with defaults for empty fields.
 func NewPolicy(cfg Config) (*Policy, error) {
-	p := &Policy{home: cfg.HomeAreaCode, allow: slices.Clone(cfg.AllowPrefixes), deny: slices.Clone(cfg.DenyPrefixes)}
+	p := &Policy{home: cfg.HomeAreaCode, allow: slices.Clone(cfg.AllowPrefixes)}
 	if p.home == "" {
 		p.home = DefaultHomeAreaCode
 	}
 	if len(p.allow) == 0 {
 		p.allow = DefaultAllowPrefixes()
 	}
-	if len(p.deny) == 0 {
-		p.deny = DefaultDenyPrefixes()
+	deny := cfg.DenyPrefixes
+	if len(deny) == 0 {
+		deny = DefaultDenyPrefixes()
 	}
 	if !allDigits(p.home) || len(p.home) != areaLen(p.home) {
 		return nil, fmt.Errorf("number policy: home_area_code %q is not an area code (0 + 2-3 digits, e.g. 0739)", p.home)
@@ -212,10 +245,12 @@ func NewPolicy(cfg Config) (*Policy, error) {
 			return nil, fmt.Errorf("number policy: allow_prefixes[%d] %q must be 1-15 digits", i, a)
 		}
 	}
-	for i, d := range p.deny {
-		if d == "" || !allDigits(d) || len(d) > 15 {
-			return nil, fmt.Errorf("number policy: deny_prefixes[%d] %q must be 1-15 digits", i, d)
+	for i, d := range deny {
+		r, ok := parseDeny(d)
+		if !ok {
+			return nil, fmt.Errorf("number policy: deny_prefixes[%d] %q must be 1-15 digits, optionally :LENGTH (e.g. 400:10)", i, d)
 		}
+		p.deny = append(p.deny, r)
 	}
 	if !p.allowed(p.home + "2000000") {
 		return nil, fmt.Errorf("number policy: home_area_code %s is not in allow_prefixes", p.home)
@@ -269,9 +304,9 @@ func (p *Policy) allowed(d string) bool {
 }
 
 func (p *Policy) denied(d string) string {
-	for _, x := range p.deny {
-		if strings.HasPrefix(d, x) {
-			return x
+	for _, r := range p.deny {
+		if strings.HasPrefix(d, r.prefix) && (r.length == 0 || len(d) == r.length) {
+			return r.String()
 		}
 	}
 	return ""
@@ -280,7 +315,7 @@ func (p *Policy) denied(d string) string {
 // check refuses emergency and denied numbers. written is the national
 // digits as written (for local numbers: before the home area code).
 func (p *Policy) check(n Number, written string) error {
-	for _, d := range []string{n.digits, written} {
+	for _, d := range []string{n.digits, written, n.digits[len(n.area):]} {
 		if x := p.denied(d); x != "" {
 			return notAllowed(n.digits, "service or premium-rate number (prefix %s)", x)
 		}
@@ -367,8 +402,8 @@ func (p *Policy) parse(raw string) (Number, string, error) {
 // stay, fixed lines get their trunk 0 back (+86 739 ... → 0739...); a
 // trunk 0 written after +86 is tolerated.
 func national(d string) string {
-	if d == "" || d[0] == '0' || isMobile(d) || (d[0] == '1' && !strings.HasPrefix(d, "10")) {
-		return d // "+86 110", "+86 12345": short codes, refused as such
+	if d == "" || d[0] == '0' || isMobile(d) || (d[0] == '1' && !(strings.HasPrefix(d, "10") && len(d) == 10)) {
+		return d // "+86 110", "+86 10086": short codes, refused as such
 	}
 	return "0" + d
 }

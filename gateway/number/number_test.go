@@ -39,6 +39,8 @@ func TestOutboundAcceptsAndNormalises(t *testing.T) {
 		{"Shaoyang fixed in parentheses", "(0739) 555 1234", "07395551234", "+867395551234", number.Fixed, def},
 		{"Shaoyang fixed without area code, 7 digits", "5551234", "07395551234", "+867395551234", number.Fixed, def},
 		{"Shaoyang fixed without area code, 8 digits", "55512345", "073955512345", "+8673955512345", number.Fixed, def},
+		{"local number starting 800 is no 800 number", "8001234", "07398001234", "+867398001234", number.Fixed, def},
+		{"same with area code", "0739 8001234", "07398001234", "+867398001234", number.Fixed, def},
 		{"Shaoyang fixed in E.164", "+86 739 5551234", "07395551234", "+867395551234", number.Fixed, def},
 		{"Shaoyang fixed with 0086 and trunk 0", "0086 0739 5551234", "07395551234", "+867395551234", number.Fixed, def},
 		{"Changsha fixed (province)", "0731-88881234", "073188881234", "+8673188881234", number.Fixed, def},
@@ -94,6 +96,9 @@ func TestOutboundRefusesWithReason(t *testing.T) {
 		{"carrier short code", "10086", number.ErrNotAllowed, "service"},
 		{"400 number", "4008001234", number.ErrNotAllowed, "service"},
 		{"800 number", "800-810-1234", number.ErrNotAllowed, "service"},
+		{"local service number with area code", "0739-96123456", number.ErrNotAllowed, "service"},
+		{"local service number without area code", "9551234", number.ErrNotAllowed, "service"},
+		{"carrier short code in E.164", "+86 10086", number.ErrNotAllowed, "service"},
 		{"USA", "+14155550123", number.ErrNotAllowed, "foreign"},
 		{"Hong Kong via 00", "00852 2123 4567", number.ErrNotAllowed, "foreign"},
 		{"Beijing outside the default allow list", "010-62345678", number.ErrNotAllowed, "allowed prefixes"},
@@ -159,12 +164,12 @@ func TestConfiguredListsReplaceDefaults(t *testing.T) {
 		want error
 		dig  string
 	}{
-		{"88881234", nil, "073188881234"},      // local → home area 0731
-		{"13912345678", nil, "13912345678"},    // allowed mobile prefix
+		{"88881234", nil, "073188881234"},         // local → home area 0731
+		{"13912345678", nil, "13912345678"},       // allowed mobile prefix
 		{"13800138000", number.ErrNotAllowed, ""}, // mobile not in allow list
 		{"13900001234", number.ErrNotAllowed, ""}, // configured deny
 		{"07395551234", number.ErrNotAllowed, ""}, // Shaoyang not allowed here
-		{"95588", nil, ""},                     // default deny replaced: now just malformed
+		{"95588", nil, ""},                        // default deny replaced: now just malformed
 	} {
 		n, err := p.Outbound(tc.raw)
 		switch {
@@ -190,6 +195,9 @@ func TestNewPolicyRefusesBadConfig(t *testing.T) {
 		"empty allow prefix":         {AllowPrefixes: []string{"1", ""}},
 		"allow prefix with +":        {AllowPrefixes: []string{"+86"}},
 		"deny prefix with letters":   {DenyPrefixes: []string{"9x"}},
+		"deny length shorter":        {DenyPrefixes: []string{"400:2"}},
+		"deny length not a number":   {DenyPrefixes: []string{"400:x"}},
+		"deny empty prefix":          {DenyPrefixes: []string{":10"}},
 		"home area not allowed":      {AllowPrefixes: []string{"1"}},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -18,10 +18,16 @@ type routingLab struct {
 
 func startRoutingLab(t *testing.T, acdExtra string) *routingLab {
 	t.Helper()
+	return startRoutingLabExtra(t, acdExtra, "")
+}
+
+// startRoutingLabExtra also appends top-level YAML to the configuration.
+func startRoutingLabExtra(t *testing.T, acdExtra, extra string) *routingLab {
+	t.Helper()
 	labtest.RequireLab(t)
 	rd := redistest.Start(t)
 	sink := labtest.StartSink(t, "", "")
-	g := labtest.StartGateway(t, labtest.GatewayOptions{RedisAddrs: []string{rd.Addr}, Extra: labtest.AgentsYAML(sink.Addr, acdExtra)})
+	g := labtest.StartGateway(t, labtest.GatewayOptions{RedisAddrs: []string{rd.Addr}, Extra: labtest.AgentsYAML(sink.Addr, acdExtra) + extra})
 	return &routingLab{g: g, sink: sink, rd: rd}
 }
 

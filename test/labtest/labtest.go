@@ -464,12 +464,15 @@ func runSIPp(ctx context.Context, t testing.TB, c Calls) Result {
 	dir := t.TempDir()
 	args := []string{
 		"-sf", filepath.Join(RepoRoot(), "lab", "sipp", c.Scenario),
-		"-s", c.DID, "-set", "caller", c.Caller,
+		"-s", c.DID,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-m", strconv.Itoa(c.Count), "-r", strconv.Itoa(c.Rate),
 		"-d", strconv.Itoa(int(c.Duration / time.Millisecond)),
 		"-timeout", "120s", "-timeout_error", "-nostdin",
 		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"),
+	}
+	if c.Scenario == "uac_call.xml" {
+		args = append(args, "-set", "caller", c.Caller)
 	}
 	args = append(args, c.Extra...)
 	args = append(args, SIPAddr)
