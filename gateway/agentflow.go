@@ -13,6 +13,7 @@ import (
 	"github.com/hotline12345/hotline-gw/ari"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/gateway/count"
+	"github.com/hotline12345/hotline-gw/transfer"
 )
 
 // Channel causes (Q.850) Asterisk reports when an agent's phone fails.
@@ -267,6 +268,11 @@ func (c *Call) channelLeft(ctx context.Context, id string, cause int) {
 			}
 			c.agentUp = false
 			c.endCause = "completed"
+			if c.surveyEnabled() {
+				c.freeAgent(ctx, "completed")
+				c.startSurvey(ctx)
+				return
+			}
 			c.hangupCaller(ctx, "normal")
 		}
 	}
@@ -350,6 +356,8 @@ func (c *Call) endReason(why string) string {
 	switch {
 	case c.overflowed:
 		return "overflow"
+	case c.xfer != nil && !c.xfer.AgentPresent() && c.xfer.State() == transfer.Completed:
+		return "transferred"
 	case !c.answered.IsZero():
 		return "completed"
 	case why == "gateway_stopped":
@@ -374,7 +382,7 @@ func (c *Call) ticket(end time.Time) *hotlinev1.Ticket {
 		Skill: c.skill, EnteredAt: timestamppb.New(c.entered), EndedAt: timestamppb.New(end),
 		AgentExtension: c.agentExt, EndReason: c.endCause, Recording: c.recording,
 		PoliceReference: c.policeRef, GatewayInstance: c.s.o.Instance,
-		Transfers: c.transferProtos(),
+		Transfers: c.transferProtos(), Satisfaction: c.satisfaction,
 	}
 	if t.AgentExtension == "" {
 		t.AgentExtension = c.ticketAgent

@@ -23,11 +23,12 @@ const (
 	phaseQueue          // waiting for an agent, music on hold
 	phaseRinging        // an agent's phone is ringing
 	phaseTalking        // bridged with an agent
+	phaseSurvey         // the agent hung up; the caller rates the call
 	phaseEnded
 )
 
 func (p phase) String() string {
-	return [...]string{"new", "greeting", "queue", "ringing", "talking", "ended"}[p]
+	return [...]string{"new", "greeting", "queue", "ringing", "talking", "survey", "ended"}[p]
 }
 
 // Call is one citizen's conversation from entry to hangup. Its fields are
@@ -75,6 +76,11 @@ type Call struct {
 	transfers   []*transfer.Record
 	counted110  bool
 	ticketAgent string // the agent who talked, once freed by a transfer
+
+	// Post-call survey and outbound calls.
+	surveyPB     string
+	satisfaction string
+	out          *outState
 }
 
 type timer struct {
@@ -168,7 +174,14 @@ func (c *Call) deliver(ctx context.Context, d ari.Delivery) {
 		c.resync(ctx, d.Overflowed)
 		return
 	}
+	if c.out != nil {
+		c.deliverOutbound(ctx, d.Event)
+		return
+	}
 	c.transferEvent(ctx, d.Event)
+	if c.phase == phaseSurvey {
+		c.surveyEvent(ctx, d.Event)
+	}
 	switch ev := d.Event.(type) {
 	case *ariv5.StasisStart:
 		switch {
@@ -194,6 +207,10 @@ func (c *Call) deliver(ctx context.Context, d ari.Delivery) {
 // resync re-reads the caller channel after this owner lost events.
 func (c *Call) resync(ctx context.Context, lost int) {
 	c.s.log.Warn("call lost events; resynchronising from ARI", "call_id", c.id, "lost", lost, "phase", c.phase)
+	if c.out != nil {
+		c.outResync(ctx)
+		return
+	}
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	if _, err := c.s.o.PBX.Channel(octx, c.id); errors.Is(err, ari.ErrNotFound) {
@@ -349,6 +366,10 @@ func (c *Call) finish(ctx context.Context, why string) {
 	}
 	now := time.Now()
 	c.teardown(ctx, why)
+	if c.phase == phaseSurvey && c.satisfaction == "" {
+		c.satisfaction = SurveyNoAnswer // hung up without a key
+		c.recordSurvey()
+	}
 	if c.counted {
 		wait := now.Sub(c.entered)
 		var kind count.Kind
@@ -362,6 +383,9 @@ func (c *Call) finish(ctx context.Context, why string) {
 		}
 		if c.overflowed {
 			kind = ""
+		}
+		if kind == count.AbandonQueue || kind == count.AbandonRinging {
+			c.addCallback(ctx, now)
 		}
 		if kind != "" {
 			c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: kind, Line: c.line.Number, At: c.entered, Value: wait.Milliseconds()})

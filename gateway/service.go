@@ -17,9 +17,11 @@ import (
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/ari"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
+	"github.com/hotline12345/hotline-gw/gateway/callback"
 	"github.com/hotline12345/hotline-gw/gateway/config"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
+	"github.com/hotline12345/hotline-gw/gateway/number"
 	"github.com/hotline12345/hotline-gw/metrics"
 	"github.com/hotline12345/hotline-gw/transfer"
 )
@@ -65,9 +67,29 @@ type Options struct {
 	// PoliceRefs holds 110 case references pushed before the call arrived.
 	PoliceRefs PoliceRefs
 
+	// Outbound calls, call-backs and the survey.
+	Limiter              Limiter
+	OutboundCallerID     string
+	OutboundDialTemplate string
+	CitizenRingTimeout   time.Duration
+	Numbers              *number.Policy
+	Callbacks            CallbackTasks
+	Survey               config.Survey
+
 	// Tickets; nil drops them (tests only).
 	Outbox   TicketOutbox
 	Instance string
+}
+
+// Limiter bounds outbound calls (outbound.Limiter).
+type Limiter interface {
+	Acquire(ctx context.Context) (release func(), err error)
+}
+
+// CallbackTasks are the missed-call call-back tasks (callback.Store).
+type CallbackTasks interface {
+	Add(ctx context.Context, t callback.Task) (callback.Task, bool, error)
+	Complete(ctx context.Context, id, agentExt, outboundCallID, result string) error
 }
 
 // Service holds the live calls and accepts new ones.
@@ -243,15 +265,33 @@ func (s *Service) OnConnect(ctx context.Context, info ari.ConnectInfo) {
 		live[id] = true
 	}
 	s.mu.Lock()
-	var gone []*Call
-	for id, c := range s.calls {
-		if !live[id] {
-			gone = append(gone, c)
-		}
+	all := make([]*Call, 0, len(s.calls))
+	for _, c := range s.calls {
+		all = append(all, c)
 	}
 	s.mu.Unlock()
-	for _, c := range gone {
-		c.send(func(c *Call) { c.channelGone("resync") })
+	gone := 0
+	for _, c := range all {
+		ok := make(chan bool, 1)
+		if !c.send(func(c *Call) {
+			for _, leg := range c.legs() {
+				if leg != "" && live[leg] {
+					ok <- true
+					return
+				}
+			}
+			ok <- false
+			if c.out != nil {
+				c.outboundEnd(c.ctx, ResultFailed)
+				return
+			}
+			c.channelGone("resync")
+		}) {
+			continue
+		}
+		if !<-ok {
+			gone++
+		}
 	}
 	adopted := 0
 	for _, id := range ids {
@@ -262,7 +302,7 @@ func (s *Service) OnConnect(ctx context.Context, info ari.ConnectInfo) {
 			adopted++
 		}
 	}
-	s.log.Info("resynchronised with Asterisk", "restarted", info.Restarted, "in_app", len(ids), "ended", len(gone), "adopted", adopted)
+	s.log.Info("resynchronised with Asterisk", "restarted", info.Restarted, "in_app", len(ids), "ended", gone, "adopted", adopted)
 }
 
 // adopt takes over a caller channel found in the application with no owner.

@@ -35,9 +35,12 @@ import (
 	"github.com/hotline12345/hotline-gw/ari"
 	"github.com/hotline12345/hotline-gw/gateway"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
+	"github.com/hotline12345/hotline-gw/gateway/callback"
 	"github.com/hotline12345/hotline-gw/gateway/config"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
+	"github.com/hotline12345/hotline-gw/gateway/number"
+	"github.com/hotline12345/hotline-gw/gateway/outbound"
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
 	"github.com/hotline12345/hotline-gw/metrics"
@@ -161,6 +164,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	xferStore := transfer.NewStore(rdb, keys, transfer.StoreOptions{})
 	policeRefs := gateway.RedisPoliceRefs{Redis: rdb, Keys: keys}
+	numbers, err := number.NewPolicy(cfg.Outbound.Numbers)
+	if err != nil {
+		return fmt.Errorf("outbound.numbers: %w", err)
+	}
+	limiter, err := outbound.New(outbound.Options{Rate: cfg.Outbound.Rate, Burst: cfg.Outbound.Burst,
+		MaxConcurrent: cfg.Outbound.MaxConcurrent, Metrics: m.Outbound})
+	if err != nil {
+		return fmt.Errorf("outbound: %w", err)
+	}
+	callbacks, err := callback.New(callback.Options{Redis: rdb, Keys: keys, Logger: log.With("component", "callbacks"),
+		Metrics: m.Outbound, Location: loc, ClaimTTL: cfg.Outbound.CallbackClaimTTL.D(), Timeout: cfg.Redis.Timeout.D()})
+	if err != nil {
+		return fmt.Errorf("callbacks: %w", err)
+	}
 	outbox := ticket.NewOutbox(ticket.OutboxOptions{Redis: rdb, Keys: keys, Logger: log, Metrics: m.Tickets, Timeout: cfg.Redis.Timeout.D()})
 	svc := gateway.New(gateway.Options{
 		PBX: ac, Dispatcher: ac.Dispatcher(), Plan: plan, Counter: counter, Metrics: m,
@@ -169,6 +186,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		RingTimeout: cfg.ACD.RingTimeout.D(), RequireDesktop: cfg.ACD.RequireDesktop, PollInterval: cfg.ACD.PollInterval.D(),
 		Outbox: outbox, Instance: cfg.Instance,
 		Transfers: xfers, TransferRecords: xferStore, From110DIDs: cfg.From110.DIDs, PoliceRefs: policeRefs,
+		Limiter: limiter, OutboundCallerID: cfg.Outbound.CallerID, OutboundDialTemplate: cfg.Outbound.DialTemplate,
+		CitizenRingTimeout: cfg.Outbound.CitizenRingTimeout.D(), Numbers: numbers, Callbacks: callbacks, Survey: cfg.Survey,
 	})
 	ac.SetOnConnect(svc.OnConnect)
 	ac.SetOnDisconnect(svc.OnDisconnect)
@@ -181,6 +200,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	reflection.Register(gs)
 	hotlinev1.RegisterStatsServiceServer(gs, &gateway.StatsServer{Counter: counter, Plan: plan, Location: loc, AnswerTarget: cfg.AnswerTarget.D()})
 	agentSrv.Register(gs)
+	hotlinev1.RegisterCallServiceServer(gs, &gateway.CallServer{Service: svc, Auth: agentSrv, Numbers: numbers,
+		Callbacks: callbacks, Outcome: m.Outbound.CallEnded})
 	hotlinev1.RegisterTransferServiceServer(gs, &gateway.TransferServer{Service: svc, Auth: agentSrv, Records: xferStore, PoliceRefs: policeRefs})
 
 	// HTTP: metrics and probes.
@@ -203,6 +224,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	go func() { errc <- ignoreClosed(gs.Serve(grpcLn)) }()
 	go counter.Run(bg)
 	go pool.Run(bg, acd.RunOptions{Live: svc.CallLive})
+	go sweepCallbacks(bg, callbacks, log)
 	if cfg.Tickets.Sink != "" {
 		conn, err := grpc.NewClient(cfg.Tickets.Sink, append(ticket.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 		if err != nil {
@@ -296,6 +318,26 @@ func watchHealth(ctx context.Context, hs *health.Server, ready func() bool) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// sweepCallbacks reopens call-back tasks whose claim lapsed, every minute.
+func sweepCallbacks(ctx context.Context, cb *callback.Store, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if n, err := cb.Sweep(sctx, 1000); err != nil {
+				log.Warn("call-back sweep failed", "err", err)
+			} else if n > 0 {
+				log.Info("call-back tasks reopened after their claim lapsed", "tasks", n)
+			}
+			cancel()
 		}
 	}
 }

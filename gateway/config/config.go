@@ -35,6 +35,10 @@ type Config struct {
 	Transfer Transfer `yaml:"transfer"`
 	// From110 recognises calls the 110 platform transfers to 12345.
 	From110 From110 `yaml:"from110"`
+	// Outbound configures follow-up and call-back calls to citizens.
+	Outbound Outbound `yaml:"outbound"`
+	// Survey is the post-call satisfaction survey.
+	Survey Survey `yaml:"survey"`
 	// Instance names this gateway process (ticket delivery consumer, logs);
 	// default: the host name.
 	Instance string   `yaml:"instance"`
@@ -135,6 +139,8 @@ func Default() Config {
 		AnswerTarget: Duration(15 * time.Second),
 		ACD:          defaultACD(),
 		Tickets:      defaultTickets(),
+		Outbound:     defaultOutbound(),
+		Survey:       defaultSurvey(),
 		Shutdown:     Shutdown{DrainTimeout: Duration(30 * time.Second)},
 	}
 }
@@ -285,6 +291,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateLines()...)
 	errs = append(errs, c.validateRouting()...)
+	errs = append(errs, c.validateOutbound()...)
 	if c.Instance != "" && (len(c.Instance) > 64 || strings.ContainsAny(c.Instance, " \t\n{}")) {
 		bad("instance", "%q must be at most 64 characters without spaces or braces", c.Instance)
 	}

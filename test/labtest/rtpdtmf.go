@@ -58,8 +58,10 @@ type dtmfStream struct {
 // DTMFOption changes the stream WriteDTMFPcap writes.
 type DTMFOption func(*dtmfStream)
 
-// WithPayloadType sets the telephone-event payload type (default 101). It
-// must be the PT the scenario's SDP answers with.
+// WithPayloadType sets the telephone-event payload type (default 101). The
+// phone must send the PT Asterisk offered (its default is 101) and answer
+// with it: Asterisk ignores events sent with another PT, even one the answer
+// declared.
 func WithPayloadType(pt uint8) DTMFOption { return func(s *dtmfStream) { s.pt = pt } }
 
 // WithToneDuration sets each digit's duration (default 100 ms, rounded up to
@@ -67,7 +69,10 @@ func WithPayloadType(pt uint8) DTMFOption { return func(s *dtmfStream) { s.pt = 
 func WithToneDuration(d time.Duration) DTMFOption { return func(s *dtmfStream) { s.tone = d } }
 
 // WithGap sets the time from the last end-of-event packet of a digit to the
-// first packet of the next (default 250 ms).
+// first packet of the next (default 500 ms). Asterisk reports a digit twice
+// to ARI when its end arrives within 45 ms (AST_MIN_DTMF_GAP) of the previous
+// digit's end, which a loaded lab does when it stalls SIPp or Asterisk for
+// longer than about gap+tone: keep the gap generous.
 func WithGap(d time.Duration) DTMFOption { return func(s *dtmfStream) { s.gap = d } }
 
 // WithSilence sets the PCMU silence before the first and after the last
@@ -108,7 +113,7 @@ func DTMFEvent(digit rune) (uint8, bool) {
 // the gap. The capture's packet times are the send times: SIPp keeps them.
 func WriteDTMFPcap(path string, digits string, opts ...DTMFOption) error {
 	s := dtmfStream{
-		pt: DefaultDTMFPayloadType, tone: 100 * time.Millisecond, gap: 250 * time.Millisecond,
+		pt: DefaultDTMFPayloadType, tone: 100 * time.Millisecond, gap: 500 * time.Millisecond,
 		lead: 100 * time.Millisecond, tail: 100 * time.Millisecond, fill: true,
 		seq: uint16(1 + rand.IntN(0x7fff)), ts: rand.Uint32N(1 << 30), ssrc: rand.Uint32(),
 	}
@@ -326,7 +331,7 @@ func StartRFC2833UAS(t testing.TB, name string, port int, digits string, delay t
 	args := []string{"-sf", scenario,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-mi", "127.0.0.1", "-mp", strconv.Itoa(mp),
-		"-d", strconv.FormatInt(delay.Milliseconds(), 10), "-nostdin",
+		"-d", strconv.FormatInt(delay.Milliseconds(), 10), "-set", "ring", "0", "-nostdin",
 		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
 		"-trace_err", "-error_file", filepath.Join(dir, "errors.log")}
 	cmd := exec.Command("sipp", args...)
