@@ -43,5 +43,10 @@ proto:
 	  --go-grpc_out=api --go-grpc_opt=paths=source_relative \
 	  api/hotline/v1/*.proto
 
+# Load benchmark against the lab PBX: gateway vs minimal ARI app vs app_queue
+# (see BENCHMARKS.md). Flags via BENCH_ARGS, e.g. BENCH_ARGS='-rates 25,50 -plateau 1000'.
+bench: deps lab-up build
+	$(GO) run ./bench $(BENCH_ARGS)
+
 clean:
 	rm -rf bin

@@ -193,7 +193,9 @@ func (c *Call) agentAnswered(ctx context.Context) {
 		// dtmf_events: the agent's feature codes (*1, *2...) are reported.
 		c.bridge = "br-" + c.id
 		c.s.o.Dispatcher.Attach(ari.KindBridge, c.bridge, c.mb)
-		if err := c.s.o.PBX.CreateBridge(octx, c.bridge, "mixing,dtmf_events"); err != nil {
+		// A conflict means the bridge survived a gateway restart (the call
+		// was adopted): use it.
+		if err := c.s.o.PBX.CreateBridge(octx, c.bridge, "mixing,dtmf_events"); err != nil && !errors.Is(err, ari.ErrConflict) {
 			c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "err", err)
 			c.hangupCaller(ctx, "congestion")
 			return
