@@ -106,6 +106,7 @@ func lastTransfer(t *testing.T, tc hotlinev1.TransferServiceClient, d *labtest.D
 const (
 	caller = "PJSIP/trunk"
 	agent1 = "PJSIP/agent1001"
+	agent8 = "PJSIP/agent1008"
 	police = "PJSIP/police110"
 )
 
@@ -160,16 +161,36 @@ func startTransferLab(t *testing.T) *transferLab {
 	return &transferLab{g: l.g, sink: l.sink}
 }
 
-// The agent presses *2: 110 joins caller and agent; Complete lets the agent
-// leave, the caller stays with 110.
+// The agent presses *1 on a phone that sends RFC 2833 events (agent 1008):
+// the same blind transfer.
+func TestBlindTransferByRFC2833(t *testing.T) {
+	rl := startTransferLab(t)
+	labtest.StartUAS(t, "110", 5310, labtest.Answer)
+	labtest.StartRFC2833Phone(t, "1008", "*1", 1500*time.Millisecond)
+	d := labtest.OpenDesktop(t, rl.g, "1008", "general")
+	done := labtest.StartCalls(t, labtest.Calls{DID: "12345", Duration: 8 * time.Second})
+	callID := waitOffer(t, d)
+	waitParties(t, callID, caller, police)
+	rec := lastTransfer(t, transferClient(t, rl.g), d, callID)
+	if rec.Mode != hotlinev1.TransferMode_TRANSFER_MODE_BLIND || rec.State != hotlinev1.TransferState_TRANSFER_STATE_COMPLETED {
+		t.Errorf("record = %v", rec)
+	}
+	if res := <-done; res.Successful != 1 {
+		t.Fatalf("caller: %+v", res)
+	}
+	labtest.WaitNoChannels(t, 10*time.Second)
+}
+
+// The agent presses *2 (RFC 2833): 110 joins caller and agent; Complete
+// lets the agent leave, the caller stays with 110.
 func TestThreePartyByDTMFThenComplete(t *testing.T) {
 	rl := startTransferLab(t)
 	labtest.StartUAS(t, "110", 5310, labtest.Answer)
-	labtest.StartPhone(t, "1001", "uas_answer_dtmf_info.xml", "-d", "1500", "-set", "digits", "*2")
-	d := labtest.OpenDesktop(t, rl.g, "1001", "general")
+	labtest.StartRFC2833Phone(t, "1008", "*2", 1500*time.Millisecond)
+	d := labtest.OpenDesktop(t, rl.g, "1008", "general")
 	done := labtest.StartCalls(t, labtest.Calls{DID: "12345", Duration: 10 * time.Second})
 	callID := waitOffer(t, d)
-	waitParties(t, callID, caller, agent1, police)
+	waitParties(t, callID, caller, agent8, police)
 	tc := transferClient(t, rl.g)
 	ctx, cancel := agentCtx(d)
 	defer cancel()
