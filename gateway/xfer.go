@@ -56,7 +56,11 @@ func (c *Call) transferEvent(ctx context.Context, ev ariv5.Event) {
 // transferBusy reports whether the transfer machine owns the call's legs
 // now: a transfer is in progress, or the caller was handed to 110.
 func (c *Call) transferBusy() bool {
-	return c.xfer != nil && (c.xfer.State().Active() || !c.xfer.AgentPresent())
+	if c.xfer == nil {
+		return false
+	}
+	_, withPolice := c.xfer.Peer() // 110 is in the caller's bridge
+	return c.xfer.State().Active() || withPolice
 }
 
 // requestTransfer runs a transfer input (from the desktop or DTMF) on the
