@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,7 @@ type ConnectInfo struct {
 // Client is the gateway's connection to ARI: REST methods (see rest.go), the
 // event websocket (Run) and the Dispatcher that routes events to owners.
 type Client struct {
+	http   http.Client // shared with the native client (same transport)
 	cfg    Config
 	log    *slog.Logger
 	m      *metrics.ARI
@@ -90,10 +92,12 @@ func New(cfg Config, logger *slog.Logger, m *metrics.ARI) (*Client, error) {
 		Username:     cfg.Username,
 		Password:     cfg.Password,
 	})
-	if err := setNativeHTTPClient(nc, newHTTPClient(cfg.RequestTimeout, cfg.DialTimeout)); err != nil {
+	hc := newHTTPClient(cfg.RequestTimeout, cfg.DialTimeout)
+	if err := setNativeHTTPClient(nc, hc); err != nil {
 		return nil, fmt.Errorf("ari client: %w", err)
 	}
 	return &Client{
+		http:   hc,
 		cfg:    cfg,
 		log:    logger,
 		m:      m,
@@ -237,6 +241,12 @@ func (c *Client) connect(ctx context.Context) (*websocket.Conn, *ariv5.AsteriskI
 	if app.Name != "" && app.Name != c.cfg.Application {
 		_ = ws.Close()
 		return nil, nil, fmt.Errorf("ari application: asked for %q, ARI answered %q", c.cfg.Application, app.Name)
+	}
+	if len(c.cfg.DisallowEvents) > 0 {
+		// Fewer events: less JSON for Asterisk to write and for us to read.
+		if err := c.setEventFilter(ctx, c.cfg.DisallowEvents); err != nil {
+			c.log.Warn("ari: event filter not set; all events will be decoded", "err", err)
+		}
 	}
 	return ws, info, nil
 }

@@ -40,6 +40,22 @@ type Config struct {
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
 	// QueueSize is the capacity of each owner's mailbox (default 256).
 	QueueSize int `yaml:"queue_size"`
+	// DisallowEvents are event types Asterisk is asked not to send to the
+	// application (PUT /applications/{app}/eventFilter); default
+	// DefaultDisallowedEvents. Set to an empty non-nil slice to receive all.
+	DisallowEvents []string `yaml:"disallow_events"`
+}
+
+// DefaultDisallowedEvents are the event types the gateway never uses: about
+// four in five of the events of a routed call (ChannelVarset alone is half).
+var DefaultDisallowedEvents = []string{
+	"ChannelVarset", "ChannelDialplan", "ChannelCallerId", "ChannelConnectedLine",
+	"ChannelEnteredBridge", "ChannelLeftBridge", "BridgeCreated", "BridgeDestroyed",
+	"BridgeMerged", "BridgeVideoSourceChanged", "BridgeBlindTransfer", "BridgeAttendedTransfer",
+	"ChannelTalkingStarted", "ChannelTalkingFinished", "ChannelHold", "ChannelUnhold",
+	"ChannelUserevent", "ChannelToneDetected", "DeviceStateChanged", "EndpointStateChange",
+	"ContactStatusChange", "PeerStatusChange", "TextMessageReceived", "PlaybackStarted",
+	"PlaybackContinuing", "RecordingStarted",
 }
 
 // SetDefaults fills zero fields with their defaults, including WebsocketURL
@@ -59,6 +75,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.QueueSize == 0 {
 		c.QueueSize = DefaultQueueSize
+	}
+	if c.DisallowEvents == nil {
+		c.DisallowEvents = DefaultDisallowedEvents
 	}
 	if c.WebsocketURL == "" {
 		if ws, err := deriveWebsocketURL(c.URL); err == nil {

@@ -1,8 +1,12 @@
 package ari
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -395,4 +399,42 @@ func keyIDs(keys []*ariv5.Key) []string {
 		}
 	}
 	return ids
+}
+
+// setEventFilter asks Asterisk not to send the given event types to the
+// application (PUT /applications/{app}/eventFilter, Asterisk 16.8+).
+func (c *Client) setEventFilter(ctx context.Context, disallowed []string) error {
+	type typ struct {
+		Type string `json:"type"`
+	}
+	body := struct {
+		Disallowed []typ `json:"disallowed"`
+	}{}
+	for _, t := range disallowed {
+		body.Disallowed = append(body.Disallowed, typ{t})
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("ari event filter: %w", err)
+	}
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut,
+		c.cfg.URL+"/applications/"+url.PathEscape(c.cfg.Application)+"/eventFilter", bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("ari event filter: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth(c.cfg.Username, c.cfg.Password)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.observe("event_filter", start, err)
+		return fmt.Errorf("ari event filter: %w: %w", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	c.observe("event_filter", start, nil)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("ari event filter: %s", resp.Status)
+	}
+	return nil
 }
