@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: run test deps build lab-up lab-down unit e2e vet fmt-check proto bench clean
+.PHONY: run test test-faults deps build lab-up lab-down unit e2e vet fmt-check proto bench clean
 
 run: deps build
 	lab/run.sh
@@ -15,6 +15,11 @@ run: deps build
 test: deps lab-up vet fmt-check
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/test/')
 	$(GO) test -race -count=1 -timeout 50m -p 1 ./test/...
+
+# The fault-injection suite alone (make test runs it too): Asterisk, Redis
+# and the gateway killed under load, a second gateway joining and leaving.
+test-faults: deps lab-up
+	$(GO) test -race -count=1 -timeout 30m -p 1 -v ./test/faults/
 
 deps:
 	@lab/deps.sh

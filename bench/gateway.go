@@ -32,7 +32,7 @@ func agentToken(ext string) string { return "bench-token-agent-" + ext }
 func gatewayConfig(httpAddr, grpcAddr, redisAddr string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `log: {level: warn, format: text}
-listen: {http: %q, grpc: %q}
+listen: {http: %q, grpc: %q, pprof: true}
 ari:
   url: http://127.0.0.1:8088/ari
   username: hotline

@@ -189,7 +189,7 @@ func (c *Call) agentAnswered(ctx context.Context) {
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	legs := []string{c.agentLeg}
-	if c.bridge == "" {
+	if c.bridge == "" || c.answered.IsZero() && c.xfer == nil {
 		// dtmf_events: the agent's feature codes (*1, *2...) are reported.
 		c.bridge = "br-" + c.id
 		c.s.o.Dispatcher.Attach(ari.KindBridge, c.bridge, c.mb)

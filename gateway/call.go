@@ -243,8 +243,12 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	if len(ev.Args) > 2 && c.entry == EntryFrom110 {
 		c.policeRef = clipRef(ev.Args[2])
 	}
+	if len(ev.Args) > 3 && ev.Args[3] == argAdopted {
+		// The previous gateway's bridge may still hold the caller.
+		c.bridge = "br-" + c.id
+	}
 	if !c.s.Accepting() {
-		c.reject(ctx, "congestion", "gateway draining")
+		c.returnToDialplan(ctx)
 		return
 	}
 	switch c.entry {
@@ -306,9 +310,11 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	c.enterQueue(ctx)
 }
 
-// countEntry counts the call once on its line as it enters.
+// countEntry counts the call once on its line as it enters, and registers
+// it as live.
 func (c *Call) countEntry(ctx context.Context, l line.Line) {
 	c.counted = true
+	c.register(ctx)
 	c.s.o.Metrics.Calls.Active.WithLabelValues(l.Number).Inc()
 	c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Inbound, Line: l.Number, At: c.entered})
 	if c.entry == EntryFrom110 {
@@ -333,6 +339,27 @@ func (c *Call) reject(ctx context.Context, reason, why string) {
 		c.s.log.Warn("reject: hangup failed", "call_id", c.id, "err", err)
 	}
 	c.endCause = why
+	c.phase = phaseEnded
+}
+
+// returnToDialplan gives a call that arrived while this gateway drains back
+// to the dialplan, which offers it to the next gateway instance: it sets
+// HOTLINE_RETRY so that the dialplan does not take the Stasis return for
+// a finished call. Nothing is counted here; the next gateway counts it.
+func (c *Call) returnToDialplan(ctx context.Context) {
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
+	err := c.s.o.PBX.SetVar(octx, c.id, "HOTLINE_RETRY", "1")
+	if err == nil {
+		err = c.s.o.PBX.Continue(octx, c.id, "", "", 0)
+	}
+	if err != nil && !errors.Is(err, ari.ErrNotFound) {
+		c.s.log.Warn("draining: call not returned to the dialplan; rejecting it", "call_id", c.id, "err", err)
+		c.reject(ctx, "congestion", "gateway draining")
+		return
+	}
+	c.s.log.Info("draining: call returned to the dialplan for another gateway", "call_id", c.id)
+	c.endCause = "returned"
 	c.phase = phaseEnded
 }
 
@@ -400,8 +427,35 @@ func (c *Call) finish(ctx context.Context, why string) {
 	c.s.log.Debug("call ended", "call_id", c.id, "line", c.line.Number, "phase", c.phase, "why", why)
 	if c.line.Number != "" {
 		c.s.submitTicket(c.ticket(now))
+		c.unregister()
 	}
 	c.phase = phaseEnded
+}
+
+// register records the call in the shared registry of live calls.
+func (c *Call) register(ctx context.Context) {
+	if c.s.o.Registry == nil {
+		return
+	}
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
+	err := c.s.o.Registry.Enter(octx, LiveCall{ID: c.id, Entry: c.entry, Line: c.line.Number, Main: c.line.Main,
+		Skill: c.line.Skill, Caller: c.caller, DNIS: c.dnis, Entered: c.entered, Instance: c.s.o.Instance})
+	if err != nil {
+		c.s.log.Warn("call not registered as live", "call_id", c.id, "err", err)
+	}
+}
+
+// unregister removes the call from the registry once its ticket is written.
+func (c *Call) unregister() {
+	if c.s.o.Registry == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := c.s.o.Registry.Leave(ctx, c.id); err != nil {
+		c.s.log.Debug("call not unregistered (the reaper will)", "call_id", c.id, "err", err)
+	}
 }
 
 // clipRef keeps a 110 case reference printable and short.

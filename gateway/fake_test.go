@@ -172,6 +172,26 @@ func (f *fakePBX) GetVar(ctx context.Context, id, name string) (string, error) {
 	return "", notFound("channel variable", id)
 }
 
+func (f *fakePBX) ListChannels(ctx context.Context) ([]string, error) {
+	f.record("list_channels")
+	return nil, nil
+}
+
+func (f *fakePBX) ListBridges(ctx context.Context) ([]string, error) {
+	f.record("list_bridges")
+	return nil, nil
+}
+
+func (f *fakePBX) SetVar(ctx context.Context, id, name, value string) error {
+	f.record("set_var %s %s %s", id, name, value)
+	return nil
+}
+
+func (f *fakePBX) Continue(ctx context.Context, id, dialplanContext, exten string, priority int) error {
+	f.record("continue %s", id)
+	return nil
+}
+
 // fakeOutbox collects tickets; fail, when set, refuses Enqueue.
 type fakeOutbox struct {
 	mu      sync.Mutex

@@ -367,8 +367,8 @@ func TestDrainRejectsNewCalls(t *testing.T) {
 	}
 	r.start("c2", EntryInbound, "12345")
 	r.waitEnded("c2")
-	if got := r.pbx.about("c2"); !slices.Equal(got, []string{"hangup c2 congestion"}) {
-		t.Errorf("PBX requests for c2 %q, want only a congestion hangup", got)
+	if got := r.pbx.about("c2"); !slices.Equal(got, []string{"set_var c2 HOTLINE_RETRY 1", "continue c2"}) {
+		t.Errorf("PBX requests for c2 %q, want the call returned to the dialplan for another gateway", got)
 	}
 	if !r.live("c1") {
 		t.Error("the live call was ended by the drain")

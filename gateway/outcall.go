@@ -210,6 +210,7 @@ func (c *Call) outAgentAnswered(ctx context.Context) {
 		return
 	}
 	c.counted = true
+	c.register(ctx)
 	c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Outbound, Line: c.line.Number, At: c.entered})
 }
 
@@ -327,6 +328,7 @@ func (c *Call) outboundEnd(ctx context.Context, result string) {
 	t.AgentExtension = o.req.AgentExt
 	t.WaitSeconds = 0
 	c.s.submitTicket(t)
+	c.unregister()
 	c.phase = phaseEnded
 }
 

@@ -26,7 +26,11 @@ type PBX interface {
 	RecordBridge(ctx context.Context, bridgeID, name, format string) error
 	Channel(ctx context.Context, channelID string) (*ariv5.ChannelData, error)
 	AppChannels(ctx context.Context) ([]string, error)
+	ListChannels(ctx context.Context) ([]string, error)
+	ListBridges(ctx context.Context) ([]string, error)
 	GetVar(ctx context.Context, channelID, name string) (string, error)
+	SetVar(ctx context.Context, channelID, name, value string) error
+	Continue(ctx context.Context, channelID, dialplanContext, exten string, priority int) error
 }
 
 var _ PBX = (*ari.Client)(nil)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,10 @@ import (
 // Role of a channel the gateway originates, stored in the channel variable
 // HOTLINE_ROLE so that a restarted gateway recognises its own legs.
 const roleVar = "HOTLINE_ROLE"
+
+// argAdopted marks (as a fourth argument) the StasisStart the gateway
+// builds for a call it adopts from a previous gateway.
+const argAdopted = "adopted"
 
 // Stasis application arguments set by the dialplan: Stasis(app,<entry>,<DNIS>[,<ref>]).
 const (
@@ -79,6 +84,9 @@ type Options struct {
 	// Tickets; nil drops them (tests only).
 	Outbox   TicketOutbox
 	Instance string
+	// Registry of live calls, so that calls ending unobserved still get
+	// their ticket; nil disables it.
+	Registry Registry
 }
 
 // Limiter bounds outbound calls (outbound.Limiter).
@@ -114,6 +122,9 @@ type Service struct {
 	router  *router
 	tickets *ticketSpool
 	bgDone  chan struct{}
+
+	reapMu   sync.Mutex
+	suspects map[string]bool // registered calls found gone at the last reap
 }
 
 // New returns a Service; it accepts calls once Start is called.
@@ -169,9 +180,18 @@ func (s *Service) Start() {
 	s.accepting.Store(true)
 }
 
-// submitTicket hands a finished call's ticket to the outbox.
+// submitTicket writes a finished call's ticket to the outbox (a Redis
+// stream) before the call's owner ends, so that a crash right after loses
+// nothing; while Redis is unreachable the spool keeps retrying.
 func (s *Service) submitTicket(t *hotlinev1.Ticket) {
-	if s.tickets != nil {
+	if s.tickets == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	err := s.o.Outbox.Enqueue(ctx, t)
+	cancel()
+	if err != nil {
+		s.log.Warn("ticket not yet in the outbox; spooled for retry", "ticket_id", t.GetTicketId(), "err", err)
 		s.tickets.add(t)
 	}
 }
@@ -303,6 +323,46 @@ func (s *Service) OnConnect(ctx context.Context, info ari.ConnectInfo) {
 		}
 	}
 	s.log.Info("resynchronised with Asterisk", "restarted", info.Restarted, "in_app", len(ids), "ended", gone, "adopted", adopted)
+	s.SweepBridges(ctx)
+	s.ReapUnobserved(ctx)
+}
+
+// SweepBridges destroys the gateway's call bridges ("br-<call ID>") none of
+// whose call's channels exists any more: bridges left by a gateway that
+// crashed while its call ended. Any instance may run it: a bridge is only
+// destroyed when its call has no channel anywhere in Asterisk.
+func (s *Service) SweepBridges(ctx context.Context) {
+	bridges, err := s.o.PBX.ListBridges(ctx)
+	if err != nil {
+		s.log.Warn("bridge sweep: cannot list bridges", "err", err)
+		return
+	}
+	chans, err := s.o.PBX.ListChannels(ctx)
+	if err != nil {
+		s.log.Warn("bridge sweep: cannot list channels", "err", err)
+		return
+	}
+	for _, b := range bridges {
+		callID, ok := strings.CutPrefix(b, "br-")
+		if !ok {
+			continue
+		}
+		orphan := true
+		for _, ch := range chans {
+			if ch == callID || strings.HasPrefix(ch, callID+"-") {
+				orphan = false
+				break
+			}
+		}
+		if !orphan {
+			continue
+		}
+		if err := s.o.PBX.DestroyBridge(ctx, b); err != nil && !errors.Is(err, ari.ErrNotFound) {
+			s.log.Warn("bridge sweep: destroy failed", "bridge", b, "err", err)
+			continue
+		}
+		s.log.Info("bridge sweep: destroyed a bridge left by an ended call", "bridge", b)
+	}
 }
 
 // adopt takes over a caller channel found in the application with no owner.
@@ -341,7 +401,7 @@ func (s *Service) adopt(ctx context.Context, id string) bool {
 	if dnis == "" && ch.Dialplan != nil {
 		dnis = ch.Dialplan.Exten
 	}
-	ev.Args = []string{entry, dnis, ref}
+	ev.Args = []string{entry, dnis, ref, argAdopted}
 	mb := s.newOwner(ev)
 	if mb == nil {
 		return false

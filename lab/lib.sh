@@ -142,6 +142,26 @@ ast_start() {
   log "ARI is up at $ARI_URL"
 }
 
+# ast_kill: SIGKILL Asterisk, as a crash would (fault tests).
+ast_kill() {
+  if ! ast_running; then
+    log "asterisk not running"
+    return 0
+  fi
+  log "killing asterisk (SIGKILL)"
+  # shellcheck disable=SC2046
+  kill -9 $(ast_pids) 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    ast_running || break
+    sleep 0.1
+  done
+  for _ in $(seq 1 25); do
+    ari_up || break
+    sleep 0.2
+  done
+  log "asterisk killed"
+}
+
 ast_stop() {
   if ! ast_running; then
     log "asterisk not running"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # lab/pbx.sh - control the lab Asterisk alone (the root must exist: run lab/up.sh once).
-#   lab/pbx.sh start|stop|restart|status
+#   lab/pbx.sh start|stop|kill|restart|status
 #   lab/pbx.sh cli 'pjsip show endpoints'
 # start/restart return only when ARI answers (or fail after HOTLINE_LAB_TIMEOUT s).
 set -euo pipefail
@@ -15,6 +15,7 @@ shift || true
 case "$cmd" in
   start) ast_start ;;
   stop) ast_stop ;;
+  kill) ast_kill ;;
   restart) ast_stop; ast_start ;;
   status)
     if ast_running; then
@@ -27,5 +28,5 @@ case "$cmd" in
     [ "$#" -gt 0 ] || die "usage: $0 cli 'COMMAND'"
     ast_running || die "asterisk is not running"
     ast_cli "$*" ;;
-  *) die "usage: $0 {start|stop|restart|status|cli CMD}" ;;
+  *) die "usage: $0 {start|stop|kill|restart|status|cli CMD}" ;;
 esac

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -184,7 +185,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Logger: log, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), OpTimeout: cfg.ARI.RequestTimeout.D(),
 		MOHClass: cfg.ACD.MOHClass, Pool: pool, Groups: cfg.ACD.GroupFor, AgentEndpoint: cfg.ACD.AgentEndpoint,
 		RingTimeout: cfg.ACD.RingTimeout.D(), RequireDesktop: cfg.ACD.RequireDesktop, PollInterval: cfg.ACD.PollInterval.D(),
-		Outbox: outbox, Instance: cfg.Instance,
+		Outbox: outbox, Instance: cfg.Instance, Registry: gateway.CallRegistry{Redis: rdb, Keys: keys},
 		Transfers: xfers, TransferRecords: xferStore, From110DIDs: cfg.From110.DIDs, PoliceRefs: policeRefs,
 		Limiter: limiter, OutboundCallerID: cfg.Outbound.CallerID, OutboundDialTemplate: cfg.Outbound.DialTemplate,
 		CitizenRingTimeout: cfg.Outbound.CitizenRingTimeout.D(), Numbers: numbers, Callbacks: callbacks, Survey: cfg.Survey,
@@ -215,6 +216,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 		http.Error(w, fmt.Sprintf("not ready: ari_ready=%t accepting=%t", ac.Ready(), svc.Accepting()), http.StatusServiceUnavailable)
 	})
+	if cfg.Listen.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
 	bg, stopBG := context.WithCancel(context.Background())
@@ -223,8 +230,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	go func() { errc <- ignoreClosed(hsrv.Serve(httpLn)) }()
 	go func() { errc <- ignoreClosed(gs.Serve(grpcLn)) }()
 	go counter.Run(bg)
-	go pool.Run(bg, acd.RunOptions{Live: svc.CallLive})
-	go sweepCallbacks(bg, callbacks, log)
+	go pool.Run(bg, acd.RunOptions{Live: svc.CallLive, Interval: cfg.ACD.SweepInterval.D(), MinAge: cfg.ACD.SweepMinAge.D()})
+	go every(bg, time.Minute, func(ctx context.Context) {
+		if n, err := callbacks.Sweep(ctx, 1000); err != nil {
+			log.Warn("call-back sweep failed", "err", err)
+		} else if n > 0 {
+			log.Info("call-back tasks reopened after their claim lapsed", "tasks", n)
+		}
+	})
+	go every(bg, cfg.ACD.SweepInterval.D()*10, func(ctx context.Context) {
+		if ac.Ready() {
+			svc.SweepBridges(ctx)
+			svc.ReapUnobserved(ctx)
+		}
+	})
 	if cfg.Tickets.Sink != "" {
 		conn, err := grpc.NewClient(cfg.Tickets.Sink, append(ticket.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 		if err != nil {
@@ -322,21 +341,17 @@ func watchHealth(ctx context.Context, hs *health.Server, ready func() bool) {
 	}
 }
 
-// sweepCallbacks reopens call-back tasks whose claim lapsed, every minute.
-func sweepCallbacks(ctx context.Context, cb *callback.Store, log *slog.Logger) {
-	t := time.NewTicker(time.Minute)
+// every runs fn every interval until ctx ends, with a deadline per run.
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if n, err := cb.Sweep(sctx, 1000); err != nil {
-				log.Warn("call-back sweep failed", "err", err)
-			} else if n > 0 {
-				log.Info("call-back tasks reopened after their claim lapsed", "tasks", n)
-			}
+			rctx, cancel := context.WithTimeout(ctx, interval/2)
+			fn(rctx)
 			cancel()
 		}
 	}

@@ -55,6 +55,8 @@ type Log struct {
 type Listen struct {
 	HTTP string `yaml:"http"` // /metrics, /healthz, /readyz
 	GRPC string `yaml:"grpc"`
+	// Pprof serves /debug/pprof/ on the HTTP listener (keep it on loopback).
+	Pprof bool `yaml:"pprof"`
 }
 
 // ARI is the connection to Asterisk's REST interface.

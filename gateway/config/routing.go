@@ -23,6 +23,11 @@ type ACD struct {
 	RequireDesktop bool `yaml:"require_desktop"`
 	// MOHClass is the music-on-hold class for waiting callers.
 	MOHClass string `yaml:"moh_class"`
+	// SweepInterval and SweepMinAge: every interval, agents left ringing or
+	// on a call that no longer exists (a gateway crashed) for longer than
+	// min age are freed, so no agent stays busy.
+	SweepInterval Duration `yaml:"sweep_interval"`
+	SweepMinAge   Duration `yaml:"sweep_min_age"`
 	// Groups set per-skill-group queue limits and overflow.
 	Groups []Group `yaml:"groups"`
 	// Agents are the seats allowed to log in, with their desktop tokens.
@@ -66,6 +71,8 @@ func defaultACD() ACD {
 		RingTimeout:   Duration(15 * time.Second),
 		PollInterval:  Duration(500 * time.Millisecond),
 		MOHClass:      "default",
+		SweepInterval: Duration(2 * time.Second),
+		SweepMinAge:   Duration(time.Minute),
 	}
 }
 
@@ -104,6 +111,12 @@ func (c *Config) validateRouting() []error {
 	}
 	if a.PollInterval < Duration(50*time.Millisecond) || a.PollInterval > Duration(10*time.Second) {
 		bad("acd.poll_interval", "%s must be between 50ms and 10s", a.PollInterval.D())
+	}
+	if a.SweepInterval < Duration(100*time.Millisecond) || a.SweepInterval > Duration(time.Minute) {
+		bad("acd.sweep_interval", "%s must be between 100ms and 1m", a.SweepInterval.D())
+	}
+	if a.SweepMinAge < Duration(time.Second) {
+		bad("acd.sweep_min_age", "must be at least 1s")
 	}
 	if a.MOHClass == "" || strings.ContainsAny(a.MOHClass, "/&,\n ") {
 		bad("acd.moh_class", "%q must be a plain class name", a.MOHClass)

@@ -141,7 +141,18 @@ func OpenDesktop(t testing.TB, g *Gateway, ext string, skills ...string) *Deskto
 			ev, err := stream.Recv()
 			if err != nil {
 				once.Do(func() { close(first) })
-				return
+				// Like a real desktop: reopen the stream (e.g. after a
+				// gateway restart) until the test ends.
+				for ctx.Err() == nil {
+					time.Sleep(200 * time.Millisecond)
+					if stream, err = d.client.StreamEvents(ctx, &hotlinev1.StreamEventsRequest{Extension: ext}); err == nil {
+						break
+					}
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				continue
 			}
 			d.mu.Lock()
 			d.events = append(d.events, ev)

@@ -1,0 +1,146 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/gateway/store"
+)
+
+// LiveCall is what the registry keeps of a call while it is live, enough
+// to write its ticket if it ends while no gateway is watching it.
+type LiveCall struct {
+	ID       string    `json:"id"`
+	Entry    string    `json:"entry"`
+	Line     string    `json:"line"`
+	Main     string    `json:"main"`
+	Skill    string    `json:"skill"`
+	Caller   string    `json:"caller"`
+	DNIS     string    `json:"dnis"`
+	Entered  time.Time `json:"entered"`
+	Instance string    `json:"instance"`
+}
+
+// CallRegistry is the durable list of live calls shared by the gateway
+// instances (Redis hash "{prefix}:calls:live"). A call enters it when it
+// is counted and leaves it once its ticket is in the outbox, so a call
+// whose end no gateway saw (it ended while its gateway was down) is found
+// later and still gets its ticket: no ticket is lost to a crash.
+type CallRegistry struct {
+	Redis redis.UniversalClient
+	Keys  store.Keys
+}
+
+func (r CallRegistry) key() string { return r.Keys.Key("calls", "live") }
+
+// Enter records a live call.
+func (r CallRegistry) Enter(ctx context.Context, c LiveCall) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("call registry: %w", err)
+	}
+	if err := r.Redis.HSet(ctx, r.key(), c.ID, b).Err(); err != nil {
+		return fmt.Errorf("call registry: enter %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// Leave forgets a call whose ticket is written.
+func (r CallRegistry) Leave(ctx context.Context, id string) error {
+	if err := r.Redis.HDel(ctx, r.key(), id).Err(); err != nil {
+		return fmt.Errorf("call registry: leave %s: %w", id, err)
+	}
+	return nil
+}
+
+// All returns every registered call; malformed entries are skipped.
+func (r CallRegistry) All(ctx context.Context) ([]LiveCall, error) {
+	m, err := r.Redis.HGetAll(ctx, r.key()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("call registry: list: %w", err)
+	}
+	out := make([]LiveCall, 0, len(m))
+	for _, v := range m {
+		var c LiveCall
+		if json.Unmarshal([]byte(v), &c) == nil && c.ID != "" {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// Registry is what the Service needs of the call registry.
+type Registry interface {
+	Enter(ctx context.Context, c LiveCall) error
+	Leave(ctx context.Context, id string) error
+	All(ctx context.Context) ([]LiveCall, error)
+}
+
+// ReapUnobserved writes the ticket of every registered call that is no
+// longer live anywhere: no owner on this instance and no channel of it in
+// Asterisk. Any instance may run it; a ticket written twice (by the owner
+// and the reaper in a race) is delivered once (the outbox dedups by ID).
+func (s *Service) ReapUnobserved(ctx context.Context) {
+	if s.o.Registry == nil || s.o.Outbox == nil {
+		return
+	}
+	calls, err := s.o.Registry.All(ctx)
+	if err != nil || len(calls) == 0 {
+		return
+	}
+	chans, err := s.o.PBX.ListChannels(ctx)
+	if err != nil {
+		return
+	}
+	s.reapMu.Lock()
+	defer s.reapMu.Unlock()
+	suspects := map[string]bool{}
+	for _, lc := range calls {
+		if _, ok := s.call(lc.ID); ok {
+			continue
+		}
+		live := false
+		for _, ch := range chans {
+			if ch == lc.ID || strings.HasPrefix(ch, lc.ID+"-") {
+				live = true
+				break
+			}
+		}
+		if live {
+			continue
+		}
+		// Reap only what was already gone at the previous sweep: a call that
+		// just ended is its owner's to finish (its ticket has the details).
+		suspects[lc.ID] = true
+		if !s.suspects[lc.ID] {
+			continue
+		}
+		t := &hotlinev1.Ticket{
+			TicketId: lc.ID, CallId: lc.ID, Direction: hotlinev1.Direction_DIRECTION_INBOUND,
+			CallerNumber: lc.Caller, CalledNumber: lc.DNIS, Line: lc.Line, MainLine: lc.Main, Skill: lc.Skill,
+			EnteredAt: timestamppb.New(lc.Entered), EndedAt: timestamppb.Now(),
+			EndReason: "ended_unobserved", GatewayInstance: s.o.Instance,
+		}
+		switch lc.Entry {
+		case EntryFrom110:
+			t.Direction = hotlinev1.Direction_DIRECTION_FROM110
+		case EntryOutbound:
+			t.Direction = hotlinev1.Direction_DIRECTION_OUTBOUND
+		}
+		if err := s.o.Outbox.Enqueue(ctx, t); err != nil {
+			s.log.Warn("reaper: ticket not written; retried later", "call_id", lc.ID, "err", err)
+			continue
+		}
+		_ = s.o.Registry.Leave(ctx, lc.ID)
+		delete(suspects, lc.ID)
+		s.log.Warn("reaper: ticket written for a call that ended while no gateway watched it", "call_id", lc.ID, "gateway", lc.Instance)
+	}
+	s.suspects = suspects
+}
