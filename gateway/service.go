@@ -71,6 +71,9 @@ type Options struct {
 	From110DIDs []string
 	// PoliceRefs holds 110 case references pushed before the call arrived.
 	PoliceRefs PoliceRefs
+	// Police receives every change of a transfer record (the 110
+	// platform's PoliceLink); nil when not configured.
+	Police interface{ Notify(*hotlinev1.TransferRecord) }
 
 	// Outbound calls, call-backs and the survey.
 	Limiter              Limiter

@@ -129,6 +129,9 @@ func (c *Call) saveTransfer(ctx context.Context, rec *transfer.Record) {
 	if !found {
 		c.transfers = append(c.transfers, rec)
 	}
+	if c.s.o.Police != nil {
+		c.s.o.Police.Notify(rec.Proto())
+	}
 	if !rec.AnsweredAt.IsZero() && !c.counted110 {
 		c.counted110 = true
 		c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.TransferTo110, Line: c.line.Number, At: c.entered})

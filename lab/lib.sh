@@ -114,7 +114,8 @@ install_ast_config() {
 
 ast_prepare_dirs() {
   local d
-  for d in var/lib/asterisk var/log/asterisk var/spool/asterisk var/cache/asterisk run/asterisk; do
+  # var/spool/asterisk/recording holds ARI recordings (quality inspection).
+  for d in var/lib/asterisk var/log/asterisk var/spool/asterisk var/spool/asterisk/recording var/cache/asterisk run/asterisk; do
     mkdir -p "$LAB_ROOT/$d"
     chroot "$LAB_ROOT" chown -R asterisk:asterisk "/$d"
   done

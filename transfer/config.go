@@ -3,6 +3,7 @@ package transfer
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -71,6 +72,11 @@ func ValidateConfig(c *Config) error {
 		}
 	}
 	field("target", ValidateDialString(c.Target, c.TargetAllowAt))
+	if c.PoliceLink != "" {
+		if _, port, err := net.SplitHostPort(c.PoliceLink); err != nil || port == "" {
+			field("police_link", fmt.Errorf("%q is not host:port", c.PoliceLink))
+		}
+	}
 	switch c.CallerID {
 	case CallerIDCaller, CallerIDHotline:
 	default:

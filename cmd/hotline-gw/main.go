@@ -180,6 +180,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("callbacks: %w", err)
 	}
 	outbox := ticket.NewOutbox(ticket.OutboxOptions{Redis: rdb, Keys: keys, Logger: log, Metrics: m.Tickets, Timeout: cfg.Redis.Timeout.D()})
+	var police *gateway.PoliceNotifier
+	if addr := cfg.Transfer.PoliceLink; addr != "" {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return fmt.Errorf("transfer.police_link: %w", err)
+		}
+		defer conn.Close()
+		police = gateway.NewPoliceNotifier(hotlinev1.NewPoliceLinkClient(conn), cfg.Transfer.PoliceLinkToken, log.With("component", "police-link"))
+	}
 	svc := gateway.New(gateway.Options{
 		PBX: ac, Dispatcher: ac.Dispatcher(), Plan: plan, Counter: counter, Metrics: m,
 		Logger: log, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), OpTimeout: cfg.ARI.RequestTimeout.D(),
@@ -187,6 +196,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		RingTimeout: cfg.ACD.RingTimeout.D(), RequireDesktop: cfg.ACD.RequireDesktop, PollInterval: cfg.ACD.PollInterval.D(),
 		Outbox: outbox, Instance: cfg.Instance, Registry: gateway.CallRegistry{Redis: rdb, Keys: keys},
 		Transfers: xfers, TransferRecords: xferStore, From110DIDs: cfg.From110.DIDs, PoliceRefs: policeRefs,
+		Police: policeNotifier(police),
 		Limiter: limiter, OutboundCallerID: cfg.Outbound.CallerID, OutboundDialTemplate: cfg.Outbound.DialTemplate,
 		CitizenRingTimeout: cfg.Outbound.CitizenRingTimeout.D(), Numbers: numbers, Callbacks: callbacks, Survey: cfg.Survey,
 	})
@@ -230,6 +240,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	go func() { errc <- ignoreClosed(hsrv.Serve(httpLn)) }()
 	go func() { errc <- ignoreClosed(gs.Serve(grpcLn)) }()
 	go counter.Run(bg)
+	if police != nil {
+		go police.Run(bg)
+	}
 	go pool.Run(bg, acd.RunOptions{Live: svc.CallLive, Interval: cfg.ACD.SweepInterval.D(), MinAge: cfg.ACD.SweepMinAge.D()})
 	go every(bg, time.Minute, func(ctx context.Context) {
 		if n, err := callbacks.Sweep(ctx, 1000); err != nil {
@@ -355,4 +368,12 @@ func every(ctx context.Context, interval time.Duration, fn func(context.Context)
 			cancel()
 		}
 	}
+}
+
+// policeNotifier keeps a nil *PoliceNotifier a nil interface.
+func policeNotifier(p *gateway.PoliceNotifier) interface{ Notify(*hotlinev1.TransferRecord) } {
+	if p == nil {
+		return nil
+	}
+	return p
 }

@@ -45,6 +45,10 @@ type Transfer struct {
 	InterDigit Duration `yaml:"dtmf_inter_digit"`
 	// NoteMaxRunes bounds the length of a transfer note.
 	NoteMaxRunes int `yaml:"note_max_runes"`
+	// PoliceLink is the 110 platform's PoliceLink gRPC address; when set,
+	// every change of a transfer record is pushed to it.
+	PoliceLink      string `yaml:"police_link"`
+	PoliceLinkToken string `yaml:"police_link_token"`
 }
 
 // FeatureCodes are the DTMF sequences of the transfer features. Each is 2-4

@@ -232,3 +232,33 @@ func TestTwoGatewaysNeverOfferOneAgentTwoCalls(t *testing.T) {
 	answered := a.Metric("hotline_calls_answered_total", nil) + b.Metric("hotline_calls_answered_total", nil)
 	t.Logf("%d offers, %v answered, over two instances", offered, answered)
 }
+
+// Answered calls on a line with recording on are recorded through ARI; the
+// recording's name is on the ticket and Asterisk has it stored.
+func TestAnsweredCallIsRecorded(t *testing.T) {
+	labtest.RequireLab(t)
+	rd := redistest.Start(t)
+	sink := labtest.StartSink(t, "", "")
+	g := labtest.StartGateway(t, labtest.GatewayOptions{RedisAddrs: []string{rd.Addr}, Record: true, Extra: labtest.AgentsYAML(sink.Addr, "")})
+	labtest.StartPhone(t, "1001", labtest.Answer)
+	d := labtest.OpenDesktop(t, g, "1001", "general")
+	if res := labtest.PlaceCalls(t, labtest.Calls{DID: "12345", Duration: 2 * time.Second}); res.Successful != 1 {
+		t.Fatalf("call: %+v", res)
+	}
+	callID := d.Offers()[0].CallId
+	var name string
+	labtest.Eventually(t, 10*time.Second, func() error {
+		_, all := sink.Tickets(t)
+		name, _ = all[callID]["recording"].(string)
+		if name == "" {
+			return fmt.Errorf("ticket %s has no recording: %v", callID, all[callID])
+		}
+		return nil
+	})
+	labtest.Eventually(t, 5*time.Second, func() error {
+		var rec struct {
+			Name string `json:"name"`
+		}
+		return labtest.ARIGet("/recordings/stored/"+name, &rec)
+	})
+}

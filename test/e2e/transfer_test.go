@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -161,6 +162,45 @@ func startTransferLab(t *testing.T) *transferLab {
 	return &transferLab{g: l.g, sink: l.sink}
 }
 
+// police110 is the 110 platform's PoliceLink service: it collects the
+// transfer records the gateway pushes.
+type police110 struct {
+	hotlinev1.UnimplementedPoliceLinkServer
+	mu   sync.Mutex
+	recs []*hotlinev1.TransferRecord
+}
+
+func (p *police110) NotifyTransfer(ctx context.Context, r *hotlinev1.TransferRecord) (*hotlinev1.NotifyTransferResponse, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recs = append(p.recs, r)
+	return &hotlinev1.NotifyTransferResponse{}, nil
+}
+
+func (p *police110) last() *hotlinev1.TransferRecord {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.recs) == 0 {
+		return nil
+	}
+	return p.recs[len(p.recs)-1]
+}
+
+// startPoliceLink serves a PoliceLink on loopback and returns its address.
+func startPoliceLink(t *testing.T) (*police110, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &police110{}
+	s := grpc.NewServer()
+	hotlinev1.RegisterPoliceLinkServer(s, p)
+	go s.Serve(ln)
+	t.Cleanup(s.Stop)
+	return p, ln.Addr().String()
+}
+
 // The agent presses *1 on a phone that sends RFC 2833 events (agent 1008):
 // the same blind transfer.
 func TestBlindTransferByRFC2833(t *testing.T) {
@@ -184,7 +224,9 @@ func TestBlindTransferByRFC2833(t *testing.T) {
 // The agent presses *2 (RFC 2833): 110 joins caller and agent; Complete
 // lets the agent leave, the caller stays with 110.
 func TestThreePartyByDTMFThenComplete(t *testing.T) {
-	rl := startTransferLab(t)
+	pl, plAddr := startPoliceLink(t)
+	l := startRoutingLabExtra(t, "", fmt.Sprintf("transfer: {ring_timeout: 4s, dial_timeout: 4s, police_link: %q}\n", plAddr))
+	rl := &transferLab{g: l.g, sink: l.sink}
 	labtest.StartUAS(t, "110", 5310, labtest.Answer)
 	labtest.StartRFC2833Phone(t, "1008", "*2", 1500*time.Millisecond)
 	d := labtest.OpenDesktop(t, rl.g, "1008", "general")
@@ -209,6 +251,14 @@ func TestThreePartyByDTMFThenComplete(t *testing.T) {
 	if n := rl.g.Metric("hotline_transfers_total", map[string]string{"direction": "to110", "mode": "three_party", "result": "completed"}); n != 1 {
 		t.Errorf("hotline_transfers_total{to110,three_party,completed} = %v, want 1", n)
 	}
+	labtest.Eventually(t, 5*time.Second, func() error {
+		r := pl.last()
+		if r == nil || r.CallId != callID || r.State != hotlinev1.TransferState_TRANSFER_STATE_COMPLETED ||
+			r.Mode != hotlinev1.TransferMode_TRANSFER_MODE_THREE_PARTY || r.AgentExtension != "1008" {
+			return fmt.Errorf("110 received %v", r)
+		}
+		return nil
+	})
 }
 
 // 110 busy, 110 not answering, and Cancel in a three-party call: the caller

@@ -213,6 +213,8 @@ type GatewayOptions struct {
 	// App is the Stasis application (default hotline-gw; the lab's second
 	// instance is hotline-gw-b, reached by dialling "9" + DID).
 	App string
+	// Record turns on recording of answered calls on the main line 12345.
+	Record bool
 }
 
 // StartGateway writes a lab configuration and starts hotline-gw; it waits
@@ -262,12 +264,12 @@ ari: {url: %q, username: %q, password: %q, application: %s}
 redis: {addrs: %s, key_prefix: hl}
 numbering: {strip_prefixes: ["+86", "0086", "86", "0739"]}
 lines:
-  - {number: "12345", name: "12345政务服务便民热线", skill: general}
+  - {number: "12345", name: "12345政务服务便民热线", skill: general, record: %t}
   - {number: "12333", name: "人社", skill: renshe, merged_into: "12345"}
   - {number: "12315", name: "市场监管", skill: shichang, merged_into: "12345"}
   - {number: "12348", name: "法律服务", skill: falv, merged_into: "12345"}
 shutdown: {drain_timeout: 5s}
-%s`, o.App, o.HTTP, o.GRPC, ARIURL, ARIUser, ARIPass, o.App, redis, o.Extra)
+%s`, o.App, o.HTTP, o.GRPC, ARIURL, ARIUser, ARIPass, o.App, redis, o.Record, o.Extra)
 }
 
 // Start starts the process.
