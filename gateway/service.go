@@ -73,7 +73,9 @@ type Options struct {
 	PoliceRefs PoliceRefs
 	// Police receives every change of a transfer record (the 110
 	// platform's PoliceLink); nil when not configured.
-	Police interface{ Notify(*hotlinev1.TransferRecord) }
+	Police interface {
+		Notify(*hotlinev1.TransferRecord)
+	}
 
 	// Outbound calls, call-backs and the survey.
 	Limiter              Limiter

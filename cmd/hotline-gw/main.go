@@ -196,7 +196,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		RingTimeout: cfg.ACD.RingTimeout.D(), RequireDesktop: cfg.ACD.RequireDesktop, PollInterval: cfg.ACD.PollInterval.D(),
 		Outbox: outbox, Instance: cfg.Instance, Registry: gateway.CallRegistry{Redis: rdb, Keys: keys},
 		Transfers: xfers, TransferRecords: xferStore, From110DIDs: cfg.From110.DIDs, PoliceRefs: policeRefs,
-		Police: policeNotifier(police),
+		Police:  policeNotifier(police),
 		Limiter: limiter, OutboundCallerID: cfg.Outbound.CallerID, OutboundDialTemplate: cfg.Outbound.DialTemplate,
 		CitizenRingTimeout: cfg.Outbound.CitizenRingTimeout.D(), Numbers: numbers, Callbacks: callbacks, Survey: cfg.Survey,
 	})
@@ -371,7 +371,9 @@ func every(ctx context.Context, interval time.Duration, fn func(context.Context)
 }
 
 // policeNotifier keeps a nil *PoliceNotifier a nil interface.
-func policeNotifier(p *gateway.PoliceNotifier) interface{ Notify(*hotlinev1.TransferRecord) } {
+func policeNotifier(p *gateway.PoliceNotifier) interface {
+	Notify(*hotlinev1.TransferRecord)
+} {
 	if p == nil {
 		return nil
 	}
