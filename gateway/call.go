@@ -277,13 +277,14 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	c.line = l
 	c.skill = l.Skill
 	c.priority = c.entry == EntryFrom110
-	if !c.counted {
-		c.countEntry(ctx, l)
-	}
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	c.s.o.Metrics.Calls.StartToCommand.Observe(time.Since(c.received).Seconds())
-	if err := c.s.o.PBX.Answer(octx, c.id); err != nil {
+	err = c.s.o.PBX.Answer(octx, c.id) // first: the caller stops hearing ringing
+	if !c.counted {
+		c.countEntry(ctx, l)
+	}
+	if err != nil {
 		if errors.Is(err, ari.ErrNotFound) {
 			c.channelGone("hangup")
 			return

@@ -129,7 +129,7 @@ func Default() Config {
 			URL:            "http://127.0.0.1:8088/ari",
 			Application:    "hotline-gw",
 			RequestTimeout: Duration(3 * time.Second),
-			QueueSize:      256,
+			QueueSize:      64,
 		},
 		Redis: Redis{
 			Addrs:        []string{"127.0.0.1:6379"},
