@@ -39,8 +39,15 @@ func (c *Call) enterQueue(ctx context.Context) {
 	}
 	if c.queuedAt.IsZero() {
 		c.queuedAt = time.Now()
-		if g := c.s.o.Groups(c.skill); g.QueueTimeout > 0 {
+		g := c.s.o.Groups(c.skill)
+		if g.QueueTimeout > 0 {
 			c.schedule("queue", g.QueueTimeout.D(), func(c *Call) { c.queueTimeout() })
+		}
+		if g.OverflowUnstaffed && g.Overflow != "" && c.unstaffedHops < 3 && !c.staffed(octx) {
+			c.unstaffedHops++ // groups overflowing into each other stop here
+			c.s.log.Info("no agent of the group is logged in: overflow at once", "call_id", c.id, "skill", c.skill)
+			c.queueTimeout()
+			return
 		}
 	}
 	if err := c.s.o.Pool.Enqueue(octx, c.skill, c.id, c.priority, c.entered); err != nil {
@@ -50,6 +57,16 @@ func (c *Call) enterQueue(ctx context.Context) {
 	}
 	c.enqueued = true
 	c.s.router.join(c, c.skill)
+}
+
+// staffed reports whether the call's group has an agent logged in; on a
+// Redis error it assumes so (the queue timeout still applies).
+func (c *Call) staffed(ctx context.Context) bool {
+	if n, err := c.s.o.Pool.ReadyAgents(ctx, c.skill); err == nil && n > 0 {
+		return true
+	}
+	ok, err := c.s.o.Pool.Staffed(ctx, c.skill)
+	return ok || err != nil
 }
 
 // leaveQueue takes the call out of its group's waiting set.

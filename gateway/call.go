@@ -61,6 +61,8 @@ type Call struct {
 	enqueued   bool      // in the pool's waiting set of skill
 	overflowed bool
 	attempts   int
+	// unstaffedHops counts immediate overflows of an unstaffed group.
+	unstaffedHops int
 	agentExt   string // the agent offered or talking
 	agentLeg   string // the agent's channel ID
 	agentUp    bool   // the agent's channel answered (in the application)

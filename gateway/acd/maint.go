@@ -3,7 +3,9 @@ package acd
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -143,4 +145,39 @@ func (p *Pool) Run(ctx context.Context, o RunOptions) {
 		case <-t.C:
 		}
 	}
+}
+
+// Staffed reports whether any agent with skill is logged in (ready, paused,
+// busy or in wrap-up). Routing asks it only when no agent of the skill is
+// ready, to overflow at once a call that no one could ever take.
+func (p *Pool) Staffed(ctx context.Context, skill string) (bool, error) {
+	ctx, cancel := p.opCtx(ctx)
+	defer cancel()
+	exts, err := p.rdb.SMembers(ctx, p.agentsKey()).Result()
+	if err != nil {
+		return false, fmt.Errorf("acd staffed %s: %w", skill, err)
+	}
+	if len(exts) == 0 {
+		return false, nil
+	}
+	pipe := p.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(exts))
+	for i, e := range exts {
+		cmds[i] = pipe.HMGet(ctx, p.agentKey(e), "state", "skills")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return false, fmt.Errorf("acd staffed %s: %w", skill, err)
+	}
+	for _, c := range cmds {
+		v := c.Val()
+		if len(v) != 2 {
+			continue
+		}
+		state, _ := v[0].(string)
+		skills, _ := v[1].(string)
+		if state != "" && State(state) != LoggedOut && slices.Contains(strings.Split(skills, ","), skill) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -45,6 +45,9 @@ type Group struct {
 	Overflow        string `yaml:"overflow"`
 	OverflowGroup   string `yaml:"overflow_group"`
 	OverflowMessage string `yaml:"overflow_message"`
+	// OverflowUnstaffed runs the overflow at once when no agent with this
+	// skill is logged in at all, instead of after the queue timeout.
+	OverflowUnstaffed bool `yaml:"overflow_unstaffed"`
 }
 
 // Agent is a seat: its extension and the token its desktop presents.

@@ -262,3 +262,21 @@ func TestAnsweredCallIsRecorded(t *testing.T) {
 		return labtest.ARIGet("/recordings/stored/"+name, &rec)
 	})
 }
+
+// With no agent of the 12348 group logged in, a call to 12348 overflows at
+// once to the general group (overflow_unstaffed), without waiting for the
+// queue timeout.
+func TestUnstaffedGroupOverflowsAtOnce(t *testing.T) {
+	l := startRoutingLab(t, "  groups:\n    - {skill: falv, queue_timeout: 120s, overflow: group, overflow_group: general, overflow_unstaffed: true}\n")
+	labtest.StartPhone(t, "1001", labtest.Answer)
+	d := labtest.OpenDesktop(t, l.g, "1001", "general")
+	if res := labtest.PlaceCalls(t, labtest.Calls{DID: "12348", Duration: 3 * time.Second}); res.Successful != 1 {
+		t.Fatalf("call: %+v", res)
+	}
+	if o := d.Offers(); len(o) != 1 || o[0].Line != "12348" || o[0].Skill != "general" {
+		t.Fatalf("general agent offers = %v, want the 12348 call in the general group", o)
+	}
+	if n := l.g.Metric("hotline_calls_answered_total", map[string]string{"line": "12348"}); n != 1 {
+		t.Errorf("answered 12348 = %v, want 1 (counted on its own line)", n)
+	}
+}
