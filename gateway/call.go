@@ -63,13 +63,13 @@ type Call struct {
 	attempts   int
 	// unstaffedHops counts immediate overflows of an unstaffed group.
 	unstaffedHops int
-	agentExt   string // the agent offered or talking
-	agentLeg   string // the agent's channel ID
-	agentUp    bool   // the agent's channel answered (in the application)
-	bridge     string
-	recording  string
-	overflowPB string // playback ID of the overflow message
-	policeRef  string // 110's case reference (from110 calls)
+	agentExt      string // the agent offered or talking
+	agentLeg      string // the agent's channel ID
+	agentUp       bool   // the agent's channel answered (in the application)
+	bridge        string
+	recording     string
+	overflowPB    string // playback ID of the overflow message
+	policeRef     string // 110's case reference (from110 calls)
 
 	timers map[string]*timer
 
