@@ -623,3 +623,26 @@ func TestDrainConcurrentWithNewCalls(t *testing.T) {
 		r.waitEnded(fmt.Sprint("d", i))
 	}
 }
+
+// 110's case reference pushed during a call from 110 lands on that call's
+// ticket; a number with no live call from 110 matches nothing.
+func TestPoliceReferenceAttachesToLiveCallFrom110(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.start("c1", EntryFrom110, "12345")
+	r.waitAction("moh c1 hold")
+	if id := r.svc.attachPoliceRef("13000000000", "110-X"); id != "" {
+		t.Fatalf("reference attached to %q for a caller with no call", id)
+	}
+	if id := r.svc.attachPoliceRef(testCaller, "110-2026-7"); id != "c1" {
+		t.Fatalf("reference attached to %q, want c1", id)
+	}
+	r.hangup("c1")
+	r.waitEnded("c1")
+	tks := r.tickets()
+	if len(tks) != 1 || tks[0].PoliceReference != "110-2026-7" {
+		t.Fatalf("tickets %v, want one with the police reference", tks)
+	}
+	if id := r.svc.attachPoliceRef(testCaller, "late"); id != "" {
+		t.Fatalf("reference attached to ended call %q", id)
+	}
+}

@@ -123,6 +123,7 @@ type Service struct {
 	mu      sync.Mutex
 	calls   map[string]*Call // by call ID (the caller channel's ID)
 	closing bool             // Close has begun: no new owners
+	from110 map[string]*Call // live calls from 110, by caller number (for 110's references)
 
 	router  *router
 	tickets *ticketSpool
@@ -158,7 +159,7 @@ func New(o Options) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	bg, bgCancel := context.WithCancel(context.Background())
 	s := &Service{o: o, log: o.Logger, ctx: ctx, cancel: cancel, bg: bg, bgCancel: bgCancel,
-		calls: map[string]*Call{}, bgDone: make(chan struct{})}
+		calls: map[string]*Call{}, from110: map[string]*Call{}, bgDone: make(chan struct{})}
 	if o.Pool != nil {
 		s.router = newRouter(o.Pool, o.Logger, o.PollInterval)
 	}
@@ -263,6 +264,9 @@ func (s *Service) newOwner(ev *ariv5.StasisStart) *ari.Mailbox {
 		mb.Close()
 		s.mu.Lock()
 		delete(s.calls, c.id)
+		if s.from110[c.caller] == c {
+			delete(s.from110, c.caller)
+		}
 		s.mu.Unlock()
 	}()
 	return mb

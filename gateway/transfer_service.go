@@ -185,25 +185,18 @@ func digitsPlus(s string) bool {
 // it returns the call ID, or "" when there is none.
 func (s *Service) attachPoliceRef(num, ref string) string {
 	s.mu.Lock()
-	var cands []*Call
-	for _, c := range s.calls {
-		cands = append(cands, c)
-	}
+	c := s.from110[num]
 	s.mu.Unlock()
-	for _, c := range cands {
-		got := make(chan bool, 1)
-		if !c.send(func(c *Call) {
-			ok := c.entry == EntryFrom110 && c.caller == num
-			if ok {
-				c.policeRef = ref
-			}
-			got <- ok
-		}) {
-			continue
-		}
-		if <-got {
-			return c.id
-		}
+	if c == nil {
+		return ""
 	}
-	return ""
+	got := make(chan bool, 1)
+	if !c.send(func(c *Call) {
+		c.policeRef = ref
+		got <- true
+	}) {
+		return ""
+	}
+	<-got
+	return c.id
 }
