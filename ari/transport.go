@@ -154,3 +154,15 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// CloseIdleConnections closes the base transport's idle keep-alive connections.
+func (t *ariRoundTripper) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// CloseIdleConnections closes the REST client's idle keep-alive connections
+// (at shutdown, once Run has returned), so that no connection goroutine
+// outlives the client.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
