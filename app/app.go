@@ -27,6 +27,7 @@ import (
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/edge"
 	"github.com/hotline12345/hotline-gw/gateway"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/gateway/callback"
@@ -124,7 +125,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	for _, ag := range cfg.ACD.Agents {
 		tokens[ag.Extension] = ag.Token
 	}
-	agentSrv, err := acd.NewServer(a.pool, tokens, log.With("component", "agents"))
+	agentSrv, err := edge.NewAgentServer(a.pool, tokens, log.With("component", "agents"))
 	if err != nil {
 		return nil, err
 	}
@@ -186,15 +187,16 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	a.ari.SetOnReplaced(a.svc.OnReplaced)
 
 	// gRPC: health, reflection and the hotline's services.
+	rpcLog := log.With("component", "grpc")
 	a.grpc = grpc.NewServer()
 	a.health = health.NewServer()
 	registerHealth(a.grpc, a.health)
 	reflection.Register(a.grpc)
-	hotlinev1.RegisterStatsServiceServer(a.grpc, &gateway.StatsServer{Counter: a.counter, Plan: plan, Location: loc, AnswerTarget: cfg.AnswerTarget.D()})
+	hotlinev1.RegisterStatsServiceServer(a.grpc, &edge.StatsServer{Counter: a.counter, Plan: plan, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), Log: rpcLog})
 	agentSrv.Register(a.grpc)
-	hotlinev1.RegisterCallServiceServer(a.grpc, &gateway.CallServer{Service: a.svc, Auth: agentSrv, Numbers: numbers,
-		Callbacks: a.callbacks, Outcome: m.Outbound.CallEnded})
-	hotlinev1.RegisterTransferServiceServer(a.grpc, &gateway.TransferServer{Service: a.svc, Auth: agentSrv, Records: xferStore, PoliceRefs: policeRefs})
+	hotlinev1.RegisterCallServiceServer(a.grpc, &edge.CallServer{Service: a.svc, Auth: agentSrv, Numbers: numbers,
+		Callbacks: a.callbacks, Outcome: m.Outbound.CallEnded, Log: rpcLog})
+	hotlinev1.RegisterTransferServiceServer(a.grpc, &edge.TransferServer{Service: a.svc, Auth: agentSrv, Records: xferStore, PoliceRefs: policeRefs, Log: rpcLog})
 
 	a.http = &http.Server{Handler: a.httpHandler(reg), ReadHeaderTimeout: 5 * time.Second}
 	a.lc.onStop("servers", a.stopServers)

@@ -243,7 +243,7 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 		c.dnis = ev.Channel.Dialplan.Exten
 	}
 	if len(ev.Args) > 2 && c.entry == EntryFrom110 {
-		c.policeRef = clipRef(ev.Args[2])
+		c.policeRef = ClipRef(ev.Args[2])
 	}
 	if len(ev.Args) > 3 && ev.Args[3] == argAdopted {
 		// The previous gateway's bridge may still hold the caller.
@@ -329,7 +329,7 @@ func (c *Call) countEntry(ctx context.Context, l line.Line) {
 		if c.policeRef == "" && c.s.o.PoliceRefs != nil {
 			rctx, cancel := c.s.opCtx(ctx)
 			if ref, err := c.s.o.PoliceRefs.Take(rctx, c.caller); err == nil {
-				c.policeRef = clipRef(ref)
+				c.policeRef = ClipRef(ref)
 			}
 			cancel()
 		}
@@ -464,8 +464,8 @@ func (c *Call) unregister() {
 	}
 }
 
-// clipRef keeps a 110 case reference printable and short.
-func clipRef(s string) string {
+// ClipRef keeps a 110 case reference printable and short.
+func ClipRef(s string) string {
 	out := make([]rune, 0, len(s))
 	for _, r := range s {
 		if r >= 0x20 && r != 0x7f {

@@ -76,6 +76,9 @@ func (s *Service) Originate(ctx context.Context, req OriginateRequest) (callID, 
 	req.release = release
 	a, err := s.o.Pool.Get(ctx, req.AgentExt)
 	switch {
+	case errors.Is(err, acd.ErrUnknownAgent):
+		release()
+		return "", "", fmt.Errorf("originate: agent %s: %w: %w", req.AgentExt, ErrAgentBusy, err)
 	case err != nil:
 		release()
 		return "", "", fmt.Errorf("originate: agent %s: %w", req.AgentExt, err)

@@ -367,7 +367,7 @@ func TestDuplicateRequestNeverDialsTwice(t *testing.T) {
 		t.Fatalf("same-mode duplicate: %+v %v", r, err)
 	}
 	_, err = fx.handleErr(Request{Mode: ModeThreeParty, By: ByGRPC})
-	if !errors.Is(err, ErrConflict) || Code(err).String() != "FailedPrecondition" {
+	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("other-mode duplicate: %v", err)
 	}
 	if n := len(fx.pbx.originates); n != 1 {
@@ -432,7 +432,7 @@ func TestConcurrentRequestsThroughOwnerLoopDialOnce(t *testing.T) {
 func TestCompleteAndCancelWithoutTransferAreRejected(t *testing.T) {
 	fx := newFixture(t)
 	for _, in := range []Input{Complete{By: ByGRPC}, Cancel{By: ByGRPC}} {
-		if _, err := fx.handleErr(in); !errors.Is(err, ErrNoTransfer) || Code(err).String() != "FailedPrecondition" {
+		if _, err := fx.handleErr(in); !errors.Is(err, ErrNoTransfer) {
 			t.Fatalf("%T in idle: %v", in, err)
 		}
 	}
@@ -547,7 +547,7 @@ func TestUserInputNeverReachesTheDialString(t *testing.T) {
 		fx := newFixture(t)
 		for _, n := range []string{"a\nb", "a\rb", "tab\there", "nul\x00", "esc\x1b[2J", "bidi\u202egnp.exe", strings.Repeat("长", 501)} {
 			_, err := fx.handleErr(Request{Mode: ModeBlind, By: ByGRPC, Note: n})
-			if !errors.Is(err, ErrInvalid) || Code(err).String() != "InvalidArgument" {
+			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("note %q: %v", n, err)
 			}
 		}

@@ -1,12 +1,9 @@
 package transfer
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
@@ -101,24 +98,4 @@ func (r *Record) Proto() *hotlinev1.TransferRecord {
 		EndedAt:         ts(r.EndedAt),
 		PoliceReference: r.PoliceReference,
 	}
-}
-
-// Code maps an error of Handle (or of the Store) to a gRPC status code:
-// ErrInvalid → InvalidArgument; ErrNoTransfer, ErrWrongState, ErrConflict,
-// ErrCallEnded → FailedPrecondition; context errors → DeadlineExceeded /
-// Canceled; anything else → Unavailable (PBX or Redis trouble).
-func Code(err error) codes.Code {
-	switch {
-	case err == nil:
-		return codes.OK
-	case errors.Is(err, ErrInvalid):
-		return codes.InvalidArgument
-	case errors.Is(err, ErrNoTransfer), errors.Is(err, ErrWrongState), errors.Is(err, ErrConflict):
-		return codes.FailedPrecondition
-	case errors.Is(err, context.DeadlineExceeded):
-		return codes.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		return codes.Canceled
-	}
-	return codes.Unavailable
 }

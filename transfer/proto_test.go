@@ -1,16 +1,12 @@
 package transfer
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"google.golang.org/grpc/codes"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 )
@@ -27,25 +23,8 @@ func TestRequestFromProto(t *testing.T) {
 		{CallId: "c", Target: hotlinev1.TransferTarget_TRANSFER_TARGET_POLICE_110},
 		{CallId: "c", Target: 42, Mode: hotlinev1.TransferMode_TRANSFER_MODE_BLIND},
 	} {
-		if _, _, err := RequestFromProto(bad, ""); Code(err) != codes.InvalidArgument {
+		if _, _, err := RequestFromProto(bad, ""); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("%v: %v", bad, err)
-		}
-	}
-}
-
-func TestCodeMapsErrors(t *testing.T) {
-	for err, want := range map[error]codes.Code{
-		nil:                                     codes.OK,
-		fmt.Errorf("x: %w", ErrNoTransfer):      codes.FailedPrecondition,
-		fmt.Errorf("x: %w", ErrWrongState):      codes.FailedPrecondition,
-		fmt.Errorf("x: %w", ErrConflict):        codes.FailedPrecondition,
-		ErrCallEnded:                            codes.FailedPrecondition,
-		fmt.Errorf("x: %w", ErrInvalid):         codes.InvalidArgument,
-		context.DeadlineExceeded:                codes.DeadlineExceeded,
-		errors.New("redis: connection refused"): codes.Unavailable,
-	} {
-		if got := Code(err); got != want {
-			t.Errorf("Code(%v) = %s, want %s", err, got, want)
 		}
 	}
 }

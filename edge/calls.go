@@ -1,14 +1,12 @@
-package gateway
+package edge
 
 import (
 	"context"
 	"errors"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"log/slog"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
-	"github.com/hotline12345/hotline-gw/gateway/acd"
+	"github.com/hotline12345/hotline-gw/gateway"
 	"github.com/hotline12345/hotline-gw/gateway/callback"
 	"github.com/hotline12345/hotline-gw/gateway/number"
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
@@ -24,12 +22,13 @@ type CallbackStore interface {
 // the missed-call call-back list.
 type CallServer struct {
 	hotlinev1.UnimplementedCallServiceServer
-	Service   *Service
+	Service   *gateway.Service
 	Auth      Authenticator
 	Numbers   *number.Policy
 	Callbacks CallbackStore
 	// Outcome counts refused requests (invalid or not allowed numbers).
 	Outcome func(purpose, result string)
+	Log     *slog.Logger
 }
 
 func purposeOf(p hotlinev1.CallPurpose) (string, bool) {
@@ -44,66 +43,79 @@ func purposeOf(p hotlinev1.CallPurpose) (string, bool) {
 
 // Originate places an outbound call for the authenticated agent.
 func (cs *CallServer) Originate(ctx context.Context, req *hotlinev1.OriginateRequest) (*hotlinev1.OriginateResponse, error) {
-	ext, err := cs.Auth.Caller(ctx)
+	ext, purpose, err := cs.checkOriginate(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, toStatus(cs.Log, "originate", err)
+	}
+	n, err := cs.dialledNumber(ctx, req, ext, purpose)
+	if err != nil {
+		return nil, toStatus(cs.Log, "originate", err)
+	}
+	callID, result, err := cs.Service.Originate(ctx, gateway.OriginateRequest{
+		AgentExt: ext, Number: n, Purpose: purpose, Line: req.GetLine(), TicketID: req.GetTicketId(), CallbackID: req.GetCallbackId(),
+	})
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// The call exists: its ID lets the desktop follow it.
+		return &hotlinev1.OriginateResponse{CallId: callID}, toStatus(cs.Log, "originate", err)
+	case err != nil:
+		return nil, toStatus(cs.Log, "originate", err)
+	}
+	return &hotlinev1.OriginateResponse{CallId: callID, Result: result}, nil
+}
+
+// checkOriginate authenticates the agent and checks the request's own fields.
+func (cs *CallServer) checkOriginate(ctx context.Context, req *hotlinev1.OriginateRequest) (ext, purpose string, err error) {
+	if ext, err = cs.Auth.Caller(ctx); err != nil {
+		return "", "", err
 	}
 	if req.GetAgentExtension() != ext {
-		return nil, status.Errorf(codes.PermissionDenied, "agent_extension: %q is not the token's agent", clipRef(req.GetAgentExtension()))
+		return "", "", denied("agent_extension: %q is not the token's agent", gateway.ClipRef(req.GetAgentExtension()))
 	}
 	purpose, ok := purposeOf(req.GetPurpose())
 	if !ok {
-		return nil, status.Error(codes.InvalidArgument, "purpose: must be FOLLOW_UP or CALLBACK")
+		return "", "", invalid("purpose", "must be FOLLOW_UP or CALLBACK")
 	}
 	if id := req.GetTicketId(); id != "" {
 		if err := ticket.ValidateID(id); err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "ticket_id: %v", err)
+			return "", "", invalid("ticket_id", "%v", err)
 		}
 	}
-	if l := req.GetLine(); l != "" {
-		if _, ok := cs.Service.o.Plan.Get(l); !ok {
-			return nil, status.Errorf(codes.InvalidArgument, "line: %q is not a hotline line", clipRef(l))
-		}
+	if l := req.GetLine(); l != "" && !cs.Service.HasLine(l) {
+		return "", "", invalid("line", "%q is not a hotline line", gateway.ClipRef(l))
 	}
+	if req.GetCallbackId() != "" && purpose != "callback" {
+		return "", "", invalid("callback_id", "only with purpose CALLBACK")
+	}
+	return ext, purpose, nil
+}
+
+// dialledNumber claims the call-back task, if any, and validates the
+// citizen's number against the outbound policy.
+func (cs *CallServer) dialledNumber(ctx context.Context, req *hotlinev1.OriginateRequest, ext, purpose string) (number.Number, error) {
 	raw := req.GetNumber()
 	if req.GetCallbackId() != "" {
-		if purpose != "callback" {
-			return nil, status.Error(codes.InvalidArgument, "callback_id: only with purpose CALLBACK")
-		}
 		task, err := cs.Callbacks.Claim(ctx, req.GetCallbackId(), ext)
 		if err != nil {
-			return nil, callbackStatus(err)
+			return number.Number{}, err
 		}
 		if raw != "" && raw != task.CallerNumber {
-			return nil, status.Error(codes.InvalidArgument, "number: a call-back dials the task's own number; leave number empty")
+			return number.Number{}, invalid("number", "a call-back dials the task's own number; leave number empty")
 		}
 		raw = task.CallerNumber
 	}
 	n, err := cs.Numbers.Outbound(raw)
 	if err != nil {
-		result := ResultInvalidNumber
+		result := gateway.ResultInvalidNumber
 		if errors.Is(err, number.ErrNotAllowed) {
-			result = ResultRejected
+			result = gateway.ResultRejected
 		}
 		if cs.Outcome != nil {
 			cs.Outcome(purpose, result)
 		}
-		return nil, status.Errorf(codes.InvalidArgument, "number: %v", err)
+		return number.Number{}, invalid("number", "%v", err)
 	}
-	callID, result, err := cs.Service.Originate(ctx, OriginateRequest{
-		AgentExt: ext, Number: n, Purpose: purpose, Line: req.GetLine(), TicketID: req.GetTicketId(), CallbackID: req.GetCallbackId(),
-	})
-	switch {
-	case errors.Is(err, ErrRateLimited):
-		return nil, status.Error(codes.ResourceExhausted, err.Error())
-	case errors.Is(err, ErrAgentBusy), errors.Is(err, acd.ErrUnknownAgent):
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return &hotlinev1.OriginateResponse{CallId: callID}, status.FromContextError(err).Err()
-	case err != nil:
-		return nil, status.Error(codes.Unavailable, err.Error())
-	}
-	return &hotlinev1.OriginateResponse{CallId: callID, Result: result}, nil
+	return n, nil
 }
 
 // ListCallbacks lists a day's call-back tasks.
@@ -113,7 +125,7 @@ func (cs *CallServer) ListCallbacks(ctx context.Context, req *hotlinev1.ListCall
 	}
 	tasks, err := cs.Callbacks.List(ctx, req.GetDay(), req.GetOpenOnly())
 	if err != nil {
-		return nil, callbackStatus(err)
+		return nil, toStatus(cs.Log, "list call-backs", err)
 	}
 	return &hotlinev1.ListCallbacksResponse{Callbacks: callback.ProtoList(tasks)}, nil
 }
@@ -125,24 +137,11 @@ func (cs *CallServer) ClaimCallback(ctx context.Context, req *hotlinev1.ClaimCal
 		return nil, err
 	}
 	if req.GetAgentExtension() != ext {
-		return nil, status.Errorf(codes.PermissionDenied, "agent_extension: %q is not the token's agent", clipRef(req.GetAgentExtension()))
+		return nil, toStatus(cs.Log, "claim call-back", denied("agent_extension: %q is not the token's agent", gateway.ClipRef(req.GetAgentExtension())))
 	}
 	t, err := cs.Callbacks.Claim(ctx, req.GetCallbackId(), ext)
 	if err != nil {
-		return nil, callbackStatus(err)
+		return nil, toStatus(cs.Log, "claim call-back", err)
 	}
 	return t.Proto(), nil
-}
-
-func callbackStatus(err error) error {
-	switch {
-	case errors.Is(err, callback.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, callback.ErrAlreadyClaimed), errors.Is(err, callback.ErrAlreadyDone),
-		errors.Is(err, callback.ErrNotClaimed), errors.Is(err, callback.ErrNotClaimant):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, callback.ErrInvalid):
-		return status.Error(codes.InvalidArgument, err.Error())
-	}
-	return status.Error(codes.Unavailable, err.Error())
 }

@@ -1,12 +1,9 @@
-package gateway
+package edge
 
 import (
 	"context"
-	"errors"
+	"log/slog"
 	"time"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/gateway/count"
@@ -21,6 +18,7 @@ type StatsServer struct {
 	Location     *time.Location
 	AnswerTarget time.Duration
 	Now          func() time.Time
+	Log          *slog.Logger
 }
 
 // GetStats returns the counts for an inclusive range of days.
@@ -31,14 +29,11 @@ func (s *StatsServer) GetStats(ctx context.Context, req *hotlinev1.GetStatsReque
 	}
 	r, err := count.ParseRange(req.GetFrom(), req.GetTo(), s.Location, now())
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, toStatus(s.Log, "get stats", &argError{err.Error()})
 	}
 	tot, err := s.Counter.Query(ctx, r)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			return nil, status.Error(codes.DeadlineExceeded, err.Error())
-		}
-		return nil, status.Error(codes.Unavailable, err.Error())
+		return nil, toStatus(s.Log, "get stats", err)
 	}
 	return BuildStats(tot, s.Plan, req.GetFrom(), req.GetTo(), s.Location.String(), s.AnswerTarget), nil
 }

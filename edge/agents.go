@@ -1,4 +1,4 @@
-package acd
+package edge
 
 import (
 	"context"
@@ -16,13 +16,14 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/gateway/acd"
 )
 
-// Server is the AgentService used by agents' desktops.
+// AgentServer is the AgentService used by agents' desktops.
 //
 // Every RPC carries metadata "authorization: Bearer <token>"; the token
 // names one extension (configured map) and the caller may act only on that
-// extension. Errors become gRPC codes here, once:
+// extension. Errors become gRPC codes in toStatus:
 //
 //	missing or unknown token                   Unauthenticated
 //	malformed extension, skill, state, reason  InvalidArgument (names the field)
@@ -34,20 +35,20 @@ import (
 //	Redis unreachable                          Unavailable
 //
 // A refused request changes nothing.
-type Server struct {
+type AgentServer struct {
 	hotlinev1.UnimplementedAgentServiceServer
-	pool   *Pool
+	pool   *acd.Pool
 	tokens map[string]string // extension → token
 	log    *slog.Logger
 }
 
-// NewServer returns the service. tokens maps each agent's extension to its
+// NewAgentServer returns the service. tokens maps each agent's extension to its
 // secret token; tokens must be distinct and at least 16 characters.
-func NewServer(pool *Pool, tokens map[string]string, log *slog.Logger) (*Server, error) {
-	s := &Server{pool: pool, tokens: make(map[string]string, len(tokens)), log: log}
+func NewAgentServer(pool *acd.Pool, tokens map[string]string, log *slog.Logger) (*AgentServer, error) {
+	s := &AgentServer{pool: pool, tokens: make(map[string]string, len(tokens)), log: log}
 	seen := make(map[string]string, len(tokens))
 	for ext, tok := range tokens {
-		if !ValidExtension(ext) {
+		if !acd.ValidExtension(ext) {
 			return nil, fmt.Errorf("agent tokens: extension %q must be 2-8 digits", ext)
 		}
 		if len(tok) < 16 || strings.ContainsAny(tok, " \t\r\n") {
@@ -63,20 +64,20 @@ func NewServer(pool *Pool, tokens map[string]string, log *slog.Logger) (*Server,
 }
 
 // Register registers the service on g.
-func (s *Server) Register(g grpc.ServiceRegistrar) { hotlinev1.RegisterAgentServiceServer(g, s) }
+func (s *AgentServer) Register(g grpc.ServiceRegistrar) { hotlinev1.RegisterAgentServiceServer(g, s) }
 
 // authorize checks the caller's token and that ext is the caller's own,
 // valid extension.
-func (s *Server) authorize(ctx context.Context, ext string) error {
+func (s *AgentServer) authorize(ctx context.Context, ext string) error {
 	caller, err := s.Caller(ctx)
 	if err != nil {
 		return err
 	}
-	if !ValidExtension(ext) {
-		return status.Errorf(codes.InvalidArgument, "extension: %q must be 2-8 digits", ext)
+	if !acd.ValidExtension(ext) {
+		return toStatus(s.log, "authorize", invalid("extension", "%q must be 2-8 digits", ext))
 	}
 	if ext != caller {
-		return status.Errorf(codes.PermissionDenied, "token of agent %s may not act on agent %s", caller, ext)
+		return toStatus(s.log, "authorize", denied("token of agent %s may not act on agent %s", caller, ext))
 	}
 	return nil
 }
@@ -84,7 +85,7 @@ func (s *Server) authorize(ctx context.Context, ext string) error {
 // Caller returns the extension whose token the request carries, or an
 // Unauthenticated status. Other agent-facing services (transfers,
 // call-backs) authenticate with it too.
-func (s *Server) Caller(ctx context.Context) (string, error) {
+func (s *AgentServer) Caller(ctx context.Context) (string, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	var tok string
 	if v := md.Get("authorization"); len(v) == 1 {
@@ -108,47 +109,26 @@ func (s *Server) Caller(ctx context.Context) (string, error) {
 	return caller, nil
 }
 
-// toStatus maps a Pool error to a gRPC status.
-func (s *Server) toStatus(op string, err error) error {
-	var fe *FieldError
-	switch {
-	case errors.As(err, &fe):
-		return status.Error(codes.InvalidArgument, fe.Error())
-	case errors.Is(err, ErrUnknownAgent):
-		return status.Error(codes.NotFound, "agent has never logged in")
-	case errors.Is(err, ErrAlreadyLoggedIn):
-		return status.Error(codes.AlreadyExists, "agent is already logged in; log out first")
-	case errors.Is(err, ErrNotAllowed):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
-	}
-	s.log.Error("agent service: "+op+" failed", "err", err)
-	return status.Error(codes.Unavailable, "routing store unavailable")
-}
-
 // Login starts the agent's session; the agent starts paused (reason
 // "login") and sets READY when its desktop is ready for calls.
-func (s *Server) Login(ctx context.Context, req *hotlinev1.LoginRequest) (*hotlinev1.LoginResponse, error) {
+func (s *AgentServer) Login(ctx context.Context, req *hotlinev1.LoginRequest) (*hotlinev1.LoginResponse, error) {
 	if err := s.authorize(ctx, req.GetExtension()); err != nil {
 		return nil, err
 	}
 	a, err := s.pool.Login(ctx, req.GetExtension(), req.GetSkills(), time.Duration(req.GetWrapUpSeconds())*time.Second)
 	if err != nil {
-		return nil, s.toStatus("login", err)
+		return nil, toStatus(s.log, "login", err)
 	}
 	return &hotlinev1.LoginResponse{SessionId: a.SessionID, State: a.State.Proto()}, nil
 }
 
 // SetState sets READY, PAUSED (reason required) or LOGGED_OUT.
-func (s *Server) SetState(ctx context.Context, req *hotlinev1.SetStateRequest) (*hotlinev1.SetStateResponse, error) {
+func (s *AgentServer) SetState(ctx context.Context, req *hotlinev1.SetStateRequest) (*hotlinev1.SetStateResponse, error) {
 	if err := s.authorize(ctx, req.GetExtension()); err != nil {
 		return nil, err
 	}
 	var (
-		a   Agent
+		a   acd.Agent
 		err error
 	)
 	switch req.GetState() {
@@ -159,22 +139,22 @@ func (s *Server) SetState(ctx context.Context, req *hotlinev1.SetStateRequest) (
 	case hotlinev1.AgentState_AGENT_STATE_LOGGED_OUT:
 		a, err = s.pool.Logout(ctx, req.GetExtension())
 	default:
-		return nil, status.Errorf(codes.InvalidArgument, "state: %s is not READY, PAUSED or LOGGED_OUT", req.GetState())
+		return nil, toStatus(s.log, "set state", invalid("state", "%s is not READY, PAUSED or LOGGED_OUT", req.GetState()))
 	}
 	if err != nil {
-		return nil, s.toStatus("set state", err)
+		return nil, toStatus(s.log, "set state", err)
 	}
 	return &hotlinev1.SetStateResponse{State: a.State.Proto()}, nil
 }
 
 // GetAgent returns the agent's state.
-func (s *Server) GetAgent(ctx context.Context, req *hotlinev1.GetAgentRequest) (*hotlinev1.Agent, error) {
+func (s *AgentServer) GetAgent(ctx context.Context, req *hotlinev1.GetAgentRequest) (*hotlinev1.Agent, error) {
 	if err := s.authorize(ctx, req.GetExtension()); err != nil {
 		return nil, err
 	}
 	a, err := s.pool.Get(ctx, req.GetExtension())
 	if err != nil {
-		return nil, s.toStatus("get agent", err)
+		return nil, toStatus(s.log, "get agent", err)
 	}
 	return a.Proto(), nil
 }
@@ -184,7 +164,7 @@ func (s *Server) GetAgent(ctx context.Context, req *hotlinev1.GetAgentRequest) (
 // open its stream before Login), then screen pops, call progress and state
 // changes. The snapshot is sent once the subscription is active, so every
 // event published after the client received it is delivered.
-func (s *Server) StreamEvents(req *hotlinev1.StreamEventsRequest, stream grpc.ServerStreamingServer[hotlinev1.AgentEvent]) error {
+func (s *AgentServer) StreamEvents(req *hotlinev1.StreamEventsRequest, stream grpc.ServerStreamingServer[hotlinev1.AgentEvent]) error {
 	ctx := stream.Context()
 	ext := req.GetExtension()
 	if err := s.authorize(ctx, ext); err != nil {
@@ -192,15 +172,15 @@ func (s *Server) StreamEvents(req *hotlinev1.StreamEventsRequest, stream grpc.Se
 	}
 	es, err := s.pool.Events(ctx, ext)
 	if err != nil {
-		return s.toStatus("stream events", err)
+		return toStatus(s.log, "stream events", err)
 	}
 	defer es.Close()
 	a, err := s.pool.Get(ctx, ext)
 	switch {
-	case errors.Is(err, ErrUnknownAgent):
-		a = Agent{Extension: ext, State: LoggedOut}
+	case errors.Is(err, acd.ErrUnknownAgent):
+		a = acd.Agent{Extension: ext, State: acd.LoggedOut}
 	case err != nil:
-		return s.toStatus("stream events", err)
+		return toStatus(s.log, "stream events", err)
 	}
 	if err := stream.Send(&hotlinev1.AgentEvent{At: timestamppb.Now(), Event: &hotlinev1.AgentEvent_State{State: a.Proto()}}); err != nil {
 		return err

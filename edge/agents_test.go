@@ -1,4 +1,4 @@
-package acd_test
+package edge_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/edge"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/test/redistest"
 )
@@ -29,7 +30,7 @@ var tokens = map[string]string{
 // serve runs the AgentService on a real loopback listener and returns a client.
 func serve(t *testing.T, p *acd.Pool) hotlinev1.AgentServiceClient {
 	t.Helper()
-	srv, err := acd.NewServer(p, tokens, slog.New(slog.DiscardHandler))
+	srv, err := edge.NewAgentServer(p, tokens, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +295,7 @@ func TestNewServerRejectsBadTokens(t *testing.T) {
 		"short token":   {"1001": "short"},
 		"shared token":  {"1001": "0123456789abcdef", "1002": "0123456789abcdef"},
 	} {
-		if _, err := acd.NewServer(nil, m, slog.New(slog.DiscardHandler)); err == nil {
+		if _, err := edge.NewAgentServer(nil, m, slog.New(slog.DiscardHandler)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
