@@ -22,7 +22,6 @@ import (
 
 	"github.com/hotline12345/hotline-gw/gateway/config"
 	"github.com/hotline12345/hotline-gw/test/redistest"
-	"github.com/hotline12345/hotline-gw/transfer"
 )
 
 // fakeARI answers what the gateway asks of Asterisk when no call is live:
@@ -67,10 +66,6 @@ shutdown: {drain_timeout: 2s}
 	cfg, err := config.Parse(strings.NewReader(yaml))
 	if err != nil {
 		t.Fatalf("config: %v", err)
-	}
-	transfer.SetDefaults(&cfg.Transfer)
-	if err := transfer.ValidateConfig(&cfg.Transfer); err != nil {
-		t.Fatalf("transfer config: %v", err)
 	}
 	return cfg
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/hotline12345/hotline-gw/gateway/config"
-	"github.com/hotline12345/hotline-gw/transfer"
 )
 
 // NewLogger returns the slog logger the log section asks for (level and
@@ -24,15 +23,6 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 // OneLine joins a multi-error into one line for the operator.
 func OneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
 
-// LoadConfig reads and validates the configuration file at path.
-func LoadConfig(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	transfer.SetDefaults(&cfg.Transfer)
-	if err := transfer.ValidateConfig(&cfg.Transfer); err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
+// LoadConfig reads and validates the configuration file at path (every
+// section, the transfer section included).
+func LoadConfig(path string) (*config.Config, error) { return config.Load(path) }

@@ -14,7 +14,7 @@ const (
 	DefaultDialTimeout    = 3 * time.Second
 	DefaultReconnectMin   = 100 * time.Millisecond
 	DefaultReconnectMax   = 2 * time.Second
-	DefaultQueueSize      = 256
+	DefaultQueueSize      = 64
 )
 
 // Config describes the connection to Asterisk's ARI. The daemon fills it from
@@ -38,7 +38,8 @@ type Config struct {
 	// backoff (defaults 100ms and 2s).
 	ReconnectMin time.Duration `yaml:"reconnect_min"`
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
-	// QueueSize is the capacity of each owner's mailbox (default 256).
+	// QueueSize is the capacity of each owner's mailbox (default 64, the
+	// daemon's ari.queue_size default too).
 	QueueSize int `yaml:"queue_size"`
 	// DisallowEvents are event types Asterisk is asked not to send to the
 	// application (PUT /applications/{app}/eventFilter); default

@@ -50,7 +50,7 @@ func TestConfigDefaults(t *testing.T) {
 	c := Config{URL: "https://pbx.example:8089/ari/", Application: "hotline"}
 	c.SetDefaults()
 	if c.RequestTimeout != 3*time.Second || c.DialTimeout != 3*time.Second || c.ReconnectMin != 100*time.Millisecond ||
-		c.ReconnectMax != 2*time.Second || c.QueueSize != 256 {
+		c.ReconnectMax != 2*time.Second || c.QueueSize != 64 {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if c.WebsocketURL != "wss://pbx.example:8089/ari/events" {

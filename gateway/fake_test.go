@@ -18,7 +18,6 @@ import (
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/ari"
-	"github.com/hotline12345/hotline-gw/gateway/config"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
 	"github.com/hotline12345/hotline-gw/gateway/store"
@@ -236,7 +235,7 @@ func (s *syncBuffer) String() string {
 }
 
 // testLines: the main line, a merged line, a merged line with a greeting.
-var testLines = []config.Line{
+var testLines = []line.Config{
 	{Number: "12345", Name: "12345 hotline", Skill: "general"},
 	{Number: "12333", Name: "renshe", Skill: "renshe", MergedInto: "12345"},
 	{Number: "12315", Name: "shichang", Skill: "shichang", MergedInto: "12345", Greeting: "sound:welcome-12315"},
@@ -300,7 +299,7 @@ func newRig(t *testing.T, ro rigOptions) *rig {
 	}
 	r.disp = ari.NewDispatcher(log, m.ARI, ro.queueSize)
 	o := Options{
-		PBX: r.pbx, Dispatcher: r.disp, Plan: line.New(testLines, config.Numbering{StripPrefixes: []string{"+86", "0739"}}),
+		PBX: r.pbx, Dispatcher: r.disp, Plan: line.New(testLines, line.Numbering{StripPrefixes: []string{"+86", "0739"}}),
 		Counter: counter, Metrics: m, Logger: log, Location: loc, AnswerTarget: 15 * time.Second,
 		OpTimeout: 10 * time.Second, MOHClass: "hold", Outbox: r.out, Instance: "gw-test",
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/hotline12345/hotline-gw/ari"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/gateway/callback"
-	"github.com/hotline12345/hotline-gw/gateway/config"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
 	"github.com/hotline12345/hotline-gw/gateway/number"
@@ -58,7 +57,7 @@ type Options struct {
 
 	// Routing; a nil Pool holds callers until they hang up.
 	Pool           *acd.Pool
-	Groups         func(skill string) config.Group
+	Groups         func(skill string) acd.Group
 	AgentEndpoint  string // "PJSIP/agent{ext}"
 	RingTimeout    time.Duration
 	RequireDesktop bool
@@ -84,7 +83,7 @@ type Options struct {
 	CitizenRingTimeout   time.Duration
 	Numbers              *number.Policy
 	Callbacks            CallbackTasks
-	Survey               config.Survey
+	Survey               SurveyConfig
 
 	// Tickets; nil drops them (tests only).
 	Outbox   TicketOutbox
@@ -145,7 +144,7 @@ func New(o Options) *Service {
 		o.Location = time.UTC
 	}
 	if o.Groups == nil {
-		o.Groups = func(skill string) config.Group { return config.Group{Skill: skill} }
+		o.Groups = func(skill string) acd.Group { return acd.Group{Skill: skill} }
 	}
 	if o.RingTimeout <= 0 {
 		o.RingTimeout = 15 * time.Second

@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/hotline12345/hotline-gw/gateway/config"
+	"github.com/hotline12345/hotline-gw/internal/conf"
 )
 
 // Caller ID policies for the call to 110.
@@ -17,13 +17,65 @@ const (
 	CallerIDHotline = "hotline" // present the hotline's number
 )
 
-// Config configures one-key transfers; the gateway's YAML section
-// `transfer:` (defined in package config so the whole file is decoded
-// strictly in one place).
-type Config = config.Transfer
+// Config is the `transfer:` section: one-key transfers. The gateway's
+// configuration embeds it; ValidateConfig's errors name fields by their
+// YAML path, prefixed with "transfer.". Defaults: SetDefaults.
+type Config struct {
+	// Target is the dial string of the 110 platform, e.g. "PJSIP/police110"
+	// or, with TargetAllowAt, "PJSIP/110@police-trunk". It is the only
+	// endpoint the transfer ever dials: nothing from a request reaches it.
+	Target string `yaml:"target"`
+	// TargetAllowAt permits one "@" in Target's resource (exten@endpoint).
+	TargetAllowAt bool `yaml:"target_allow_at"`
+	// CallerID is "caller" or "hotline".
+	CallerID string `yaml:"caller_id"`
+	// HotlineNumber is presented with CallerID "hotline", and as the
+	// fallback when the caller's number is withheld or not a plain number.
+	HotlineNumber string `yaml:"hotline_number"`
+	// App is the Stasis application the 110 leg enters on answer; empty
+	// means the ARI client's application ("hotline-gw").
+	App string `yaml:"app"`
+	// MOHClass is the music-on-hold class played to the caller while 110 is
+	// dialled; empty means the channel's default.
+	MOHClass string `yaml:"moh_class"`
+	// FailPrompt is played to the agent when 110 is busy, does not answer or
+	// fails (the caller is back with the agent).
+	FailPrompt string `yaml:"fail_prompt"`
+	// TransferHeader, when set and Target is a PJSIP endpoint, adds a SIP
+	// header carrying the transfer ID to the INVITE to 110, so the 110
+	// platform can fetch the case data (the record). Empty: no header.
+	TransferHeader string `yaml:"transfer_header"`
 
-// FeatureCodes are the DTMF sequences of the transfer features.
-type FeatureCodes = config.FeatureCodes
+	// RequestTimeout bounds the Requested state (the originate request).
+	RequestTimeout conf.Duration `yaml:"request_timeout"`
+	// DialTimeout bounds the Dialing state: 110 must ring (SIP 180) by then.
+	DialTimeout conf.Duration `yaml:"dial_timeout"`
+	// RingTimeout bounds the Ringing state: 110 must answer by then.
+	RingTimeout conf.Duration `yaml:"ring_timeout"`
+	// ThreePartyMax bounds the ThreeParty state; when it expires the agent
+	// leaves (as with Complete) and the caller stays with 110.
+	ThreePartyMax conf.Duration `yaml:"three_party_max"`
+
+	// Codes are the DTMF feature codes the agent presses on the phone.
+	Codes FeatureCodes `yaml:"dtmf_codes"`
+	// InterDigit is the longest pause between the digits of a feature code.
+	InterDigit conf.Duration `yaml:"dtmf_inter_digit"`
+	// NoteMaxRunes bounds the length of a transfer note.
+	NoteMaxRunes int `yaml:"note_max_runes"`
+	// PoliceLink is the 110 platform's PoliceLink gRPC address; when set,
+	// every change of a transfer record is pushed to it.
+	PoliceLink      string `yaml:"police_link"`
+	PoliceLinkToken string `yaml:"police_link_token"`
+}
+
+// FeatureCodes are the DTMF sequences of the transfer features. Each is 2-4
+// of 0-9 * #, all distinct and none a prefix of another.
+type FeatureCodes struct {
+	Blind      string `yaml:"blind"`
+	ThreeParty string `yaml:"three_party"`
+	Complete   string `yaml:"complete"`
+	Cancel     string `yaml:"cancel"`
+}
 
 // DefaultConfig returns the defaults; Target must still be checked (it has
 // a default, "PJSIP/police110", matching the lab).
@@ -40,9 +92,9 @@ func SetDefaults(c *Config) {
 			*s = v
 		}
 	}
-	defD := func(d *config.Duration, v time.Duration) {
+	defD := func(d *conf.Duration, v time.Duration) {
 		if *d == 0 {
-			*d = config.Duration(v)
+			*d = conf.Duration(v)
 		}
 	}
 	def(&c.Target, "PJSIP/police110")
@@ -99,7 +151,7 @@ func ValidateConfig(c *Config) error {
 	}
 	for _, d := range []struct {
 		name string
-		v    config.Duration
+		v    conf.Duration
 		max  time.Duration
 	}{
 		{"request_timeout", c.RequestTimeout, time.Minute},

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotline12345/hotline-gw/gateway/config"
+	"github.com/hotline12345/hotline-gw/internal/conf"
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
@@ -37,8 +37,8 @@ func TestConfigValidationNamesTheField(t *testing.T) {
 		{"prompt traversal", func(c *Config) { c.FailPrompt = "sound:../../etc/passwd" }, "transfer.fail_prompt"},
 		{"header", func(c *Config) { c.TransferHeader = "Via" }, "transfer.transfer_header"},
 		{"header injection", func(c *Config) { c.TransferHeader = "X-A\r\nVia" }, "transfer.transfer_header"},
-		{"ring timeout", func(c *Config) { c.RingTimeout = config.Duration(-time.Second) }, "transfer.ring_timeout"},
-		{"dial timeout huge", func(c *Config) { c.DialTimeout = config.Duration(time.Hour) }, "transfer.dial_timeout"},
+		{"ring timeout", func(c *Config) { c.RingTimeout = conf.Duration(-time.Second) }, "transfer.ring_timeout"},
+		{"dial timeout huge", func(c *Config) { c.DialTimeout = conf.Duration(time.Hour) }, "transfer.dial_timeout"},
 		{"code too short", func(c *Config) { c.Codes.Blind = "*" }, "transfer.dtmf_codes: blind"},
 		{"code too long", func(c *Config) { c.Codes.Cancel = "*0000" }, "transfer.dtmf_codes: cancel"},
 		{"code not dtmf", func(c *Config) { c.Codes.Complete = "*A" }, "transfer.dtmf_codes: complete"},

@@ -37,8 +37,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
-	"github.com/hotline12345/hotline-gw/gateway/config"
 	"github.com/hotline12345/hotline-gw/gateway/store"
+	"github.com/hotline12345/hotline-gw/internal/conf"
 	"github.com/hotline12345/hotline-gw/metrics"
 )
 
@@ -168,7 +168,7 @@ func checkExt(ext string) error {
 }
 
 func checkSkill(field, s string) error {
-	if !config.ValidSkill(s) {
+	if !conf.ValidSkill(s) {
 		return &FieldError{field, fmt.Sprintf("%q must be 1-32 of a-z, 0-9, _ or -", s)}
 	}
 	return nil

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"github.com/hotline12345/hotline-gw/gateway/config"
 )
 
 // Line is one dialable hotline number.
@@ -42,7 +40,7 @@ type Plan struct {
 }
 
 // New builds a plan from validated configuration.
-func New(lines []config.Line, n config.Numbering) *Plan {
+func New(lines []Config, n Numbering) *Plan {
 	p := &Plan{lines: make(map[string]Line, len(lines)), prefixes: n.StripPrefixes}
 	for _, l := range lines {
 		main := l.MergedInto

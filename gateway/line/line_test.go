@@ -3,17 +3,15 @@ package line
 import (
 	"errors"
 	"testing"
-
-	"github.com/hotline12345/hotline-gw/gateway/config"
 )
 
 func testPlan() *Plan {
-	return New([]config.Line{
+	return New([]Config{
 		{Number: "12345", Name: "12345", Skill: "general"},
 		{Number: "12333", Name: "人社", Skill: "renshe", MergedInto: "12345"},
 		{Number: "12315", Name: "市场监管", Skill: "shichang", MergedInto: "12345"},
 		{Number: "12348", Name: "法律服务", Skill: "falv", MergedInto: "12345"},
-	}, config.Numbering{StripPrefixes: []string{"+86", "0086", "86", "0739"}})
+	}, Numbering{StripPrefixes: []string{"+86", "0086", "86", "0739"}})
 }
 
 func TestLookupForms(t *testing.T) {

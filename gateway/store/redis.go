@@ -10,13 +10,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/hotline12345/hotline-gw/gateway/config"
 )
 
 // Open returns a universal client: one address is a single node, several a
 // Cluster, and a master name selects Sentinel — from configuration alone.
-func Open(cfg config.Redis) redis.UniversalClient {
+func Open(cfg Config) redis.UniversalClient {
 	t := cfg.Timeout.D()
 	return redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs:           cfg.Addrs,

@@ -1,23 +1,24 @@
-package config
+package acd
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/hotline12345/hotline-gw/internal/conf"
 )
 
-// ACD configures routing calls to agents.
-type ACD struct {
+// Config is the `acd:` section: routing calls to agents.
+type Config struct {
 	// AgentEndpoint is the dial string of an agent's phone; "{ext}" is
 	// replaced by the extension (digits only, validated).
 	AgentEndpoint string `yaml:"agent_endpoint"`
 	// RingTimeout is how long an agent's phone rings before the call goes to
 	// the next agent (and the agent is paused as "missed_call").
-	RingTimeout Duration `yaml:"ring_timeout"`
+	RingTimeout conf.Duration `yaml:"ring_timeout"`
 	// PollInterval is how often waiting calls look for a ready agent besides
 	// the notifications other instances publish.
-	PollInterval Duration `yaml:"poll_interval"`
+	PollInterval conf.Duration `yaml:"poll_interval"`
 	// RequireDesktop: offer calls only to agents whose desktop stream is
 	// open, so that every call arrives with its screen pop.
 	RequireDesktop bool `yaml:"require_desktop"`
@@ -26,19 +27,19 @@ type ACD struct {
 	// SweepInterval and SweepMinAge: every interval, agents left ringing or
 	// on a call that no longer exists (a gateway crashed) for longer than
 	// min age are freed, so no agent stays busy.
-	SweepInterval Duration `yaml:"sweep_interval"`
-	SweepMinAge   Duration `yaml:"sweep_min_age"`
+	SweepInterval conf.Duration `yaml:"sweep_interval"`
+	SweepMinAge   conf.Duration `yaml:"sweep_min_age"`
 	// Groups set per-skill-group queue limits and overflow.
 	Groups []Group `yaml:"groups"`
 	// Agents are the seats allowed to log in, with their desktop tokens.
-	Agents []Agent `yaml:"agents"`
+	Agents []Seat `yaml:"agents"`
 }
 
 // Group is a skill group's queue policy.
 type Group struct {
 	Skill string `yaml:"skill"`
 	// QueueTimeout is the longest a caller waits before the overflow action.
-	QueueTimeout Duration `yaml:"queue_timeout"`
+	QueueTimeout conf.Duration `yaml:"queue_timeout"`
 	// Overflow is what happens then: "group" (move to OverflowGroup, keeping
 	// the caller's place by entry time), "message" (play OverflowMessage, then
 	// hang up) or "hangup".
@@ -50,83 +51,60 @@ type Group struct {
 	OverflowUnstaffed bool `yaml:"overflow_unstaffed"`
 }
 
-// Agent is a seat: its extension and the token its desktop presents.
-type Agent struct {
+// Seat is a seat allowed to log in: its extension and the token its desktop presents.
+type Seat struct {
 	Extension string `yaml:"extension"`
 	Token     string `yaml:"token"`
 	TokenFile string `yaml:"token_file"`
 }
 
-// Tickets configures the hand-off of one ticket per call to the ticket system.
-type Tickets struct {
-	// Sink is the TicketSink's gRPC address; empty keeps tickets in the
-	// outbox (Redis) until a sink is configured.
-	Sink      string   `yaml:"sink"`
-	Token     string   `yaml:"token"`
-	TokenFile string   `yaml:"token_file"`
-	Timeout   Duration `yaml:"timeout"`
-	Workers   int      `yaml:"workers"`
-}
-
-func defaultACD() ACD {
-	return ACD{
+// DefaultConfig is the section's defaults.
+func DefaultConfig() Config {
+	return Config{
 		AgentEndpoint: "PJSIP/agent{ext}",
-		RingTimeout:   Duration(15 * time.Second),
-		PollInterval:  Duration(500 * time.Millisecond),
+		RingTimeout:   conf.Duration(15 * time.Second),
+		PollInterval:  conf.Duration(500 * time.Millisecond),
 		MOHClass:      "default",
-		SweepInterval: Duration(2 * time.Second),
-		SweepMinAge:   Duration(time.Minute),
+		SweepInterval: conf.Duration(2 * time.Second),
+		SweepMinAge:   conf.Duration(time.Minute),
 	}
 }
 
-func defaultTickets() Tickets {
-	return Tickets{Timeout: Duration(5 * time.Second), Workers: 16}
-}
-
-func (c *Config) resolveRoutingSecrets() error {
-	for i := range c.ACD.Agents {
-		a := &c.ACD.Agents[i]
-		if err := readSecret(&a.Token, a.TokenFile, fmt.Sprintf("acd.agents[%d].token_file", i)); err != nil {
+// ResolveSecrets reads each agent's token_file.
+func (c *Config) ResolveSecrets() error {
+	for i := range c.Agents {
+		a := &c.Agents[i]
+		if err := conf.ReadSecret(&a.Token, a.TokenFile, fmt.Sprintf("acd.agents[%d].token_file", i)); err != nil {
 			return err
 		}
-	}
-	if err := readSecret(&c.Tickets.Token, c.Tickets.TokenFile, "tickets.token_file"); err != nil {
-		return err
-	}
-	if env := os.Getenv("HOTLINE_TICKET_SINK_TOKEN"); env != "" {
-		c.Tickets.Token = env
 	}
 	return nil
 }
 
-func (c *Config) validateRouting() []error {
-	var errs []error
-	bad := func(field, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
-	}
-	a := c.ACD
+// Validate returns an error per bad field, named by its YAML path; skills
+// are the lines' skills (groups refer to them).
+func (c *Config) Validate(skills map[string]bool) []error {
+	var e conf.Errors
+	bad := e.Bad
+	a := c
 	if strings.Count(a.AgentEndpoint, "{ext}") != 1 || !strings.Contains(a.AgentEndpoint, "/") ||
 		strings.ContainsAny(strings.ReplaceAll(a.AgentEndpoint, "{ext}", ""), "&,()\n\r\t {}") {
 		bad("acd.agent_endpoint", "%q must be a dial string like PJSIP/agent{ext} with {ext} once and no & , ( ) or spaces", a.AgentEndpoint)
 	}
-	if a.RingTimeout < Duration(time.Second) || a.RingTimeout > Duration(5*time.Minute) {
+	if a.RingTimeout < conf.Duration(time.Second) || a.RingTimeout > conf.Duration(5*time.Minute) {
 		bad("acd.ring_timeout", "%s must be between 1s and 5m", a.RingTimeout.D())
 	}
-	if a.PollInterval < Duration(50*time.Millisecond) || a.PollInterval > Duration(10*time.Second) {
+	if a.PollInterval < conf.Duration(50*time.Millisecond) || a.PollInterval > conf.Duration(10*time.Second) {
 		bad("acd.poll_interval", "%s must be between 50ms and 10s", a.PollInterval.D())
 	}
-	if a.SweepInterval < Duration(100*time.Millisecond) || a.SweepInterval > Duration(time.Minute) {
+	if a.SweepInterval < conf.Duration(100*time.Millisecond) || a.SweepInterval > conf.Duration(time.Minute) {
 		bad("acd.sweep_interval", "%s must be between 100ms and 1m", a.SweepInterval.D())
 	}
-	if a.SweepMinAge < Duration(time.Second) {
+	if a.SweepMinAge < conf.Duration(time.Second) {
 		bad("acd.sweep_min_age", "must be at least 1s")
 	}
 	if a.MOHClass == "" || strings.ContainsAny(a.MOHClass, "/&,\n ") {
 		bad("acd.moh_class", "%q must be a plain class name", a.MOHClass)
-	}
-	skills := map[string]bool{}
-	for _, l := range c.Lines {
-		skills[l.Skill] = true
 	}
 	seen := map[string]int{}
 	for i, g := range a.Groups {
@@ -148,7 +126,7 @@ func (c *Config) validateRouting() []error {
 				bad(f+".overflow_group", "%q must be another line's skill", g.OverflowGroup)
 			}
 		case "message":
-			if !strings.HasPrefix(g.OverflowMessage, "sound:") && !strings.HasPrefix(g.OverflowMessage, "recording:") {
+			if !conf.MediaURI(g.OverflowMessage) {
 				bad(f+".overflow_message", "%q must be an ARI media URI (sound:…)", g.OverflowMessage)
 			}
 		default:
@@ -169,23 +147,11 @@ func (c *Config) validateRouting() []error {
 			bad(f+".token", "must be at least 16 characters without spaces (or token_file)")
 		}
 	}
-	t := c.Tickets
-	if t.Sink != "" {
-		if err := checkHostPort(t.Sink); err != nil {
-			bad("tickets.sink", "%v", err)
-		}
-	}
-	if t.Timeout <= 0 {
-		bad("tickets.timeout", "must be positive")
-	}
-	if t.Workers < 1 || t.Workers > 256 {
-		bad("tickets.workers", "%d must be between 1 and 256", t.Workers)
-	}
-	return errs
+	return e.List()
 }
 
 // GroupFor returns the queue policy of skill (zero policy when unset).
-func (a ACD) GroupFor(skill string) Group {
+func (a Config) GroupFor(skill string) Group {
 	for _, g := range a.Groups {
 		if g.Skill == skill {
 			return g

@@ -1,0 +1,75 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hotline12345/hotline-gw/internal/conf"
+)
+
+// Config is the `redis:` section: the store for counts, agents, queues and
+// the ticket outbox. One address is a single node; several addresses are a
+// Cluster; a MasterName selects Sentinel (the addresses are then the
+// sentinels).
+type Config struct {
+	Addrs        []string `yaml:"addrs"`
+	MasterName   string   `yaml:"master_name"`
+	Username     string   `yaml:"username"`
+	Password     string   `yaml:"password"`
+	PasswordFile string   `yaml:"password_file"`
+	DB           int      `yaml:"db"`
+	// KeyPrefix starts every key; keys carry a hash tag so multi-key
+	// operations work on Cluster.
+	KeyPrefix string `yaml:"key_prefix"`
+	// Timeout bounds each Redis command.
+	Timeout conf.Duration `yaml:"timeout"`
+	// PendingLimit bounds the count operations held in memory while Redis is
+	// unreachable; past it they are dropped and counted.
+	PendingLimit int `yaml:"pending_limit"`
+}
+
+// DefaultConfig is the section's defaults: the lab's Redis.
+func DefaultConfig() Config {
+	return Config{
+		Addrs:        []string{"127.0.0.1:6379"},
+		KeyPrefix:    "hl",
+		Timeout:      conf.Duration(2 * time.Second),
+		PendingLimit: 100000,
+	}
+}
+
+// ResolveSecrets reads redis.password_file, then HOTLINE_REDIS_PASSWORD.
+func (c *Config) ResolveSecrets() error {
+	if err := conf.ReadSecret(&c.Password, c.PasswordFile, "redis.password_file"); err != nil {
+		return err
+	}
+	if env := os.Getenv("HOTLINE_REDIS_PASSWORD"); env != "" {
+		c.Password = env
+	}
+	return nil
+}
+
+// Validate returns an error per bad field, named by its YAML path.
+func (c *Config) Validate() []error {
+	var e conf.Errors
+	if len(c.Addrs) == 0 {
+		e.Bad("redis.addrs", "at least one address is required")
+	}
+	for i, a := range c.Addrs {
+		if err := conf.CheckHostPort(a); err != nil {
+			e.Bad(fmt.Sprintf("redis.addrs[%d]", i), "%v", err)
+		}
+	}
+	if c.KeyPrefix == "" || strings.ContainsAny(c.KeyPrefix, "{} ") {
+		e.Bad("redis.key_prefix", "%q must be non-empty, without braces or spaces", c.KeyPrefix)
+	}
+	if c.Timeout <= 0 {
+		e.Bad("redis.timeout", "must be positive")
+	}
+	if c.PendingLimit < 0 {
+		e.Bad("redis.pending_limit", "must not be negative")
+	}
+	return e.List()
+}
