@@ -62,7 +62,7 @@ type App struct {
 	counter        *count.Counter
 	pool           *acd.Pool
 	callbacks      *callback.Store
-	police         *gateway.PoliceNotifier
+	police         *transfer.PoliceNotifier
 	deliverer      *ticket.Deliverer
 	grpc           *grpc.Server
 	health         *health.Server
@@ -134,7 +134,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		return nil, err
 	}
 	xferStore := transfer.NewStore(a.rdb, keys, transfer.StoreOptions{})
-	policeRefs := gateway.RedisPoliceRefs{Redis: a.rdb, Keys: keys}
+	policeRefs := store.PoliceRefs{Redis: a.rdb, Keys: keys}
 	numbers, err := number.NewPolicy(cfg.Outbound.Numbers)
 	if err != nil {
 		return nil, fmt.Errorf("outbound.numbers: %w", err)
@@ -155,7 +155,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 			return nil, fmt.Errorf("transfer.police_link: %w", err)
 		}
 		a.lc.onStop("police-link client", func(context.Context) error { return conn.Close() })
-		a.police = gateway.NewPoliceNotifier(hotlinev1.NewPoliceLinkClient(conn), cfg.Transfer.PoliceLinkToken, log.With("component", "police-link"))
+		a.police = transfer.NewPoliceNotifier(hotlinev1.NewPoliceLinkClient(conn), cfg.Transfer.PoliceLinkToken, log.With("component", "police-link"))
 	}
 	if cfg.Tickets.Sink != "" {
 		conn, err := grpc.NewClient(cfg.Tickets.Sink, append(ticket.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
@@ -176,7 +176,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		Logger: log, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), OpTimeout: cfg.ARI.RequestTimeout.D(),
 		MOHClass: cfg.ACD.MOHClass, Pool: a.pool, Groups: cfg.ACD.GroupFor, AgentEndpoint: cfg.ACD.AgentEndpoint,
 		RingTimeout: cfg.ACD.RingTimeout.D(), RequireDesktop: cfg.ACD.RequireDesktop, PollInterval: cfg.ACD.PollInterval.D(),
-		Outbox: outbox, Instance: cfg.Instance, Registry: gateway.CallRegistry{Redis: a.rdb, Keys: keys},
+		Outbox: outbox, Instance: cfg.Instance, Registry: store.CallRegistry{Redis: a.rdb, Keys: keys},
 		Transfers: xfers, TransferRecords: xferStore, From110DIDs: cfg.From110.DIDs, PoliceRefs: policeRefs,
 		Police:  policeNotifier(a.police),
 		Limiter: limiter, OutboundCallerID: cfg.Outbound.CallerID, OutboundDialTemplate: cfg.Outbound.DialTemplate,
@@ -372,7 +372,7 @@ func every(ctx context.Context, interval time.Duration, fn func(context.Context)
 }
 
 // policeNotifier keeps a nil *PoliceNotifier a nil interface.
-func policeNotifier(p *gateway.PoliceNotifier) interface {
+func policeNotifier(p *transfer.PoliceNotifier) interface {
 	Notify(*hotlinev1.TransferRecord)
 } {
 	if p == nil {

@@ -2,79 +2,16 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"strings"
-	"time"
 
-	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/gateway/store"
 )
 
-// LiveCall is what the registry keeps of a call while it is live, enough
-// to write its ticket if it ends while no gateway is watching it.
-type LiveCall struct {
-	ID       string    `json:"id"`
-	Entry    string    `json:"entry"`
-	Line     string    `json:"line"`
-	Main     string    `json:"main"`
-	Skill    string    `json:"skill"`
-	Caller   string    `json:"caller"`
-	DNIS     string    `json:"dnis"`
-	Entered  time.Time `json:"entered"`
-	Instance string    `json:"instance"`
-}
-
-// CallRegistry is the durable list of live calls shared by the gateway
-// instances (Redis hash "{prefix}:calls:live"). A call enters it when it
-// is counted and leaves it once its ticket is in the outbox, so a call
-// whose end no gateway saw (it ended while its gateway was down) is found
-// later and still gets its ticket: no ticket is lost to a crash.
-type CallRegistry struct {
-	Redis redis.UniversalClient
-	Keys  store.Keys
-}
-
-func (r CallRegistry) key() string { return r.Keys.Key("calls", "live") }
-
-// Enter records a live call.
-func (r CallRegistry) Enter(ctx context.Context, c LiveCall) error {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("call registry: %w", err)
-	}
-	if err := r.Redis.HSet(ctx, r.key(), c.ID, b).Err(); err != nil {
-		return fmt.Errorf("call registry: enter %s: %w", c.ID, err)
-	}
-	return nil
-}
-
-// Leave forgets a call whose ticket is written.
-func (r CallRegistry) Leave(ctx context.Context, id string) error {
-	if err := r.Redis.HDel(ctx, r.key(), id).Err(); err != nil {
-		return fmt.Errorf("call registry: leave %s: %w", id, err)
-	}
-	return nil
-}
-
-// All returns every registered call; malformed entries are skipped.
-func (r CallRegistry) All(ctx context.Context) ([]LiveCall, error) {
-	m, err := r.Redis.HGetAll(ctx, r.key()).Result()
-	if err != nil {
-		return nil, fmt.Errorf("call registry: list: %w", err)
-	}
-	out := make([]LiveCall, 0, len(m))
-	for _, v := range m {
-		var c LiveCall
-		if json.Unmarshal([]byte(v), &c) == nil && c.ID != "" {
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
+// LiveCall is what the call registry keeps of a live call (store.LiveCall).
+type LiveCall = store.LiveCall
 
 // Registry is what the Service needs of the call registry.
 type Registry interface {

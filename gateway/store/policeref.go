@@ -1,4 +1,4 @@
-package gateway
+package store
 
 import (
 	"context"
@@ -7,22 +7,20 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/hotline12345/hotline-gw/gateway/store"
 )
 
-// RedisPoliceRefs keeps the 110 case references pushed before their call
+// PoliceRefs keeps the 110 case references pushed before their call
 // arrives, by caller number, for TTL; any gateway instance takes them.
-type RedisPoliceRefs struct {
+type PoliceRefs struct {
 	Redis redis.UniversalClient
-	Keys  store.Keys
+	Keys  Keys
 	TTL   time.Duration
 }
 
-func (r RedisPoliceRefs) key(num string) string { return r.Keys.Key("police-ref", num) }
+func (r PoliceRefs) key(num string) string { return r.Keys.Key("police-ref", num) }
 
 // Put keeps ref for the next call from 110 with caller number num.
-func (r RedisPoliceRefs) Put(ctx context.Context, num, ref string) error {
+func (r PoliceRefs) Put(ctx context.Context, num, ref string) error {
 	ttl := r.TTL
 	if ttl <= 0 {
 		ttl = 10 * time.Minute
@@ -34,7 +32,7 @@ func (r RedisPoliceRefs) Put(ctx context.Context, num, ref string) error {
 }
 
 // Take returns and forgets the reference kept for num ("" if none).
-func (r RedisPoliceRefs) Take(ctx context.Context, num string) (string, error) {
+func (r PoliceRefs) Take(ctx context.Context, num string) (string, error) {
 	ref, err := r.Redis.GetDel(ctx, r.key(num)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
