@@ -11,6 +11,7 @@ import (
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/dialplan"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/transfer"
@@ -104,7 +105,7 @@ func (c *Call) queueTimeout() {
 		return
 	case "message":
 		c.overflowed = true
-		c.overflowPB = "ovf-" + c.id
+		c.overflowPB = dialplan.OverflowPlayback(c.id)
 		octx, cancel := c.s.opCtx(ctx)
 		defer cancel()
 		_ = c.s.o.PBX.StopMOH(octx, c.id)
@@ -150,7 +151,7 @@ func (c *Call) offer(ext, skill string) {
 			c.s.log.Warn("screen pop not published", "call_id", c.id, "agent", ext, "err", err)
 		}
 	}
-	c.agentLeg = c.id + "-agent-" + strconv.Itoa(c.attempts)
+	c.agentLeg = dialplan.AgentLeg(c.id, c.attempts)
 	c.s.o.Dispatcher.Attach(ari.KindChannel, c.agentLeg, c.mb)
 	err := c.s.o.PBX.Originate(octx, ari.OriginateParams{
 		ChannelID: c.agentLeg,
@@ -158,7 +159,7 @@ func (c *Call) offer(ext, skill string) {
 		CallerID:  c.caller,
 		Timeout:   c.s.o.RingTimeout,
 		AppArgs:   "agent," + c.id,
-		Variables: map[string]string{roleVar: "agent"},
+		Variables: map[string]string{dialplan.VarRole: dialplan.RoleAgent},
 	})
 	if err != nil {
 		c.s.log.Warn("agent originate failed", "call_id", c.id, "agent", ext, "err", err)
@@ -208,7 +209,7 @@ func (c *Call) agentAnswered(ctx context.Context) {
 	legs := []string{c.agentLeg}
 	if c.bridge == "" || c.answered.IsZero() && c.xfer == nil {
 		// dtmf_events: the agent's feature codes (*1, *2...) are reported.
-		c.bridge = "br-" + c.id
+		c.bridge = dialplan.BridgeID(c.id)
 		c.s.o.Dispatcher.Attach(ari.KindBridge, c.bridge, c.mb)
 		// A conflict means the bridge survived a gateway restart (the call
 		// was adopted): use it.

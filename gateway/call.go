@@ -9,6 +9,7 @@ import (
 	ariv5 "github.com/CyCoreSystems/ari/v5"
 
 	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/dialplan"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
 	"github.com/hotline12345/hotline-gw/transfer"
@@ -245,9 +246,9 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	if len(ev.Args) > 2 && c.entry == EntryFrom110 {
 		c.policeRef = ClipRef(ev.Args[2])
 	}
-	if len(ev.Args) > 3 && ev.Args[3] == argAdopted {
+	if len(ev.Args) > 3 && ev.Args[3] == dialplan.ArgAdopted {
 		// The previous gateway's bridge may still hold the caller.
-		c.bridge = "br-" + c.id
+		c.bridge = dialplan.BridgeID(c.id)
 	}
 	if !c.s.Accepting() {
 		c.returnToDialplan(ctx)
@@ -304,7 +305,7 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	c.s.log.Debug("call entered", "call_id", c.id, "line", l.Number, "main", l.Main, "skill", l.Skill, "entry", c.entry)
 	if l.Greeting != "" {
 		c.phase = phaseGreeting
-		c.greeting = "greet-" + c.id
+		c.greeting = dialplan.GreetingPlayback(c.id)
 		if err := c.s.o.PBX.Play(octx, c.id, c.greeting, l.Greeting); err == nil {
 			return
 		}
@@ -355,7 +356,7 @@ func (c *Call) reject(ctx context.Context, reason, why string) {
 func (c *Call) returnToDialplan(ctx context.Context) {
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
-	err := c.s.o.PBX.SetVar(octx, c.id, "HOTLINE_RETRY", "1")
+	err := c.s.o.PBX.SetVar(octx, c.id, dialplan.VarRetry, "1")
 	if err == nil {
 		err = c.s.o.PBX.Continue(octx, c.id, "", "", 0)
 	}

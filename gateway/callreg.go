@@ -2,11 +2,11 @@ package gateway
 
 import (
 	"context"
-	"strings"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/dialplan"
 	"github.com/hotline12345/hotline-gw/gateway/store"
 )
 
@@ -45,7 +45,7 @@ func (s *Service) ReapUnobserved(ctx context.Context) {
 		}
 		live := false
 		for _, ch := range chans {
-			if ch == lc.ID || strings.HasPrefix(ch, lc.ID+"-") {
+			if dialplan.BelongsTo(ch, lc.ID) {
 				live = true
 				break
 			}

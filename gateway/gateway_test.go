@@ -14,6 +14,7 @@ import (
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/dialplan"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 )
 
@@ -402,7 +403,7 @@ func TestOnConnectResync(t *testing.T) {
 		// stopped gateway; old-agent is an agent leg a stopped gateway made.
 		f.appChannels = func(context.Context) ([]string, error) { return []string{"c2", "c3", "old-agent"}, nil }
 		f.getVar = func(ctx context.Context, id, name string) (string, error) {
-			if name != roleVar {
+			if name != dialplan.VarRole {
 				return "", notFound("variable", name)
 			}
 			switch id {

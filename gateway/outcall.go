@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,13 +11,11 @@ import (
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/dialplan"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/number"
 )
-
-// EntryOutbound marks a call the hotline places to a citizen.
-const EntryOutbound = "outbound"
 
 // Outbound call results (the OriginateResponse result and the metric label).
 const (
@@ -92,7 +88,7 @@ func (s *Service) Originate(ctx context.Context, req OriginateRequest) (callID, 
 		release()
 		return "", "", fmt.Errorf("originate: agent %s is %s: %w", req.AgentExt, a.State, ErrAgentBusy)
 	}
-	id := "ob-" + randomHex(8)
+	id := dialplan.NewOutboundCallID()
 	c := s.newCall(id, nil)
 	c.entry = EntryOutbound
 	c.out = &outState{req: req, reply: make(chan string, 1)}
@@ -125,12 +121,6 @@ func (s *Service) Originate(ctx context.Context, req OriginateRequest) (callID, 
 	}
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // startOutbound rings the agent's phone.
 func (c *Call) startOutbound(ctx context.Context) {
 	o := c.out
@@ -144,7 +134,7 @@ func (c *Call) startOutbound(ctx context.Context) {
 	c.line = l
 	c.skill = l.Skill
 	c.agentExt = o.req.AgentExt
-	c.agentLeg = c.id + "-agent"
+	c.agentLeg = dialplan.OutboundAgentLeg(c.id)
 	c.phase = phaseRinging
 	c.s.o.Metrics.Outbound.Active.Inc()
 	c.s.o.Dispatcher.Attach(ari.KindChannel, c.agentLeg, c.mb)
@@ -156,7 +146,7 @@ func (c *Call) startOutbound(ctx context.Context) {
 		CallerID:  o.req.Number.Digits(),
 		Timeout:   c.s.o.RingTimeout,
 		AppArgs:   "outbound-agent," + c.id,
-		Variables: map[string]string{roleVar: "agent"},
+		Variables: map[string]string{dialplan.VarRole: dialplan.RoleAgent},
 	})
 	if err != nil {
 		c.s.log.Warn("outbound: agent originate failed", "call_id", c.id, "agent", c.agentExt, "err", err)
@@ -196,7 +186,7 @@ func (c *Call) outAgentAnswered(ctx context.Context) {
 		c.outboundEnd(ctx, ResultInvalidNumber)
 		return
 	}
-	o.citizenLeg = c.id + "-citizen"
+	o.citizenLeg = dialplan.CitizenLeg(c.id)
 	c.s.o.Dispatcher.Attach(ari.KindChannel, o.citizenLeg, c.mb)
 	_ = c.s.o.PBX.StartMOH(octx, c.agentLeg, c.s.o.MOHClass)
 	err = c.s.o.PBX.Originate(octx, ari.OriginateParams{
@@ -205,7 +195,7 @@ func (c *Call) outAgentAnswered(ctx context.Context) {
 		CallerID:  c.s.o.OutboundCallerID,
 		Timeout:   c.s.o.CitizenRingTimeout,
 		AppArgs:   "outbound-citizen," + c.id,
-		Variables: map[string]string{roleVar: "citizen"},
+		Variables: map[string]string{dialplan.VarRole: dialplan.RoleCitizen},
 	})
 	if err != nil {
 		c.s.log.Warn("outbound: citizen originate failed", "call_id", c.id, "err", err)
@@ -225,7 +215,7 @@ func (c *Call) outCitizenAnswered(ctx context.Context) {
 	}
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
-	c.bridge = "br-" + c.id
+	c.bridge = dialplan.BridgeID(c.id)
 	c.s.o.Dispatcher.Attach(ari.KindBridge, c.bridge, c.mb)
 	if err := c.s.o.PBX.CreateBridge(octx, c.bridge, "mixing"); err != nil {
 		c.s.log.Error("outbound: bridge failed", "call_id", c.id, "err", err)

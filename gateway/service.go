@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/dialplan"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/gateway/callback"
 	"github.com/hotline12345/hotline-gw/gateway/count"
@@ -26,18 +26,11 @@ import (
 	"github.com/hotline12345/hotline-gw/transfer"
 )
 
-// Role of a channel the gateway originates, stored in the channel variable
-// HOTLINE_ROLE so that a restarted gateway recognises its own legs.
-const roleVar = "HOTLINE_ROLE"
-
-// argAdopted marks (as a fourth argument) the StasisStart the gateway
-// builds for a call it adopts from a previous gateway.
-const argAdopted = "adopted"
-
-// Stasis application arguments set by the dialplan: Stasis(app,<entry>,<DNIS>[,<ref>]).
+// How a call entered (the Stasis argument; see package dialplan).
 const (
-	EntryInbound = "inbound"
-	EntryFrom110 = "from110"
+	EntryInbound  = dialplan.EntryInbound
+	EntryFrom110  = dialplan.EntryFrom110
+	EntryOutbound = dialplan.EntryOutbound
 )
 
 // Options are the Service's collaborators and settings.
@@ -335,7 +328,7 @@ func (s *Service) OnConnect(ctx context.Context, info ari.ConnectInfo) {
 	s.ReapUnobserved(ctx)
 }
 
-// SweepBridges destroys the gateway's call bridges ("br-<call ID>") none of
+// SweepBridges destroys the gateway's call bridges (dialplan.BridgeID) none of
 // whose call's channels exists any more: bridges left by a gateway that
 // crashed while its call ended. Any instance may run it: a bridge is only
 // destroyed when its call has no channel anywhere in Asterisk.
@@ -351,13 +344,13 @@ func (s *Service) SweepBridges(ctx context.Context) {
 		return
 	}
 	for _, b := range bridges {
-		callID, ok := strings.CutPrefix(b, "br-")
+		callID, ok := dialplan.CallOfBridge(b)
 		if !ok {
 			continue
 		}
 		orphan := true
 		for _, ch := range chans {
-			if ch == callID || strings.HasPrefix(ch, callID+"-") {
+			if dialplan.BelongsTo(ch, callID) {
 				orphan = false
 				break
 			}
@@ -377,7 +370,7 @@ func (s *Service) SweepBridges(ctx context.Context) {
 // Legs the gateway originated (agents, 110) are hung up: their call's owner
 // re-offers the caller.
 func (s *Service) adopt(ctx context.Context, id string) bool {
-	role, err := s.o.PBX.GetVar(ctx, id, roleVar)
+	role, err := s.o.PBX.GetVar(ctx, id, dialplan.VarRole)
 	if err != nil && !errors.Is(err, ari.ErrNotFound) {
 		s.log.Warn("resync: cannot read channel role", "channel", id, "err", err)
 	}
@@ -397,19 +390,19 @@ func (s *Service) adopt(ctx context.Context, id string) bool {
 	if ts := ch.Creationtime; ts != nil && ts.Seconds > 0 {
 		ev.Timestamp = ariv5.DateTime(time.Unix(ts.Seconds, int64(ts.Nanos)))
 	}
-	// The dialplan records the Stasis arguments in channel variables
-	// (HOTLINE_ENTRY, HOTLINE_DNIS, HOTLINE_REF) so that the call is adopted
-	// as it entered: same line, same from-110 priority, same entry time.
-	entry, _ := s.o.PBX.GetVar(ctx, id, "HOTLINE_ENTRY")
-	dnis, _ := s.o.PBX.GetVar(ctx, id, "HOTLINE_DNIS")
-	ref, _ := s.o.PBX.GetVar(ctx, id, "HOTLINE_REF")
+	// The dialplan records the Stasis arguments in channel variables so
+	// that the call is adopted as it entered: same line, same from-110
+	// priority, same entry time.
+	entry, _ := s.o.PBX.GetVar(ctx, id, dialplan.VarEntry)
+	dnis, _ := s.o.PBX.GetVar(ctx, id, dialplan.VarDNIS)
+	ref, _ := s.o.PBX.GetVar(ctx, id, dialplan.VarRef)
 	if entry == "" {
 		entry = EntryInbound
 	}
 	if dnis == "" && ch.Dialplan != nil {
 		dnis = ch.Dialplan.Exten
 	}
-	ev.Args = []string{entry, dnis, ref, argAdopted}
+	ev.Args = []string{entry, dnis, ref, dialplan.ArgAdopted}
 	mb := s.newOwner(ev)
 	if mb == nil {
 		return false

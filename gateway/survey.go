@@ -6,6 +6,7 @@ import (
 
 	ariv5 "github.com/CyCoreSystems/ari/v5"
 
+	"github.com/hotline12345/hotline-gw/dialplan"
 	"github.com/hotline12345/hotline-gw/gateway/callback"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 )
@@ -21,7 +22,7 @@ const (
 // a rating by keypad.
 func (c *Call) startSurvey(ctx context.Context) {
 	c.phase = phaseSurvey
-	c.surveyPB = "sv-" + c.id
+	c.surveyPB = dialplan.SurveyPlayback(c.id)
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	if err := c.s.o.PBX.Play(octx, c.id, c.surveyPB, c.s.o.Survey.Prompt); err != nil {

@@ -2,8 +2,6 @@ package transfer
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/dialplan"
+	"github.com/hotline12345/hotline-gw/internal/randid"
 	"github.com/hotline12345/hotline-gw/metrics"
 )
 
@@ -310,7 +310,7 @@ func (t *txn) request(in Request) error {
 		AgentExt:    ext,
 		Note:        note,
 		By:          in.By,
-		PeerChannel: "xfer-" + id,
+		PeerChannel: dialplan.TransferLeg(id),
 		RequestedAt: t.now,
 	}
 	if m.peer != "" {
@@ -362,7 +362,7 @@ func (m *Machine) callerID() string {
 func (m *Machine) variables() map[string]string {
 	// HOTLINE_ROLE marks the leg as the gateway's own, so that a restarted
 	// gateway never adopts it as a citizen's call.
-	v := map[string]string{"HOTLINE_TRANSFER_ID": m.rec.TransferID, "HOTLINE_ROLE": "police110"}
+	v := map[string]string{dialplan.VarTransferID: m.rec.TransferID, dialplan.VarRole: dialplan.RolePolice110}
 	cfg := &m.mg.cfg
 	if cfg.TransferHeader != "" && strings.EqualFold(strings.SplitN(cfg.Target, "/", 2)[0], "PJSIP") {
 		v["PJSIP_HEADER(add,"+cfg.TransferHeader+")"] = m.rec.TransferID
@@ -639,11 +639,7 @@ func validResourceID(id string) bool {
 	return id != "" && len(id) <= 128 && !strings.ContainsAny(id, "/?#% \t\r\n")
 }
 
-func randomID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func randomID() string { return randid.Hex(8) }
 
 // isStalePeer reports whether id is a 110 leg of this call that the machine
 // considers gone (an originate that timed out on our side but went through).

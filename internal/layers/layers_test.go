@@ -40,7 +40,9 @@ var layer = map[string]int{
 	"gateway/store":             5,
 	"gateway/number":            5,
 	"metrics":                   6, // leaves
+	"dialplan":                  5, // the contract with the dialplan
 	"internal/conf":             6,
+	"internal/randid":           6,
 	"internal/layers":           6,
 	"api/...":                   6,
 }

@@ -1,0 +1,100 @@
+// Package dialplan is the contract between the gateway and the Asterisk
+// dialplan and everything the gateway names inside Asterisk: the Stasis
+// application's arguments, the channel variables, and the IDs of the
+// channels, bridges and playbacks the gateway creates, with the parsers the
+// sweeps and the resync depend on. Change a name here and in
+// lab/asterisk/extensions.conf together; nothing else spells them.
+package dialplan
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/hotline12345/hotline-gw/internal/randid"
+)
+
+// Stasis arguments. The dialplan enters the application as
+// Stasis(<app>,<entry>,<DNIS>[,<110 reference>]); a call the gateway adopts
+// from a previous gateway carries ArgAdopted as a fourth argument.
+const (
+	EntryInbound  = "inbound"  // a citizen's call from the trunk
+	EntryFrom110  = "from110"  // a call the 110 platform transfers to 12345
+	EntryOutbound = "outbound" // a call the gateway places (never from the dialplan)
+	ArgAdopted    = "adopted"
+)
+
+// Channel variables.
+const (
+	// VarEntry, VarDNIS and VarRef: the dialplan records the Stasis
+	// arguments in them so that a call is adopted as it entered.
+	VarEntry = "HOTLINE_ENTRY"
+	VarDNIS  = "HOTLINE_DNIS"
+	VarRef   = "HOTLINE_REF"
+	// VarRetry=1 on a call returned to the dialplan while the gateway is
+	// draining: the dialplan offers it to the other instance.
+	VarRetry = "HOTLINE_RETRY"
+	// VarRole marks the legs the gateway originates (one of the Role
+	// values), so that a restarted gateway never adopts them as citizens.
+	VarRole = "HOTLINE_ROLE"
+	// VarTransferID carries the transfer ID on the leg to 110.
+	VarTransferID = "HOTLINE_TRANSFER_ID"
+)
+
+// Values of VarRole.
+const (
+	RoleAgent     = "agent"
+	RoleCitizen   = "citizen"
+	RolePolice110 = "police110"
+)
+
+// ID prefixes of what the gateway creates in Asterisk.
+const (
+	prefixBridge   = "br-"    // the call's bridge
+	prefixGreeting = "greet-" // the line's greeting playback
+	prefixOverflow = "ovf-"   // the overflow message playback
+	prefixSurvey   = "sv-"    // the satisfaction survey playback
+	prefixOutbound = "ob-"    // an outbound call's ID
+	prefixTransfer = "xfer-"  // the leg to 110 of a transfer
+)
+
+// BridgeID is the bridge of call callID.
+func BridgeID(callID string) string { return prefixBridge + callID }
+
+// CallOfBridge returns the call a gateway bridge belongs to; ok is false
+// for a bridge the gateway did not create.
+func CallOfBridge(bridgeID string) (callID string, ok bool) {
+	return strings.CutPrefix(bridgeID, prefixBridge)
+}
+
+// GreetingPlayback, OverflowPlayback and SurveyPlayback are the IDs of the
+// call's playbacks.
+func GreetingPlayback(callID string) string { return prefixGreeting + callID }
+
+// OverflowPlayback is the ID of the call's overflow message playback.
+func OverflowPlayback(callID string) string { return prefixOverflow + callID }
+
+// SurveyPlayback is the ID of the call's survey prompt playback.
+func SurveyPlayback(callID string) string { return prefixSurvey + callID }
+
+// NewOutboundCallID returns a fresh ID for a call the gateway places.
+func NewOutboundCallID() string { return prefixOutbound + randid.Hex(8) }
+
+// AgentLeg is the channel ID of the attempt-th agent leg of an inbound call.
+func AgentLeg(callID string, attempt int) string {
+	return callID + "-agent-" + strconv.Itoa(attempt)
+}
+
+// OutboundAgentLeg and CitizenLeg are the two legs of an outbound call.
+func OutboundAgentLeg(callID string) string { return callID + "-agent" }
+
+// CitizenLeg is the citizen's leg of an outbound call.
+func CitizenLeg(callID string) string { return callID + "-citizen" }
+
+// TransferLeg is the channel ID of the leg to 110 of transfer transferID.
+func TransferLeg(transferID string) string { return prefixTransfer + transferID }
+
+// BelongsTo reports whether channel channelID is call callID's own channel
+// or one of the legs the gateway derived from it.
+func BelongsTo(channelID, callID string) bool {
+	return channelID == callID || strings.HasPrefix(channelID, callID+"-")
+}

@@ -1,0 +1,36 @@
+package dialplan
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestIDsRoundTripAndLegsBelongToTheirCall(t *testing.T) {
+	const call = "1733058000.42"
+	if id, ok := CallOfBridge(BridgeID(call)); !ok || id != call {
+		t.Fatalf("CallOfBridge(BridgeID) = %q %t", id, ok)
+	}
+	if _, ok := CallOfBridge("bench-bridge-1"); ok {
+		t.Fatal("a foreign bridge was taken for a gateway bridge")
+	}
+	for _, leg := range []string{call, AgentLeg(call, 2), OutboundAgentLeg(call), CitizenLeg(call)} {
+		if !BelongsTo(leg, call) {
+			t.Errorf("%q does not belong to %q", leg, call)
+		}
+	}
+	if BelongsTo("1733058000.420", call) || BelongsTo(TransferLeg("x"), call) {
+		t.Error("another call's channel belongs to this call")
+	}
+	a, b := NewOutboundCallID(), NewOutboundCallID()
+	if a == b || !strings.HasPrefix(a, "ob-") || len(a) != len("ob-")+16 {
+		t.Errorf("outbound IDs %q %q", a, b)
+	}
+	for got, want := range map[string]string{
+		GreetingPlayback(call): "greet-" + call, OverflowPlayback(call): "ovf-" + call,
+		SurveyPlayback(call): "sv-" + call, TransferLeg("t1"): "xfer-t1", AgentLeg(call, 1): call + "-agent-1",
+	} {
+		if got != want {
+			t.Errorf("%q, want %q (the lab dialplan and the sweeps depend on it)", got, want)
+		}
+	}
+}
