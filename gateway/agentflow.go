@@ -17,12 +17,6 @@ import (
 	"github.com/hotline12345/hotline-gw/transfer"
 )
 
-// Channel causes (Q.850) Asterisk reports when an agent's phone fails.
-const (
-	causeBusy     = 17
-	causeNoAnswer = 19
-)
-
 // enterQueue puts the caller on hold in its skill group until an agent takes
 // the call; the router offers it when an agent is ready.
 func (c *Call) enterQueue(ctx context.Context) {
@@ -271,10 +265,10 @@ func (c *Call) channelLeft(ctx context.Context, id string, cause int) {
 		switch c.phase {
 		case phaseRinging:
 			why := "no_answer"
-			switch cause {
-			case causeBusy:
+			switch ari.ClassifyCause(cause) {
+			case ari.CauseBusy:
 				why = "busy"
-			case causeNoAnswer, 0:
+			case ari.CauseNoAnswer, ari.CauseUnset:
 			default:
 				why = "failed_" + strconv.Itoa(cause)
 			}

@@ -252,12 +252,12 @@ func (c *Call) outLegGone(ctx context.Context, id string, cause int) {
 
 // causeResult classifies why the citizen's phone did not answer (Q.850).
 func causeResult(cause int) string {
-	switch cause {
-	case 17:
+	switch ari.ClassifyCause(cause) {
+	case ari.CauseBusy:
 		return ResultBusy
-	case 18, 19, 0, 16:
+	case ari.CauseNoUserResponse, ari.CauseNoAnswer, ari.CauseUnset, ari.CauseNormal:
 		return ResultNoAnswer
-	case 1, 21, 22, 27, 28, 34, 38:
+	case ari.CauseRejected:
 		return ResultRejected
 	}
 	return ResultFailed

@@ -4,23 +4,18 @@ import (
 	"time"
 
 	ariv5 "github.com/CyCoreSystems/ari/v5"
-)
 
-// Hangup causes (Q.850) of the 110 leg before answer.
-const (
-	causeUserBusy       = 17
-	causeNoUserResponse = 18
-	causeNoAnswer       = 19
+	"github.com/hotline12345/hotline-gw/ari"
 )
 
 // PeerEndInput maps the cause of a ChannelDestroyed of the 110 leg before
 // answer to an input: 17 → PeerBusy, 18/19 → PeerNoAnswer, anything else →
 // PeerFailed.
 func PeerEndInput(cause int) Input {
-	switch cause {
-	case causeUserBusy:
+	switch ari.ClassifyCause(cause) {
+	case ari.CauseBusy:
 		return PeerBusy{}
-	case causeNoUserResponse, causeNoAnswer:
+	case ari.CauseNoUserResponse, ari.CauseNoAnswer:
 		return PeerNoAnswer{}
 	}
 	return PeerFailed{Cause: cause}
