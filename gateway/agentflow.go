@@ -21,7 +21,7 @@ import (
 // the call; the router offers it when an agent is ready.
 func (c *Call) enterQueue(ctx context.Context) {
 	first := c.phase != phaseRinging
-	c.phase = phaseQueue
+	c.enter(phaseQueue)
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	if first {
@@ -124,7 +124,7 @@ func (c *Call) offer(ext, skill string) {
 		return
 	}
 	c.enqueued = false // Claim took the call out of the waiting set
-	c.phase = phaseRinging
+	c.enter(phaseRinging)
 	c.agentExt = ext
 	c.attempts++
 	octx, cancel := c.s.opCtx(ctx)
@@ -220,7 +220,7 @@ func (c *Call) agentAnswered(ctx context.Context) {
 			c.s.log.Warn("add to bridge failed", "call_id", c.id, "channel", ch, "err", err)
 		}
 	}
-	c.phase = phaseTalking
+	c.enter(phaseTalking)
 	if c.xfer != nil {
 		// A caller re-queued after a failed transfer: the new agent takes over.
 		if err := c.xfer.SetAgent(c.agentLeg, c.agentExt); err != nil {

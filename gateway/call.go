@@ -15,23 +15,6 @@ import (
 	"github.com/hotline12345/hotline-gw/transfer"
 )
 
-// phase is where a call is in its journey.
-type phase int
-
-const (
-	phaseNew      phase = iota
-	phaseGreeting       // answered, greeting playing
-	phaseQueue          // waiting for an agent, music on hold
-	phaseRinging        // an agent's phone is ringing
-	phaseTalking        // bridged with an agent
-	phaseSurvey         // the agent hung up; the caller rates the call
-	phaseEnded
-)
-
-func (p phase) String() string {
-	return [...]string{"new", "greeting", "queue", "ringing", "talking", "survey", "ended"}[p]
-}
-
 // Call is one citizen's conversation from entry to hangup. Its fields are
 // owned by the goroutine running run; other goroutines use send.
 type Call struct {
@@ -304,7 +287,7 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	c.unschedule("answer")
 	c.s.log.Debug("call entered", "call_id", c.id, "line", l.Number, "main", l.Main, "skill", l.Skill, "entry", c.entry)
 	if l.Greeting != "" {
-		c.phase = phaseGreeting
+		c.enter(phaseGreeting)
 		c.greeting = dialplan.GreetingPlayback(c.id)
 		if err := c.s.o.PBX.Play(octx, c.id, c.greeting, l.Greeting); err == nil {
 			return
@@ -346,7 +329,7 @@ func (c *Call) reject(ctx context.Context, reason, why string) {
 		c.s.log.Warn("reject: hangup failed", "call_id", c.id, "err", err)
 	}
 	c.endCause = why
-	c.phase = phaseEnded
+	c.enter(phaseEnded)
 }
 
 // returnToDialplan gives a call that arrived while this gateway drains back
@@ -367,7 +350,7 @@ func (c *Call) returnToDialplan(ctx context.Context) {
 	}
 	c.s.log.Info("draining: call returned to the dialplan for another gateway", "call_id", c.id)
 	c.endCause = "returned"
-	c.phase = phaseEnded
+	c.enter(phaseEnded)
 }
 
 // channelGone ends the call because its caller channel left.
@@ -390,7 +373,7 @@ func (c *Call) handOver() {
 		c.counted = false
 	}
 	c.endCause = "handed_over"
-	c.phase = phaseEnded
+	c.enter(phaseEnded)
 }
 
 // finish records the call's outcome. It is the single exit of a call.
@@ -436,7 +419,7 @@ func (c *Call) finish(ctx context.Context, why string) {
 		c.s.submitTicket(c.ticket(now))
 		c.unregister()
 	}
-	c.phase = phaseEnded
+	c.enter(phaseEnded)
 }
 
 // register records the call in the shared registry of live calls.

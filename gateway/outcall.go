@@ -135,7 +135,7 @@ func (c *Call) startOutbound(ctx context.Context) {
 	c.skill = l.Skill
 	c.agentExt = o.req.AgentExt
 	c.agentLeg = dialplan.OutboundAgentLeg(c.id)
-	c.phase = phaseRinging
+	c.enter(phaseRinging)
 	c.s.o.Metrics.Outbound.Active.Inc()
 	c.s.o.Dispatcher.Attach(ari.KindChannel, c.agentLeg, c.mb)
 	octx, cancel := c.s.opCtx(ctx)
@@ -228,7 +228,7 @@ func (c *Call) outCitizenAnswered(ctx context.Context) {
 			c.s.log.Warn("outbound: add to bridge failed", "call_id", c.id, "channel", ch, "err", err)
 		}
 	}
-	c.phase = phaseTalking
+	c.enter(phaseTalking)
 	c.answered = time.Now()
 	c.outReply(ResultConnected)
 }
@@ -322,7 +322,7 @@ func (c *Call) outboundEnd(ctx context.Context, result string) {
 	t.WaitSeconds = 0
 	c.s.submitTicket(t)
 	c.unregister()
-	c.phase = phaseEnded
+	c.enter(phaseEnded)
 }
 
 // outResync re-reads an outbound call's legs after lost events.

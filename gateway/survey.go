@@ -21,7 +21,7 @@ const (
 // startSurvey keeps the caller after the agent hung up first and asks for
 // a rating by keypad.
 func (c *Call) startSurvey(ctx context.Context) {
-	c.phase = phaseSurvey
+	c.enter(phaseSurvey)
 	c.surveyPB = dialplan.SurveyPlayback(c.id)
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()

@@ -104,7 +104,7 @@ func (c *Call) applyTransfer(ctx context.Context, res transfer.Result) {
 	if res.Requeue {
 		c.s.log.Info("transfer failed after the agent left; caller re-queued at the front", "call_id", c.id)
 		c.priority = true
-		c.phase = phaseQueue
+		c.enter(phaseQueue)
 		c.agentExt, c.agentLeg, c.agentUp = "", "", false
 		c.enterQueue(ctx)
 	}
