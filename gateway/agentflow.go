@@ -281,7 +281,7 @@ func (c *Call) channelLeft(ctx context.Context, id string, cause int) {
 				return
 			}
 			c.agentUp = false
-			c.endCause = "completed"
+			c.end = End{Result: EndCompleted}
 			if c.surveyEnabled() {
 				c.freeAgent(ctx, "completed")
 				c.startSurvey(ctx)
@@ -365,27 +365,27 @@ func (c *Call) direction() hotlinev1.Direction {
 	return hotlinev1.Direction_DIRECTION_INBOUND
 }
 
-// endReason names how the call ended, for the ticket.
-func (c *Call) endReason(why string) string {
+// endOf says how the call ends, given why its owner finishes it.
+func (c *Call) endOf(why string) End {
 	switch {
 	case c.overflowed:
-		return "overflow"
+		return End{Result: EndOverflowed}
 	case c.xfer != nil && !c.xfer.AgentPresent() && c.xfer.State() == transfer.Completed:
-		return "transferred"
+		return End{Result: EndTransferred}
 	case !c.answered.IsZero():
-		return "completed"
+		return End{Result: EndCompleted}
 	case why == "gateway_stopped":
-		return why
+		return End{Result: EndStopped, Reason: why}
 	}
 	switch c.phase {
 	case phaseNew, phaseGreeting:
-		return "abandoned_greeting"
+		return End{Result: EndAbandoned, Reason: "greeting"}
 	case phaseQueue:
-		return "abandoned_queue"
+		return End{Result: EndAbandoned, Reason: "queue"}
 	case phaseRinging:
-		return "abandoned_ringing"
+		return End{Result: EndAbandoned, Reason: "ringing"}
 	}
-	return why
+	return End{Result: EndOther, Reason: why}
 }
 
 // ticket builds the call's ticket (工单).
@@ -394,7 +394,7 @@ func (c *Call) ticket(end time.Time) *hotlinev1.Ticket {
 		TicketId: c.id, CallId: c.id, Direction: c.direction(),
 		CallerNumber: c.caller, CalledNumber: c.dnis, Line: c.line.Number, MainLine: c.line.Main,
 		Skill: c.skill, EnteredAt: timestamppb.New(c.entered), EndedAt: timestamppb.New(end),
-		AgentExtension: c.agentExt, EndReason: c.endCause, Recording: c.recording,
+		AgentExtension: c.agentExt, EndReason: c.end.TicketReason(), Recording: c.recording,
 		PoliceReference: c.policeRef, GatewayInstance: c.s.o.Instance,
 		Transfers: c.transferProtos(), Satisfaction: c.satisfaction,
 	}

@@ -36,7 +36,7 @@ type Call struct {
 	counted  bool      // counted as a live call of its line (Active gauge)
 	greeting string    // playback ID of the greeting
 	received time.Time // when StasisStart reached the owner's dispatcher
-	endCause string
+	end      End       // set once, when the call ends
 
 	// Routing.
 	skill      string    // the skill group the call waits in now
@@ -328,7 +328,7 @@ func (c *Call) reject(ctx context.Context, reason, why string) {
 	if err := c.s.o.PBX.Hangup(octx, c.id, reason); err != nil && !errors.Is(err, ari.ErrNotFound) {
 		c.s.log.Warn("reject: hangup failed", "call_id", c.id, "err", err)
 	}
-	c.endCause = why
+	c.end = End{Result: EndRejected, Reason: why}
 	c.enter(phaseEnded)
 }
 
@@ -349,7 +349,7 @@ func (c *Call) returnToDialplan(ctx context.Context) {
 		return
 	}
 	c.s.log.Info("draining: call returned to the dialplan for another gateway", "call_id", c.id)
-	c.endCause = "returned"
+	c.end = End{Result: EndReturned}
 	c.enter(phaseEnded)
 }
 
@@ -372,7 +372,7 @@ func (c *Call) handOver() {
 		c.s.o.Metrics.Calls.Active.WithLabelValues(c.line.Number).Dec()
 		c.counted = false
 	}
-	c.endCause = "handed_over"
+	c.end = End{Result: EndHandedOver}
 	c.enter(phaseEnded)
 }
 
@@ -411,10 +411,11 @@ func (c *Call) finish(ctx context.Context, why string) {
 		c.s.o.Metrics.Calls.Active.WithLabelValues(c.line.Number).Dec()
 		c.counted = false
 	}
-	if c.endCause == "" {
-		c.endCause = c.endReason(why)
+	if c.end.Result == EndUnset {
+		c.end = c.endOf(why)
 	}
-	c.s.log.Debug("call ended", "call_id", c.id, "line", c.line.Number, "phase", c.phase, "why", why)
+	c.s.log.Debug("call ended", "call_id", c.id, "line", c.line.Number, "phase", c.phase.String(),
+		"result", c.end.Result.String(), "reason", c.end.Reason, "why", why)
 	if c.line.Number != "" {
 		c.s.submitTicket(c.ticket(now))
 		c.unregister()

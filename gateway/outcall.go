@@ -311,7 +311,7 @@ func (c *Call) outboundEnd(ctx context.Context, result string) {
 			c.s.log.Warn("outbound: call-back task not completed", "callback_id", o.req.CallbackID, "err", err)
 		}
 	}
-	c.endCause = o.result
+	c.end = End{Result: EndOutbound, Reason: o.result}
 	t := c.ticket(now)
 	t.Direction = hotlinev1.Direction_DIRECTION_OUTBOUND
 	t.CallerNumber = c.s.o.OutboundCallerID

@@ -109,7 +109,7 @@ func (c *Call) applyTransfer(ctx context.Context, res transfer.Result) {
 		c.enterQueue(ctx)
 	}
 	if res.EndCall {
-		c.endCause = "transferred"
+		c.end = End{Result: EndTransferred}
 		c.hangupCaller(ctx, "normal")
 	}
 }
