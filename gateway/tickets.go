@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/internal/backoff"
 )
 
 // TicketOutbox is where finished calls' tickets go (ticket.Outbox: a Redis
@@ -65,7 +65,7 @@ func (s *ticketSpool) run(ctx context.Context) {
 			return
 		case t = <-s.q:
 		}
-		backoff := 50 * time.Millisecond
+		retry := backoff.New(50*time.Millisecond, 3*time.Second)
 		for {
 			octx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			err := s.out.Enqueue(octx, t)
@@ -74,12 +74,9 @@ func (s *ticketSpool) run(ctx context.Context) {
 				break
 			}
 			s.log.Warn("ticket not yet in the outbox; retrying", "ticket_id", t.GetTicketId(), "err", err)
-			select {
-			case <-ctx.Done():
+			if !retry.Sleep(ctx) {
 				return
-			case <-time.After(backoff/2 + rand.N(backoff/2+1)):
 			}
-			backoff = min(2*backoff, 3*time.Second)
 		}
 		s.done()
 	}

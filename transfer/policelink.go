@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/internal/backoff"
 )
 
 // PoliceNotifier pushes transfer records to the 110 platform's PoliceLink
@@ -48,7 +49,7 @@ func (n *PoliceNotifier) Run(ctx context.Context) {
 }
 
 func (n *PoliceNotifier) send(ctx context.Context, rec *hotlinev1.TransferRecord) {
-	backoff := 200 * time.Millisecond
+	retry := backoff.New(200*time.Millisecond, 800*time.Millisecond)
 	for attempt := 1; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		if n.Token != "" {
@@ -63,11 +64,8 @@ func (n *PoliceNotifier) send(ctx context.Context, rec *hotlinev1.TransferRecord
 			n.Log.Warn("transfer record not pushed to 110 (it is on the ticket)", "transfer_id", rec.GetTransferId(), "err", err)
 			return
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx) {
 			return
-		case <-time.After(backoff):
 		}
-		backoff *= 2
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hotline12345/hotline-gw/gateway/store"
+	"github.com/hotline12345/hotline-gw/internal/backoff"
 	"github.com/hotline12345/hotline-gw/metrics"
 )
 
@@ -170,7 +170,8 @@ func (c *Counter) Flush(ctx context.Context) error {
 // call Flush before cancelling to drain them.
 func (c *Counter) Run(ctx context.Context) {
 	batch := make([]Op, 0, 128)
-	backoff := 50 * time.Millisecond
+	// Doubling from 50ms while below 2s: the last delay is 3.2s.
+	retry := backoff.New(50*time.Millisecond, 3200*time.Millisecond)
 	for {
 		select {
 		case <-ctx.Done():
@@ -190,19 +191,13 @@ func (c *Counter) Run(ctx context.Context) {
 		for {
 			err := c.apply(ctx, batch)
 			if err == nil {
-				backoff = 50 * time.Millisecond
+				retry.Reset()
 				break
 			}
 			c.m.CountRetries.Inc()
 			c.log.Warn("counts not applied, Redis unreachable; retrying", "pending", len(c.pending)+len(batch), "err", err)
-			wait := backoff/2 + rand.N(backoff/2+1)
-			if backoff < 2*time.Second {
-				backoff *= 2
-			}
-			select {
-			case <-ctx.Done():
+			if !retry.Sleep(ctx) {
 				return
-			case <-time.After(wait):
 			}
 		}
 		c.m.CountPending.Sub(float64(len(batch)))

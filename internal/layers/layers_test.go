@@ -43,6 +43,7 @@ var layer = map[string]int{
 	"dialplan":                  5, // the contract with the dialplan
 	"internal/conf":             6,
 	"internal/randid":           6,
+	"internal/backoff":          6,
 	"internal/layers":           6,
 	"api/...":                   6,
 }
