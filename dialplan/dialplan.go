@@ -98,3 +98,38 @@ func TransferLeg(transferID string) string { return prefixTransfer + transferID 
 func BelongsTo(channelID, callID string) bool {
 	return channelID == callID || strings.HasPrefix(channelID, callID+"-")
 }
+
+// StasisArgs are the arguments of Stasis(<app>,<entry>,<DNIS>[,<ref>[,adopted]]).
+type StasisArgs struct {
+	Entry   string // EntryInbound when the dialplan gives none
+	DNIS    string
+	HasDNIS bool   // the dialplan passed a DNIS (else take the channel's extension)
+	Ref     string // the 110 case reference (meaningful with EntryFrom110)
+	HasRef  bool   // the dialplan passed a reference argument (maybe empty)
+	Adopted bool   // built by a gateway adopting the call from a previous one
+}
+
+// ParseStasisArgs reads a StasisStart's arguments.
+func ParseStasisArgs(args []string) StasisArgs {
+	a := StasisArgs{Entry: EntryInbound}
+	if len(args) > 0 && args[0] != "" {
+		a.Entry = args[0]
+	}
+	if len(args) > 1 {
+		a.DNIS, a.HasDNIS = args[1], true
+	}
+	if len(args) > 2 {
+		a.Ref, a.HasRef = args[2], true
+	}
+	a.Adopted = len(args) > 3 && args[3] == ArgAdopted
+	return a
+}
+
+// AdoptedArgs are the arguments of the StasisStart a gateway builds for a
+// call it adopts, from the channel variables VarEntry, VarDNIS and VarRef.
+func AdoptedArgs(entry, dnis, ref string) []string {
+	if entry == "" {
+		entry = EntryInbound
+	}
+	return []string{entry, dnis, ref, ArgAdopted}
+}

@@ -34,3 +34,20 @@ func TestIDsRoundTripAndLegsBelongToTheirCall(t *testing.T) {
 		}
 	}
 }
+
+func TestStasisArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want StasisArgs
+	}{
+		{nil, StasisArgs{Entry: EntryInbound}},
+		{[]string{"", "12333"}, StasisArgs{Entry: EntryInbound, DNIS: "12333", HasDNIS: true}},
+		{[]string{"from110", "12345", "110-REF-1"}, StasisArgs{Entry: EntryFrom110, DNIS: "12345", HasDNIS: true, Ref: "110-REF-1", HasRef: true}},
+		{AdoptedArgs("", "12333", ""), StasisArgs{Entry: EntryInbound, DNIS: "12333", HasDNIS: true, HasRef: true, Adopted: true}},
+		{[]string{"inbound", "12345", "", "other"}, StasisArgs{Entry: EntryInbound, DNIS: "12345", HasDNIS: true, HasRef: true}},
+	} {
+		if got := ParseStasisArgs(tc.args); got != tc.want {
+			t.Errorf("ParseStasisArgs(%q) = %+v, want %+v", tc.args, got, tc.want)
+		}
+	}
+}

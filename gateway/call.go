@@ -210,6 +210,24 @@ func (c *Call) resync(ctx context.Context, lost int) {
 
 // onStart classifies the call, counts it and answers it.
 func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
+	c.readStart(ev)
+	if !c.s.Accepting() {
+		c.returnToDialplan(ctx)
+		return
+	}
+	l, ok := c.classify(ctx)
+	if !ok {
+		return
+	}
+	c.line = l
+	c.skill = l.Skill
+	c.priority = c.entry == EntryFrom110
+	c.answer(ctx, l)
+}
+
+// readStart takes the call's caller, entry, DNIS and 110 reference from
+// its StasisStart.
+func (c *Call) readStart(ev *ariv5.StasisStart) {
 	c.entered = time.Time(ev.Timestamp)
 	if c.entered.IsZero() {
 		c.entered = time.Now()
@@ -217,32 +235,31 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	if ev.Channel.Caller != nil {
 		c.caller = ev.Channel.Caller.Number
 	}
-	c.entry = EntryInbound
-	if len(ev.Args) > 0 && ev.Args[0] != "" {
-		c.entry = ev.Args[0]
-	}
-	if len(ev.Args) > 1 {
-		c.dnis = ev.Args[1]
+	args := dialplan.ParseStasisArgs(ev.Args)
+	c.entry = args.Entry
+	if args.HasDNIS {
+		c.dnis = args.DNIS
 	} else if ev.Channel.Dialplan != nil {
 		c.dnis = ev.Channel.Dialplan.Exten
 	}
-	if len(ev.Args) > 2 && c.entry == EntryFrom110 {
-		c.policeRef = ClipRef(ev.Args[2])
+	if args.HasRef && c.entry == EntryFrom110 {
+		c.policeRef = ClipRef(args.Ref)
 	}
-	if len(ev.Args) > 3 && ev.Args[3] == dialplan.ArgAdopted {
+	if args.Adopted {
 		// The previous gateway's bridge may still hold the caller.
 		c.bridge = dialplan.BridgeID(c.id)
 	}
-	if !c.s.Accepting() {
-		c.returnToDialplan(ctx)
-		return
-	}
+}
+
+// classify finds the call's line (110's calls go to the main line); a call
+// on no line is counted as rejected and hung up.
+func (c *Call) classify(ctx context.Context) (line.Line, bool) {
 	switch c.entry {
 	case EntryInbound, EntryFrom110:
 	default:
 		c.s.log.Warn("channel entered the application with an unknown entry", "call_id", c.id, "entry", c.entry)
 		c.reject(ctx, "congestion", "unknown entry")
-		return
+		return line.Line{}, false
 	}
 	l, err := c.s.o.Plan.Lookup(c.dnis)
 	if c.entry == EntryInbound && len(c.s.o.From110DIDs) > 0 {
@@ -258,15 +275,18 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 		c.s.log.Info("call rejected: not a hotline number", "call_id", c.id, "err", err)
 		c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Rejected, Line: count.UnknownLine, At: c.entered})
 		c.reject(ctx, "unallocated", "unknown number")
-		return
+		return line.Line{}, false
 	}
-	c.line = l
-	c.skill = l.Skill
-	c.priority = c.entry == EntryFrom110
+	return l, true
+}
+
+// answer answers the caller, counts the call once, then plays the line's
+// greeting or queues the call. A failed answer is retried every second.
+func (c *Call) answer(ctx context.Context, l line.Line) {
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	c.s.o.Metrics.Calls.StartToCommand.Observe(time.Since(c.received).Seconds())
-	err = c.s.o.PBX.Answer(octx, c.id) // first: the caller stops hearing ringing
+	err := c.s.o.PBX.Answer(octx, c.id) // first: the caller stops hearing ringing
 	if !c.counted {
 		c.countEntry(ctx, l)
 	}

@@ -396,13 +396,10 @@ func (s *Service) adopt(ctx context.Context, id string) bool {
 	entry, _ := s.o.PBX.GetVar(ctx, id, dialplan.VarEntry)
 	dnis, _ := s.o.PBX.GetVar(ctx, id, dialplan.VarDNIS)
 	ref, _ := s.o.PBX.GetVar(ctx, id, dialplan.VarRef)
-	if entry == "" {
-		entry = EntryInbound
-	}
 	if dnis == "" && ch.Dialplan != nil {
 		dnis = ch.Dialplan.Exten
 	}
-	ev.Args = []string{entry, dnis, ref, dialplan.ArgAdopted}
+	ev.Args = dialplan.AdoptedArgs(entry, dnis, ref)
 	mb := s.newOwner(ev)
 	if mb == nil {
 		return false
