@@ -76,6 +76,9 @@ func OverflowPlayback(callID string) string { return prefixOverflow + callID }
 // SurveyPlayback is the ID of the call's survey prompt playback.
 func SurveyPlayback(callID string) string { return prefixSurvey + callID }
 
+// RecordingName is the name of the call's recording (on the ticket).
+func RecordingName(callID string) string { return "hotline-" + callID }
+
 // NewOutboundCallID returns a fresh ID for a call the gateway places.
 func NewOutboundCallID() string { return prefixOutbound + randid.Hex(8) }
 

@@ -200,25 +200,8 @@ func (c *Call) agentAnswered(ctx context.Context) {
 	now := time.Now()
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
-	legs := []string{c.agentLeg}
-	if c.bridge == "" || c.answered.IsZero() && c.xfer == nil {
-		// dtmf_events: the agent's feature codes (*1, *2...) are reported.
-		c.bridge = dialplan.BridgeID(c.id)
-		c.s.o.Dispatcher.Attach(ari.KindBridge, c.bridge, c.mb)
-		// A conflict means the bridge survived a gateway restart (the call
-		// was adopted): use it.
-		if err := c.s.o.PBX.CreateBridge(octx, c.bridge, "mixing,dtmf_events"); err != nil && !errors.Is(err, ari.ErrConflict) {
-			c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "err", err)
-			c.hangupCaller(ctx, "congestion")
-			return
-		}
-		legs = []string{c.id, c.agentLeg}
-	}
-	_ = c.s.o.PBX.StopMOH(octx, c.id)
-	for _, ch := range legs {
-		if err := c.s.o.PBX.AddChannel(octx, c.bridge, ch); err != nil {
-			c.s.log.Warn("add to bridge failed", "call_id", c.id, "channel", ch, "err", err)
-		}
+	if !c.bridgeAgent(ctx, octx) {
+		return
 	}
 	c.enter(phaseTalking)
 	if c.xfer != nil {
@@ -233,6 +216,41 @@ func (c *Call) agentAnswered(ctx context.Context) {
 		c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "requeued")
 		return // counted as answered the first time
 	}
+	c.countAnswered(octx, now)
+	c.record(octx)
+	c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "")
+	c.s.log.Debug("call connected", "call_id", c.id, "agent", c.agentExt, "wait", now.Sub(c.entered))
+}
+
+// bridgeAgent puts the caller and the agent's leg in the call's bridge,
+// creating it the first time; a bridge that cannot be made ends the call.
+func (c *Call) bridgeAgent(ctx, octx context.Context) bool {
+	legs := []string{c.agentLeg}
+	if c.bridge == "" || c.answered.IsZero() && c.xfer == nil {
+		// dtmf_events: the agent's feature codes (*1, *2...) are reported.
+		c.bridge = dialplan.BridgeID(c.id)
+		c.s.o.Dispatcher.Attach(ari.KindBridge, c.bridge, c.mb)
+		// A conflict means the bridge survived a gateway restart (the call
+		// was adopted): use it.
+		if err := c.s.o.PBX.CreateBridge(octx, c.bridge, "mixing,dtmf_events"); err != nil && !errors.Is(err, ari.ErrConflict) {
+			c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "err", err)
+			c.hangupCaller(ctx, "congestion")
+			return false
+		}
+		legs = []string{c.id, c.agentLeg}
+	}
+	_ = c.s.o.PBX.StopMOH(octx, c.id)
+	for _, ch := range legs {
+		if err := c.s.o.PBX.AddChannel(octx, c.bridge, ch); err != nil {
+			c.s.log.Warn("add to bridge failed", "call_id", c.id, "channel", ch, "err", err)
+		}
+	}
+	return true
+}
+
+// countAnswered counts the call answered (within the target or not) the
+// first time an agent answers it.
+func (c *Call) countAnswered(octx context.Context, now time.Time) {
 	c.answered = now
 	wait := now.Sub(c.entered)
 	if err := c.s.o.Pool.Answered(octx, c.agentExt, c.id); err != nil {
@@ -243,16 +261,19 @@ func (c *Call) agentAnswered(ctx context.Context) {
 		c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.AnsweredTarget, Line: c.line.Number, At: c.entered})
 	}
 	c.s.o.Metrics.Calls.Wait.WithLabelValues(c.line.Number).Observe(wait.Seconds())
-	if c.line.Record {
-		name := "hotline-" + c.id
-		if err := c.s.o.PBX.RecordBridge(octx, c.bridge, name, "wav"); err != nil {
-			c.s.log.Warn("recording failed", "call_id", c.id, "err", err)
-		} else {
-			c.recording = name
-		}
+}
+
+// record starts recording the bridge on lines recorded for quality checks.
+func (c *Call) record(octx context.Context) {
+	if !c.line.Record {
+		return
 	}
-	c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "")
-	c.s.log.Debug("call connected", "call_id", c.id, "agent", c.agentExt, "wait", wait)
+	name := dialplan.RecordingName(c.id)
+	if err := c.s.o.PBX.RecordBridge(octx, c.bridge, name, "wav"); err != nil {
+		c.s.log.Warn("recording failed", "call_id", c.id, "err", err)
+		return
+	}
+	c.recording = name
 }
 
 // channelLeft handles a channel of the call leaving (StasisEnd or
