@@ -20,6 +20,7 @@ const (
 	EntryInbound  = "inbound"  // a citizen's call from the trunk
 	EntryFrom110  = "from110"  // a call the 110 platform transfers to 12345
 	EntryOutbound = "outbound" // a call the gateway places (never from the dialplan)
+	EntryTransfer = "transfer" // the gateway's own leg to 110, answered into the application
 	ArgAdopted    = "adopted"
 )
 
@@ -101,6 +102,10 @@ func TransferLeg(transferID string) string { return prefixTransfer + transferID 
 func BelongsTo(channelID, callID string) bool {
 	return channelID == callID || strings.HasPrefix(channelID, callID+"-")
 }
+
+// TransferArgs are the Stasis arguments of a transfer's leg to 110
+// ("transfer,<direction>").
+func TransferArgs(direction string) string { return EntryTransfer + "," + direction }
 
 // StasisArgs are the arguments of Stasis(<app>,<entry>,<DNIS>[,<ref>[,adopted]]).
 type StasisArgs struct {

@@ -259,48 +259,67 @@ func (t *txn) act(op string, err error, notFoundOK bool) bool {
 	return false
 }
 
+// request starts a transfer: checks it, opens its record and dials 110.
 func (t *txn) request(in Request) error {
+	note, ext, err := t.checkRequest(in)
+	if err != nil || t.existing {
+		return err
+	}
+	id := t.m.mg.deps.NewID()
+	if !isToken(id, 64, "-_") {
+		return fmt.Errorf("transfer: generated ID %q is not a token", id)
+	}
+	t.open(in, id, note, ext)
+	t.dial(in.Mode)
+	return nil
+}
+
+// checkRequest refuses a request the call's state or its fields do not
+// allow; a repeat of the active transfer's mode sets t.existing. It returns
+// the cleaned note and the agent's extension.
+func (t *txn) checkRequest(in Request) (note, ext string, err error) {
 	m := t.m
-	cfg := &m.mg.cfg
 	if in.Mode != ModeBlind && in.Mode != ModeThreeParty {
-		return fmt.Errorf("%w: mode must be %q or %q, not %q", ErrInvalid, ModeBlind, ModeThreeParty, in.Mode)
+		return "", "", fmt.Errorf("%w: mode must be %q or %q, not %q", ErrInvalid, ModeBlind, ModeThreeParty, in.Mode)
 	}
 	if m.callerGone {
-		return ErrCallEnded
+		return "", "", ErrCallEnded
 	}
 	if m.state.Active() {
 		if in.Mode == m.rec.Mode {
 			t.existing = true
-			return nil
+			return "", "", nil
 		}
-		return fmt.Errorf("%w: a %s transfer (%s) is %s", ErrConflict, m.rec.Mode, m.rec.TransferID, m.state)
+		return "", "", fmt.Errorf("%w: a %s transfer (%s) is %s", ErrConflict, m.rec.Mode, m.rec.TransferID, m.state)
 	}
 	if m.peerJoined && m.peerLive {
-		return fmt.Errorf("%w: the caller is already connected to 110", ErrWrongState)
+		return "", "", fmt.Errorf("%w: the caller is already connected to 110", ErrWrongState)
 	}
 	if !m.agentPresent {
-		return fmt.Errorf("%w: no agent on the call", ErrWrongState)
+		return "", "", fmt.Errorf("%w: no agent on the call", ErrWrongState)
 	}
 	switch in.By {
 	case ByDTMF, ByGRPC:
 	default:
-		return fmt.Errorf("%w: by must be %q or %q, not %q", ErrInvalid, ByDTMF, ByGRPC, in.By)
+		return "", "", fmt.Errorf("%w: by must be %q or %q, not %q", ErrInvalid, ByDTMF, ByGRPC, in.By)
 	}
-	note, err := ValidateNote(in.Note, cfg.NoteMaxRunes)
+	note, err = ValidateNote(in.Note, m.mg.cfg.NoteMaxRunes)
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	ext := in.AgentExt
+	ext = in.AgentExt
 	if ext == "" {
 		ext = m.call.AgentExt
 	}
 	if ext != "" && !isToken(ext, 32, "-_.+") {
-		return fmt.Errorf("%w: agent extension %q (letters, digits, - _ . +, at most 32)", ErrInvalid, ext)
+		return "", "", fmt.Errorf("%w: agent extension %q (letters, digits, - _ . +, at most 32)", ErrInvalid, ext)
 	}
-	id := m.mg.deps.NewID()
-	if !isToken(id, 64, "-_") {
-		return fmt.Errorf("transfer: generated ID %q is not a token", id)
-	}
+	return note, ext, nil
+}
+
+// open starts the transfer's record and its 110 leg's bookkeeping.
+func (t *txn) open(in Request, id, note, ext string) {
+	m := t.m
 	m.seq++
 	m.rec = &Record{
 		TransferID:  id,
@@ -318,22 +337,28 @@ func (t *txn) request(in Request) error {
 	}
 	m.peer = m.rec.PeerChannel
 	m.peerLive, m.peerAnswered, m.peerJoined = true, false, false
-	m.setState(Requested, t.now.Add(cfg.RequestTimeout.D()))
+	m.setState(Requested, t.now.Add(m.mg.cfg.RequestTimeout.D()))
 	t.changed = true
+}
 
-	if in.Mode == ModeBlind {
+// dial originates the leg to 110 (music on hold for the caller of a blind
+// transfer); a failed originate fails the transfer.
+func (t *txn) dial(mode Mode) {
+	m := t.m
+	cfg := &m.mg.cfg
+	if mode == ModeBlind {
 		t.startMOH()
 	}
 	m.call.AttachPeer(m.peer)
 	octx, cancel := context.WithTimeout(t.ctx, cfg.RequestTimeout.D())
 	defer cancel()
-	err = m.mg.deps.PBX.Originate(octx, ari.OriginateParams{
+	err := m.mg.deps.PBX.Originate(octx, ari.OriginateParams{
 		ChannelID:  m.peer,
 		Endpoint:   cfg.Target,
 		CallerID:   m.callerID(),
 		Timeout:    cfg.DialTimeout.D() + cfg.RingTimeout.D() + 5*time.Second, // our timers fire first
 		App:        cfg.App,
-		AppArgs:    "transfer," + DirectionTo110,
+		AppArgs:    dialplan.TransferArgs(DirectionTo110),
 		Variables:  m.variables(),
 		Originator: m.call.CallerChannel,
 	})
@@ -345,10 +370,9 @@ func (t *txn) request(in Request) error {
 			outcome = OutcomeTimeout
 		}
 		t.fail(outcome)
-		return nil
+		return
 	}
 	m.setState(Dialing, t.now.Add(cfg.DialTimeout.D()))
-	return nil
 }
 
 func (m *Machine) callerID() string {
