@@ -92,26 +92,11 @@ func (s *Service) Originate(ctx context.Context, req OriginateRequest) (callID, 
 	c := s.newCall(id, nil)
 	c.entry = EntryOutbound
 	c.out = &outState{req: req, reply: make(chan string, 1)}
-	mb := s.o.Dispatcher.NewMailbox(id, 0)
-	c.mb = mb
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
+	c.mb = s.o.Dispatcher.NewMailbox(id, 0)
+	if !s.spawn(c, nil) {
 		release()
 		return "", "", fmt.Errorf("originate: gateway stopping: %w", ErrAgentBusy)
 	}
-	s.calls[id] = c
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		c.run(s.ctx)
-		s.o.Dispatcher.DetachMailbox(mb)
-		mb.Close()
-		s.mu.Lock()
-		delete(s.calls, id)
-		s.mu.Unlock()
-	}()
 	c.send(func(c *Call) { c.startOutbound(c.ctx) })
 	select {
 	case r := <-c.out.reply:

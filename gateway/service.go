@@ -238,22 +238,35 @@ func (s *Service) newOwner(ev *ariv5.StasisStart) *ari.Mailbox {
 	c := s.newCall(ch.ID, ev)
 	mb := s.o.Dispatcher.NewMailbox(ch.ID, 0)
 	c.mb = mb
-	s.mu.Lock()
-	if s.closing {
+	if !s.spawn(c, func() { s.o.Dispatcher.Attach(ari.KindChannel, ch.ID, mb) }) {
 		// Owners are being stopped: the channel stays in Asterisk for the
 		// next gateway to adopt.
-		s.mu.Unlock()
 		return nil
+	}
+	return mb
+}
+
+// spawn registers c as a live call and starts its owner goroutine, the one
+// way inbound and outbound calls begin; attach (if not nil) runs once c is
+// registered, before its owner starts. It reports false, starting nothing,
+// once Close has begun.
+func (s *Service) spawn(c *Call, attach func()) bool {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return false
 	}
 	s.calls[c.id] = c
 	s.wg.Add(1) // under s.mu, so never concurrent with Close's Wait
 	s.mu.Unlock()
-	s.o.Dispatcher.Attach(ari.KindChannel, ch.ID, mb)
+	if attach != nil {
+		attach()
+	}
 	go func() {
 		defer s.wg.Done()
 		c.run(s.ctx)
-		s.o.Dispatcher.DetachMailbox(mb)
-		mb.Close()
+		s.o.Dispatcher.DetachMailbox(c.mb)
+		c.mb.Close()
 		s.mu.Lock()
 		delete(s.calls, c.id)
 		if s.from110[c.caller] == c {
@@ -261,7 +274,7 @@ func (s *Service) newOwner(ev *ariv5.StasisStart) *ari.Mailbox {
 		}
 		s.mu.Unlock()
 	}()
-	return mb
+	return true
 }
 
 // call returns the live call with this ID.
