@@ -23,8 +23,6 @@ package acd
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +37,7 @@ import (
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/internal/conf"
+	"github.com/hotline12345/hotline-gw/internal/randid"
 	"github.com/hotline12345/hotline-gw/metrics"
 )
 
@@ -335,11 +334,7 @@ func (p *Pool) after(ctx context.Context, r scriptResult) {
 	}
 }
 
-func newSessionID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
-}
+func newSessionID() string { return randid.Hex(16) }
 
 // Login starts a session for ext with the given skills and wrap-up time.
 // The agent starts paused (reason "login") and is offered calls only after
