@@ -105,3 +105,14 @@ func writePEM(t *testing.T, file, typ string, der []byte) {
 		t.Fatal(err)
 	}
 }
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
