@@ -183,6 +183,24 @@ func TestMutualTLSDesktopStreamsEvents(t *testing.T) {
 		t.Errorf("mTLS without a token: %v, want Unauthenticated", err)
 	}
 
+	// The gateway's own outgoing shape: TLS with a client certificate and
+	// the token as per-RPC credentials that require transport security.
+	withBearer, err := grpc.NewClient(addr, clientOpt(t, tlsconf.Client{CAFile: ca.file, CertFile: desk.certFile, KeyFile: desk.keyFile}),
+		grpc.WithPerRPCCredentials(auth.Bearer{Token: agentToken}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer withBearer.Close()
+	bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer bcancel()
+	bs, err := hotlinev1.NewAgentServiceClient(withBearer).StreamEvents(bctx, &hotlinev1.StreamEventsRequest{Extension: "1001"})
+	if err == nil {
+		_, err = bs.Recv()
+	}
+	if err != nil {
+		t.Errorf("Bearer credentials over mTLS: %v", err)
+	}
+
 	refused(t, "plaintext client", dial(t, addr, grpc.WithTransportCredentials(insecure.NewCredentials())))
 	refused(t, "TLS client without a certificate", dial(t, addr, clientOpt(t, tlsconf.Client{CAFile: ca.file})))
 	refused(t, "client certificate of another CA", dial(t, addr, clientOpt(t, tlsconf.Client{CAFile: ca.file, CertFile: rogueDesk.certFile, KeyFile: rogueDesk.keyFile})))
