@@ -5,6 +5,15 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 
+# The build's identity (package buildinfo; -version, hotline_build_info):
+# the latest v* tag without its v, else 0.0.0~git<commit time>.<short hash>,
+# a Debian-ordered version either way.
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//' | grep . || \
+  git log -1 --format='0.0.0~git%cd.%h' --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0.0.0)
+LDFLAGS := -X github.com/hotline12345/hotline-gw/buildinfo.version=$(VERSION) \
+  -X github.com/hotline12345/hotline-gw/buildinfo.revision=$(REVISION)
+
 .PHONY: run test test-faults deps build lab-up lab-down unit e2e vet fmt-check proto bench clean
 
 run: deps build
@@ -26,7 +35,7 @@ deps:
 	$(GO) mod download
 
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
 lab-up:
 	lab/up.sh

@@ -20,6 +20,8 @@ type Metrics struct {
 	ACD       *ACD
 	Transfers *Transfers
 	Outbound  *Outbound
+	// Build is hotline_build_info: 1, labelled with the running build.
+	Build prometheus.Gauge
 }
 
 // New creates and registers every collector on reg.
@@ -32,6 +34,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		ACD:       newACD(f),
 		Transfers: newTransfers(f),
 		Outbound:  newOutbound(f),
+		Build:     newBuildInfo(f),
 	}
 }
 

@@ -34,6 +34,7 @@ import (
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/buildinfo"
 	"github.com/hotline12345/hotline-gw/gateway"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/gateway/callback"
@@ -60,8 +61,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "configs/gateway.example.yaml", "configuration file (YAML)")
 	check := fs.Bool("check-config", false, "validate the configuration and exit")
+	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *version {
+		fmt.Fprintln(os.Stdout, buildinfo.Line("hotline-gw"))
+		return 0
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
