@@ -2,8 +2,10 @@ package metrics_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hotline12345/hotline-gw/buildinfo"
 	"github.com/hotline12345/hotline-gw/metrics"
@@ -44,4 +46,13 @@ func TestBuildInfoOnTheInjectedRegistry(t *testing.T) {
 		return
 	}
 	t.Fatal("hotline_build_info not registered by metrics.New")
+}
+
+func TestEventLoopBeat(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry())
+	at := time.Date(2026, 12, 1, 12, 0, 0, 500_000_000, time.UTC)
+	m.EventLoop.Beat(at)
+	if got := testutil.ToFloat64(m.EventLoop.Heartbeat); got != float64(at.Unix())+0.5 {
+		t.Fatalf("heartbeat = %v, want %v", got, float64(at.Unix())+0.5)
+	}
 }
