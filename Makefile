@@ -14,7 +14,7 @@ VERSION ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v
 LDFLAGS := -X github.com/hotline12345/hotline-gw/buildinfo.version=$(VERSION) \
   -X github.com/hotline12345/hotline-gw/buildinfo.revision=$(REVISION)
 
-.PHONY: run test test-faults deps build lab-up lab-down unit e2e vet fmt-check proto bench clean
+.PHONY: run test test-faults deps build package lab-up lab-down unit e2e vet fmt-check proto bench clean
 
 run: deps build
 	lab/run.sh
@@ -36,6 +36,18 @@ deps:
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+# The Debian package (deploy/debian): the three binaries (static, stamped
+# with VERSION), the systemd unit, /etc/hotline-gw/gateway.yaml with production
+# defaults, the dashboard and rules. nfpm runs as a pinned Go module, outside
+# this module's go.mod. DIST=dir puts the .deb elsewhere.
+NFPM := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+DIST ?= dist
+package:
+	mkdir -p $(DIST)/bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(DIST)/bin/ ./cmd/hotline-gw ./cmd/hotlinectl ./cmd/ticket-sink
+	sed 's|@PKG_BIN@|$(DIST)/bin|' deploy/debian/nfpm.yaml >$(DIST)/nfpm.yaml
+	VERSION='$(VERSION)' $(GO) run $(NFPM) package --packager deb --config $(DIST)/nfpm.yaml --target $(DIST)/
 
 lab-up:
 	lab/up.sh

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -14,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"gopkg.in/yaml.v3"
 
+	"github.com/hotline12345/hotline-gw/gateway/config"
 	"github.com/hotline12345/hotline-gw/metrics"
+	"github.com/hotline12345/hotline-gw/transfer"
 )
 
 const (
@@ -346,5 +349,41 @@ func TestDashboardShape(t *testing.T) {
 	}
 	if panels < 15 {
 		t.Errorf("%d panels", panels)
+	}
+}
+
+// TestPackagedConfigValidates: the /etc/hotline-gw/gateway.yaml the package
+// installs is valid once its ARI password file exists, and holds no secret.
+func TestPackagedConfigValidates(t *testing.T) {
+	const packaged = "debian/gateway.yaml"
+	data, err := os.ReadFile(packaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(data)
+	for _, secret := range []string{"hotline-lab", "lab-token", "password: ", "token: "} {
+		if strings.Contains(body, secret) {
+			t.Errorf("%s holds %q: secrets belong in *_file or the environment", packaged, secret)
+		}
+	}
+	const pwFile = "/etc/hotline-gw/ari-password"
+	if !strings.Contains(body, "password_file: "+pwFile) {
+		t.Fatalf("%s does not read the ARI password from %s", packaged, pwFile)
+	}
+	pw := filepath.Join(t.TempDir(), "ari-password")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOTLINE_ARI_PASSWORD", "")
+	cfg, err := config.Parse(strings.NewReader(strings.Replace(body, pwFile, pw, 1)))
+	if err != nil {
+		t.Fatalf("%s: %v", packaged, err)
+	}
+	transfer.SetDefaults(&cfg.Transfer)
+	if err := transfer.ValidateConfig(&cfg.Transfer); err != nil {
+		t.Fatalf("%s: %v", packaged, err)
+	}
+	if cfg.ARI.Password != "s3cret" || cfg.Log.Format != "json" {
+		t.Fatalf("password %q, log format %q", cfg.ARI.Password, cfg.Log.Format)
 	}
 }
