@@ -5,7 +5,16 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: run test test-faults deps build lab-up lab-down unit e2e vet fmt-check proto bench clean
+# The build's identity (package buildinfo; -version, hotline_build_info):
+# the latest v* tag without its v, else 0.0.0~git<commit time>.<short hash>,
+# a Debian-ordered version either way.
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//' | grep . || \
+  git log -1 --format='0.0.0~git%cd.%h' --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0.0.0)
+LDFLAGS := -X github.com/hotline12345/hotline-gw/buildinfo.version=$(VERSION) \
+  -X github.com/hotline12345/hotline-gw/buildinfo.revision=$(REVISION)
+
+.PHONY: run test test-faults deps build package lab-up lab-down unit e2e vet fmt-check proto bench clean
 
 run: deps build
 	lab/run.sh
@@ -26,7 +35,19 @@ deps:
 	$(GO) mod download
 
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
+
+# The Debian package (deploy/debian): the three binaries (static, stamped
+# with VERSION), the systemd unit, /etc/hotline-gw/gateway.yaml with production
+# defaults, the dashboard and rules. nfpm runs as a pinned Go module, outside
+# this module's go.mod. DIST=dir puts the .deb elsewhere.
+NFPM := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+DIST ?= dist
+package:
+	mkdir -p $(DIST)/bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(DIST)/bin/ ./cmd/hotline-gw ./cmd/hotlinectl ./cmd/ticket-sink
+	sed 's|@PKG_BIN@|$(DIST)/bin|' deploy/debian/nfpm.yaml >$(DIST)/nfpm.yaml
+	VERSION='$(VERSION)' $(GO) run $(NFPM) package --packager deb --config $(DIST)/nfpm.yaml --target $(DIST)/
 
 lab-up:
 	lab/up.sh

@@ -5,4 +5,6 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
-ensure_host_packages debootstrap redis-server redis-tools sip-tester curl protobuf-compiler make
+# prometheus: promtool (deploy rules); systemd: systemd-analyze (the unit); dpkg: the .deb test
+ensure_host_packages debootstrap redis-server redis-tools sip-tester curl protobuf-compiler make \
+  prometheus systemd dpkg

@@ -20,6 +20,10 @@ type Metrics struct {
 	ACD       *ACD
 	Transfers *Transfers
 	Outbound  *Outbound
+	// EventLoop is the event loop's heartbeat.
+	EventLoop *EventLoop
+	// Build is hotline_build_info: 1, labelled with the running build.
+	Build prometheus.Gauge
 }
 
 // New creates and registers every collector on reg.
@@ -32,6 +36,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		ACD:       newACD(f),
 		Transfers: newTransfers(f),
 		Outbound:  newOutbound(f),
+		EventLoop: newEventLoop(f),
+		Build:     newBuildInfo(f),
 	}
 }
 

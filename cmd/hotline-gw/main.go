@@ -22,14 +22,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hotline12345/hotline-gw/app"
+	"github.com/hotline12345/hotline-gw/buildinfo"
 )
 
 func main() {
 	fs := flag.NewFlagSet("hotline-gw", flag.ContinueOnError)
 	path := fs.String("config", "configs/gateway.example.yaml", "configuration file (YAML)")
 	check := fs.Bool("check-config", false, "validate the configuration and exit")
+	version := fs.Bool("version", false, "print the version and exit")
 	if fs.Parse(os.Args[1:]) != nil {
 		os.Exit(2)
+	} else if *version {
+		fmt.Println(buildinfo.Line("hotline-gw"))
+		return
 	}
 	cfg, err := app.LoadConfig(*path)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/buildinfo"
 	"github.com/hotline12345/hotline-gw/gateway/report"
 )
 
@@ -34,6 +35,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "report":
 		return reportCmd(args[1:], stdout, stderr)
+	case "-version", "--version", "version":
+		fmt.Fprintln(stdout, buildinfo.Line("hotlinectl"))
+		return 0
 	case "-h", "--help", "help":
 		usage(stdout)
 		return 0

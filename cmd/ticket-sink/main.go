@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hotline12345/hotline-gw/buildinfo"
 	"github.com/hotline12345/hotline-gw/gateway/ticket/sinkserver"
 )
 
@@ -28,7 +29,12 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:50052", "address to serve gRPC on")
 	file := flag.String("file", "tickets.jsonl", "file the tickets are appended to, one JSON line each")
 	token := flag.String("token", os.Getenv("TICKET_SINK_TOKEN"), "bearer token required in metadata \"authorization\" (default $TICKET_SINK_TOKEN; empty: none)")
+	version := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *version {
+		fmt.Println(buildinfo.Line("ticket-sink"))
+		return
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

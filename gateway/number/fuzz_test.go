@@ -17,7 +17,8 @@ func seeds(f *testing.F) {
 		"(0739) 555-1234", "5551234", "+86 739 5551234", "010-62345678", "021 5555 1234",
 		"12345", "110", "95588", "4008001234", "+14155550123", "00852 2123 4567",
 		"13800138000&Local/x", "1380013800\n0", "13800138000,,r", "${EXTEN}", "(+86) 138 0013 8000",
-		"013800138000", "", "anonymous", "１３８００１３８０００",
+		"013800138000", "", "anonymous", "１３８００１３８０００", "＋８６－１３８·００１３　８０００",
+		"（０７３９）５５５１２３４", "14012345678", "15412345678", "17405123456", "138\xff00138000", "１３８＆",
 	} {
 		f.Add(s)
 	}
@@ -51,6 +52,13 @@ func FuzzOutbound(f *testing.F) {
 			}
 			if !ok || c.Digits() != d {
 				t.Fatalf("Outbound accepts %q as %s but Caller says %q, %v", raw, d, c.Digits(), ok)
+			}
+			// The canonical form is a fixed point, and so is E.164.
+			if again, err := p.Outbound(d); err != nil || again != n {
+				t.Fatalf("Outbound(%q) = %s, but Outbound(%s) = %s, %v", raw, d, d, again.Digits(), err)
+			}
+			if again, err := p.Outbound(n.E164()); err != nil || again != n {
+				t.Fatalf("Outbound(%q) = %s, but Outbound(%s) = %s, %v", raw, d, n.E164(), again.Digits(), err)
 			}
 			if !strings.HasPrefix(n.E164(), "+86") || strings.Trim(n.E164()[1:], "0123456789") != "" {
 				t.Fatalf("E164 of %q = %q", raw, n.E164())

@@ -4,9 +4,13 @@
 //
 // Chinese numbering as used here:
 //
-//   - mobile: 11 digits starting 13-19, optionally written with +86, 0086
-//     or 86 in front, or with a trunk 0 ("013800138000", as out-of-town
-//     mobiles are often presented);
+//   - mobile: 11 digits with a mobile prefix of the national numbering
+//     plan (mobilePrefixes: 13x, 145, 147, 15x but 154, 162, 165-167,
+//     170-173, 175-178, 18x, 19x but 194, satellite 1349 and 17400-17405;
+//     not the 140-144/146/148 IoT and 149 data-only ranges, nor unassigned
+//     ones such as 154), optionally written with +86, 0086 or 86 in front,
+//     or with a trunk 0 ("013800138000", as out-of-town mobiles are often
+//     presented);
 //   - fixed line: area code (0 + 2-3 digits: 010 and 02X are three digits
 //     with the 0, the others four, e.g. 0739) + a 7-8 digit subscriber
 //     number not starting 0 or 1; written as +86 739 ... the trunk 0 is
@@ -17,6 +21,11 @@
 // The canonical dial form is the national form with the trunk 0 for fixed
 // lines: "13800138000", "07395551234". E164 gives "+8613800138000",
 // "+867395551234" for display.
+//
+// Input is folded first: full-width digits and signs (１３８…, ＋, （）) as
+// agents paste them from Chinese text become ASCII, and common separators
+// (spaces, the ideographic space, hyphens and dashes of either width, the
+// middle dot ·, dots) are dropped.
 //
 // Only digits ever leave this package: a Number can only be made by a
 // Policy, and its digits are checked again when a dial string is built.
@@ -29,6 +38,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Errors. Every refusal wraps one of them.
@@ -323,7 +333,8 @@ func (p *Policy) check(n Number, written string) error {
 	return nil
 }
 
-// maxRaw bounds the input; longer strings are refused before any parsing.
+// maxRaw bounds the input in characters (runes); longer strings are
+// refused before any parsing.
 const maxRaw = 40
 
 // parse returns the number and the national digits as written, refusing
@@ -389,7 +400,7 @@ func (p *Policy) parse(raw string) (Number, string, error) {
 		if len(d) != 11 {
 			return Number{}, "", invalid("mobile numbers have 11 digits, got %d", len(d))
 		}
-		return Number{}, "", invalid("%s is no mobile prefix (13-19)", d[:2])
+		return Number{}, "", invalid("%s is no mobile prefix of the numbering plan", d[:min(len(d), 5)])
 	default:
 		if err := checkSubscriber(d); err != nil {
 			return Number{}, "", err
@@ -441,7 +452,36 @@ func areaLen(d string) int {
 }
 
 func isMobile(d string) bool {
-	return len(d) == 11 && d[0] == '1' && d[1] >= '3' && d[1] <= '9' && allDigits(d)
+	if len(d) != 11 || !allDigits(d) {
+		return false
+	}
+	for _, p := range mobilePrefixes {
+		if strings.HasPrefix(d, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// mobilePrefixes are the prefixes of 11-digit mobile numbers in China's
+// numbering plan (工业和信息化部 电信网编码计划): the carriers' public mobile
+// ranges, their virtual-operator (170/171/162/165/167) and satellite
+// (1349, 17400-17405) ranges and China Broadnet's 192. Deliberately absent:
+// 140-144, 146 and 148 (13-digit IoT numbers), 149 (data-only), and the
+// unassigned 154, 160, 161, 163, 164, 168, 169, 179 and 194. The test
+// checks this list against libphonenumber's metadata.
+var mobilePrefixes = []string{
+	"13",         // 130-139 (1349: satellite)
+	"145", "147", // data cards that also carry voice
+	"150", "151", "152", "153", // no 154
+	"155", "156", "157", "158", "159",
+	"162", "165", "166", "167",
+	"170", "171", "172", "173",
+	"17400", "17401", "17402", "17403", "17404", "17405", // satellite
+	"175", "176", "177", "178",
+	"18",                       // 180-189
+	"190", "191", "192", "193", // no 194
+	"195", "196", "197", "198", "199",
 }
 
 func allDigits(s string) bool {
@@ -453,48 +493,54 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
-// scan extracts the digits of raw. Allowed besides digits: spaces and
-// dashes anywhere, one leading +, and one pair of parentheses around the
-// leading group ("(0739) 555-1234", "(+86) 138..."). Anything else —
-// letters, other punctuation, control characters, non-ASCII — is refused.
+// scan extracts the digits of raw after folding (see fold). Allowed
+// besides digits: separators anywhere, one leading +, and one pair of
+// parentheses around the leading group ("(0739) 555-1234", "(+86) 138...").
+// Anything else — letters, other punctuation, control characters, other
+// non-ASCII — is refused.
 func scan(raw string) (digits string, plus bool, err error) {
-	if len(raw) > maxRaw {
-		return "", false, invalid("too long: %d bytes (at most %d)", len(raw), maxRaw)
+	if len(raw) > 4*maxRaw || utf8.RuneCountInString(raw) > maxRaw {
+		return "", false, invalid("too long: %d characters (at most %d)", utf8.RuneCountInString(raw), maxRaw)
 	}
 	var b strings.Builder
-	open, closed := -1, -1
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
+	open, closed := false, false
+	for i, r := range raw {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(raw[i:]); size <= 1 {
+				return "", false, invalid("not UTF-8")
+			}
+		}
+		c, sep := fold(r)
 		switch {
+		case sep:
 		case c >= '0' && c <= '9':
 			b.WriteByte(c)
-		case c == ' ' || c == '-':
 		case c == '+':
 			if plus || b.Len() > 0 {
 				return "", false, invalid("+ is allowed only in front")
 			}
 			plus = true
 		case c == '(':
-			if open >= 0 || b.Len() > 0 || plus {
+			if open || b.Len() > 0 || plus {
 				return "", false, invalid("( is allowed only once, around the leading group")
 			}
-			open = i
+			open = true
 		case c == ')':
-			if open < 0 || closed >= 0 || b.Len() == 0 || b.Len() > 4 {
+			if !open || closed || b.Len() == 0 || b.Len() > 4 {
 				return "", false, invalid(") must close a ( around 1-4 leading digits")
 			}
-			closed = i
-		case c < 0x20 || c == 0x7f:
-			return "", false, invalid("control character 0x%02x", c)
-		case c >= 0x80:
-			return "", false, invalid("non-ASCII character")
+			closed = true
+		case r < 0x20 || r == 0x7f:
+			return "", false, invalid("control character 0x%02x", r)
+		case r >= 0x80:
+			return "", false, invalid("non-ASCII character %U", r)
 		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
 			return "", false, invalid("letter %q", c)
 		default:
 			return "", false, invalid("character %q not allowed", c)
 		}
 	}
-	if open >= 0 && closed < 0 {
+	if open && !closed {
 		return "", false, invalid("unbalanced (")
 	}
 	if b.Len() == 0 {
@@ -507,4 +553,31 @@ func scan(raw string) (digits string, plus bool, err error) {
 		return "", false, invalid("too short: %d digits", b.Len())
 	}
 	return b.String(), plus, nil
+}
+
+// fold maps r to the ASCII character scan judges: full-width digits,
+// plus sign and parentheses (U+FF10-FF19, U+FF0B, U+FF08/FF09) become
+// their ASCII forms; sep reports a separator to drop: space, no-break and
+// ideographic space, ASCII and full-width hyphen-minus, the Unicode
+// hyphens and dashes U+2010-2015, minus U+2212, the middle dots U+00B7,
+// U+30FB, U+FF65 and the ASCII and full-width full stop. Any other
+// non-ASCII rune folds to 0x80 (refused).
+func fold(r rune) (c byte, sep bool) {
+	switch {
+	case r == ' ', r == '-', r == '.', r == '\u00a0', r == '\u3000',
+		r >= '\u2010' && r <= '\u2015', r == '\u2212', r == '\uff0d', r == '\uff0e',
+		r == '\u00b7', r == '\u30fb', r == '\uff65':
+		return 0, true
+	case r < 0x80:
+		return byte(r), false
+	case r >= '\uff10' && r <= '\uff19':
+		return byte('0' + r - '\uff10'), false
+	case r == '\uff0b':
+		return '+', false
+	case r == '\uff08':
+		return '(', false
+	case r == '\uff09':
+		return ')', false
+	}
+	return 0x80, false
 }

@@ -23,6 +23,8 @@ var layer = map[string]int{
 	"cmd/...":                   0, // flags and signals
 	"bench":                     0,
 	"test/...":                  0, // end-to-end tests and their helpers
+	"configs":                   0, // the example configuration's test
+	"deploy":                    0, // dashboards, rules and package files; their tests
 	"app":                       1, // wiring and lifecycle
 	"edge":                      2, // the gRPC servers
 	"gateway/config":            2, // embeds every domain's section
@@ -41,6 +43,10 @@ var layer = map[string]int{
 	"gateway/number":            5,
 	"metrics":                   6, // leaves
 	"dialplan":                  5, // the contract with the dialplan
+	"auth":                      5, // roles, tokens and the interceptors
+	"tlsconf":                   7,
+	"buildinfo":                 7,
+	"sdnotify":                  7,
 	"internal/conf":             6,
 	"internal/randid":           6,
 	"internal/backoff":          6,
