@@ -143,26 +143,32 @@ ast_start() {
   log "ARI is up at $ARI_URL"
 }
 
-# ast_kill: SIGKILL Asterisk, as a crash would (fault tests).
+# ast_kill: SIGKILL Asterisk, as a crash would (fault tests). Fails when no
+# lab Asterisk runs (a kill that kills nothing must not pass for a crash) or
+# when it is still there afterwards.
 ast_kill() {
-  if ! ast_running; then
-    log "asterisk not running"
-    return 0
-  fi
-  log "killing asterisk (SIGKILL)"
-  # shellcheck disable=SC2046
-  kill -9 $(ast_pids) 2>/dev/null || true
+  local pids
+  pids="$(ast_pids | tr '\n' ' ')"
+  [ -n "${pids// /}" ] || die "kill: no lab asterisk is running (nothing to kill)"
+  log "killing asterisk (SIGKILL, pid $pids)"
+  # shellcheck disable=SC2086
+  kill -9 $pids 2>/dev/null || true
   for _ in $(seq 1 50); do
     ast_running || break
     sleep 0.1
   done
+  ast_running && die "kill: asterisk still running after SIGKILL (pid $(ast_pids | tr '\n' ' '))"
   for _ in $(seq 1 25); do
     ari_up || break
     sleep 0.2
   done
+  ari_up && die "kill: ARI still answers at $ARI_URL after asterisk was killed"
   log "asterisk killed"
 }
 
+# ast_stop: stop Asterisk (core stop now, then kill); fails if it is still
+# there afterwards. Nothing running is fine here (down.sh is idempotent);
+# pbx.sh stop|restart refuse it.
 ast_stop() {
   if ! ast_running; then
     log "asterisk not running"
@@ -184,11 +190,13 @@ ast_stop() {
       kill -9 $(ast_pids) 2>/dev/null || true
     fi
   fi
+  ast_running && die "stop: asterisk still running (pid $(ast_pids | tr '\n' ' '))"
   # wait for ports to be released
   for _ in $(seq 1 25); do
     ari_up || break
     sleep 0.2
   done
+  ari_up && die "stop: ARI still answers at $ARI_URL after asterisk stopped"
   log "asterisk stopped"
 }
 

@@ -5,10 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -19,6 +23,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/gateway/ticket/sinkserver"
 )
 
 // Phone behaviours, by SIPp scenario.
@@ -54,7 +59,8 @@ func StartUAS(t testing.TB, name string, port int, scenario string, extra ...str
 	dir := t.TempDir()
 	args := append([]string{"-sf", filepath.Join(RepoRoot(), "lab", "sipp", scenario),
 		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-nostdin",
-		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1"}, extra...)
+		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
+		"-trace_logs", "-log_file", filepath.Join(dir, "calls.log")}, extra...)
 	cmd := exec.Command("sipp", args...)
 	cmd.Dir = dir
 	if err := cmd.Start(); err != nil {
@@ -90,6 +96,44 @@ func (p *Phone) Calls() int {
 		return 0
 	}
 	return lastStat(string(b), "TotalCallCreated")
+}
+
+// PeakConcurrent returns the most calls the phone had at once, from the
+// "call-start"/"call-end" lines uas_answer.xml logs (INVITE received to BYE
+// or CANCEL received), and how many calls it logged; an error when the
+// scenario logged nothing of the kind.
+func (p *Phone) PeakConcurrent() (peak, calls int, err error) {
+	b, err := os.ReadFile(filepath.Join(p.dir, "calls.log"))
+	if err != nil {
+		return 0, 0, fmt.Errorf("phone %s: call log: %w", p.Ext, err)
+	}
+	var deltas []int
+	open := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || (f[0] != "call-start" && f[0] != "call-end") {
+			continue
+		}
+		if _, err := strconv.ParseInt(f[1], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("phone %s: call log line %q: %w", p.Ext, line, err)
+		}
+		switch {
+		case f[0] == "call-start" && !open[f[2]]:
+			open[f[2]] = true
+			calls++
+			deltas = append(deltas, +1)
+		case f[0] == "call-end" && open[f[2]]:
+			delete(open, f[2])
+			deltas = append(deltas, -1)
+		}
+	}
+	// SIPp is single-threaded: the log is in the order it handled the messages.
+	cur := 0
+	for _, d := range deltas {
+		cur += d
+		peak = max(peak, cur)
+	}
+	return peak, calls, nil
 }
 
 // AgentToken is the lab token of extension ext.
@@ -225,15 +269,20 @@ func (d *Desktop) Offers() []*hotlinev1.CallOffer {
 	return out
 }
 
-// Sink is a running reference ticket sink.
+// Sink is the reference ticket sink (gateway/ticket/sinkserver) served
+// in the test process, so the test sees every SubmitTicket: the file holds
+// one line per new ticket ID, Submits counts each submission, duplicates
+// included.
 type Sink struct {
 	Addr string
 	File string
-	cmd  *exec.Cmd
+	fs   *sinkserver.FileSink
+	srv  *grpc.Server
+	done chan struct{}
 }
 
-// StartSink runs cmd/ticket-sink on a free port, storing tickets in file
-// (a new file in a temp dir when empty).
+// StartSink serves a sink on addr (a free port when empty), storing tickets
+// in file (a new file in a temp dir when empty).
 func StartSink(t testing.TB, addr, file string) *Sink {
 	t.Helper()
 	if addr == "" {
@@ -242,24 +291,85 @@ func StartSink(t testing.TB, addr, file string) *Sink {
 	if file == "" {
 		file = filepath.Join(t.TempDir(), "tickets.jsonl")
 	}
-	cmd := exec.Command(Binary(t, "ticket-sink"), "-listen", addr, "-file", file)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	fs, err := sinkserver.Open(file, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		t.Fatalf("ticket sink: %v", err)
 	}
-	s := &Sink{Addr: addr, File: file, cmd: cmd}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		_ = fs.Close()
+		t.Fatalf("ticket sink: listen on %s: %v", addr, err)
+	}
+	s := &Sink{Addr: addr, File: file, fs: fs, srv: sinkserver.NewGRPCServer(fs, ""), done: make(chan struct{})}
+	go func() { _ = s.srv.Serve(lis); close(s.done) }()
 	t.Cleanup(s.Stop)
 	return s
 }
 
-// Stop ends the sink.
+// Stop ends the sink (open submissions get 5 s to finish).
 func (s *Sink) Stop() {
-	if s.cmd == nil {
+	if s.srv == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	_ = s.cmd.Wait()
-	s.cmd = nil
+	stopped := make(chan struct{})
+	go func() { s.srv.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		s.srv.Stop()
+	}
+	<-s.done
+	_ = s.fs.Close()
+	s.srv = nil
+}
+
+// Submits returns how many times each ticket ID was submitted to this sink.
+func (s *Sink) Submits() map[string]int { return s.fs.Submits() }
+
+// CheckTickets compares the sink with the calls the gateway counted: the
+// file holds exactly one line for each ID in want and nothing else, and
+// every one was submitted at least once and at most maxSubmits times (1
+// where the README promises once; the number of gateway kills or Redis
+// outages plus one where a delivery may be replayed). For use inside
+// Eventually.
+func (s *Sink) CheckTickets(t testing.TB, want map[string]bool, maxSubmits int) error {
+	t.Helper()
+	lines, _ := s.Tickets(t)
+	subs := s.Submits()
+	var missing, extra, doubled, replayed []string
+	for id := range want {
+		if lines[id] == 0 {
+			missing = append(missing, id)
+		}
+	}
+	for id, n := range lines {
+		if !want[id] {
+			extra = append(extra, id)
+		}
+		if n > 1 {
+			doubled = append(doubled, fmt.Sprintf("%s×%d", id, n))
+		}
+	}
+	for id, n := range subs {
+		if n > maxSubmits {
+			replayed = append(replayed, fmt.Sprintf("%s×%d", id, n))
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	sort.Strings(doubled)
+	sort.Strings(replayed)
+	switch {
+	case len(doubled) > 0:
+		return fmt.Errorf("tickets stored more than once: %v", doubled)
+	case len(replayed) > 0:
+		return fmt.Errorf("tickets submitted more than %d time(s) (SubmitTicket per ID): %v", maxSubmits, replayed)
+	case len(extra) > 0:
+		return fmt.Errorf("%d tickets for calls that were not counted: %v", len(extra), extra)
+	case len(missing) > 0:
+		return fmt.Errorf("sink has %d tickets, want %d: missing the tickets of counted calls %v", len(lines), len(want), missing)
+	}
+	return nil
 }
 
 // Tickets reads the sink's file: ticket ID → how many times it is there,
