@@ -194,7 +194,8 @@ func TestPostCallSurvey(t *testing.T) {
 		return nil
 	})
 	// No key: the caller just waits after the agent hung up.
-	if res := labtest.PlaceCalls(t, labtest.Calls{DID: "12345", Duration: 20 * time.Second}); res.Successful != 1 {
+	// The gateway hangs up after the survey's 3 s, long before the caller's 20 s.
+	if res := labtest.PlaceCalls(t, labtest.Calls{DID: "12345", Duration: 20 * time.Second, Ends: labtest.EndsByFarEnd}); res.Successful != 1 || res.AvgCallLength >= 20*time.Second {
 		t.Fatalf("unrated call: %+v", res)
 	}
 	labtest.WaitNoChannels(t, 10*time.Second)

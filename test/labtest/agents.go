@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/gateway/ticket/sinkserver"
@@ -279,6 +280,12 @@ type Sink struct {
 	fs   *sinkserver.FileSink
 	srv  *grpc.Server
 	done chan struct{}
+
+	gateMu  sync.Mutex
+	passed  int           // submissions let through the gate
+	limit   int           // -1: no gate
+	open    chan struct{} // closed by Resume
+	waiting int           // submissions held at the gate
 }
 
 // StartSink serves a sink on addr (a free port when empty), storing tickets
@@ -300,7 +307,8 @@ func StartSink(t testing.TB, addr, file string) *Sink {
 		_ = fs.Close()
 		t.Fatalf("ticket sink: listen on %s: %v", addr, err)
 	}
-	s := &Sink{Addr: addr, File: file, fs: fs, srv: sinkserver.NewGRPCServer(fs, ""), done: make(chan struct{})}
+	s := &Sink{Addr: addr, File: file, fs: fs, done: make(chan struct{}), limit: -1}
+	s.srv = sinkserver.NewGRPCServer(fs, "", grpc.ChainUnaryInterceptor(s.gate))
 	go func() { _ = s.srv.Serve(lis); close(s.done) }()
 	t.Cleanup(s.Stop)
 	return s
@@ -323,6 +331,58 @@ func (s *Sink) Stop() {
 	s.srv = nil
 }
 
+// PauseAfter lets n more submissions through, then holds the following
+// ones (they neither reach the file nor count in Submits) until Resume or
+// until their caller gives up.
+func (s *Sink) PauseAfter(n int) {
+	s.gateMu.Lock()
+	defer s.gateMu.Unlock()
+	s.limit = s.passed + n
+	s.open = make(chan struct{})
+}
+
+// Resume lets held and further submissions through.
+func (s *Sink) Resume() {
+	s.gateMu.Lock()
+	defer s.gateMu.Unlock()
+	if s.limit >= 0 {
+		s.limit = -1
+		close(s.open)
+	}
+}
+
+// Held returns how many submissions wait at the gate now.
+func (s *Sink) Held() int {
+	s.gateMu.Lock()
+	defer s.gateMu.Unlock()
+	return s.waiting
+}
+
+func (s *Sink) gate(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if info.FullMethod != hotlinev1.TicketSink_SubmitTicket_FullMethodName {
+		return h(ctx, req)
+	}
+	s.gateMu.Lock()
+	if s.limit >= 0 && s.passed >= s.limit {
+		open := s.open
+		s.waiting++
+		s.gateMu.Unlock()
+		select {
+		case <-open:
+		case <-ctx.Done():
+			s.gateMu.Lock()
+			s.waiting--
+			s.gateMu.Unlock()
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		s.gateMu.Lock()
+		s.waiting--
+	}
+	s.passed++
+	s.gateMu.Unlock()
+	return h(ctx, req)
+}
+
 // Submits returns how many times each ticket ID was submitted to this sink.
 func (s *Sink) Submits() map[string]int { return s.fs.Submits() }
 
@@ -333,6 +393,12 @@ func (s *Sink) Submits() map[string]int { return s.fs.Submits() }
 // outages plus one where a delivery may be replayed). For use inside
 // Eventually.
 func (s *Sink) CheckTickets(t testing.TB, want map[string]bool, maxSubmits int) error {
+	t.Helper()
+	return s.CheckTicketsLimit(t, want, func(string) int { return maxSubmits })
+}
+
+// CheckTicketsLimit is CheckTickets with a limit of submissions per ID.
+func (s *Sink) CheckTicketsLimit(t testing.TB, want map[string]bool, maxSubmits func(id string) int) error {
 	t.Helper()
 	lines, _ := s.Tickets(t)
 	subs := s.Submits()
@@ -351,8 +417,8 @@ func (s *Sink) CheckTickets(t testing.TB, want map[string]bool, maxSubmits int) 
 		}
 	}
 	for id, n := range subs {
-		if n > maxSubmits {
-			replayed = append(replayed, fmt.Sprintf("%s×%d", id, n))
+		if n > maxSubmits(id) {
+			replayed = append(replayed, fmt.Sprintf("%s×%d (at most %d)", id, n, maxSubmits(id)))
 		}
 	}
 	sort.Strings(missing)
@@ -363,7 +429,7 @@ func (s *Sink) CheckTickets(t testing.TB, want map[string]bool, maxSubmits int) 
 	case len(doubled) > 0:
 		return fmt.Errorf("tickets stored more than once: %v", doubled)
 	case len(replayed) > 0:
-		return fmt.Errorf("tickets submitted more than %d time(s) (SubmitTicket per ID): %v", maxSubmits, replayed)
+		return fmt.Errorf("%d tickets submitted more often than allowed (SubmitTicket calls per ID): %v", len(replayed), replayed)
 	case len(extra) > 0:
 		return fmt.Errorf("%d tickets for calls that were not counted: %v", len(extra), extra)
 	case len(missing) > 0:
