@@ -527,9 +527,9 @@ type Calls struct {
 	Count     int
 	Duration  time.Duration // talk time before the caller hangs up
 	Caller    string
-	Rate      int // calls per second (default 10)
-	Scenario  string
-	LocalPort int // default: a free port
+	Rate      int    // calls per second (default 10)
+	Scenario  string // in lab/sipp, or an absolute path
+	LocalPort int    // default: a free port
 	Extra     []string
 	// Ends says who is to end each call of uac_call.xml: by default the
 	// caller after Duration; a call the far end (the gateway, Asterisk)
@@ -611,8 +611,12 @@ func runSIPp(ctx context.Context, t testing.TB, c Calls) Result {
 		port = freeUDPPort(t)
 	}
 	dir := t.TempDir()
+	scenario := c.Scenario
+	if !filepath.IsAbs(scenario) {
+		scenario = filepath.Join(RepoRoot(), "lab", "sipp", scenario)
+	}
 	args := []string{
-		"-sf", filepath.Join(RepoRoot(), "lab", "sipp", c.Scenario),
+		"-sf", scenario,
 		"-s", c.DID,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-m", strconv.Itoa(c.Count), "-r", strconv.Itoa(c.Rate),

@@ -3,7 +3,6 @@ package labtest
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +42,21 @@ func CountedCalls(t testing.TB, addr, kind string) (map[string]bool, error) {
 		return nil, fmt.Errorf("scan counted %s calls in redis %s: %w", kind, addr, err)
 	}
 	return ids, nil
+}
+
+// QueueWaiting returns how many calls wait in skill's queue in the Redis at
+// addr ("{hl}:acd:wait:<skill>").
+func QueueWaiting(t testing.TB, addr, skill string) (int64, error) {
+	t.Helper()
+	c := redisClient(addr)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, err := c.ZCard(ctx, keyTag+":acd:wait:"+skill).Result()
+	if err != nil {
+		return 0, fmt.Errorf("ZCARD queue %s: %w", skill, err)
+	}
+	return n, nil
 }
 
 // OutboxSettled reports an error while the ticket outbox in the Redis at
@@ -116,13 +130,4 @@ func Settle(t testing.TB, within time.Duration, redisAddr string, gws []*Gateway
 		}
 		return fn()
 	})
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
