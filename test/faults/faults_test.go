@@ -67,18 +67,20 @@ func load(t *testing.T, did string, count, rate int, d time.Duration) <-chan lab
 	return labtest.StartCalls(t, labtest.Calls{DID: did, Count: count, Rate: rate, Duration: d})
 }
 
-// outcomes says how a fault may bend "every inbound call has one outcome".
-type outcomes int
+// outcomes says how a fault may bend "every inbound call has one outcome"
+// (answered + abandoned + overflow == inbound); the zero value bends
+// nothing.
+type outcomes struct {
+	// unobserved: calls that ended while no gateway watched have the
+	// reaper's ticket (ended_unobserved) and no outcome of their own.
+	unobserved bool
+	// adopted: a call answered before a gateway crash and adopted by the
+	// next one is offered again (README, known limits); if its caller then
+	// hangs up in the queue it has two outcomes, answered and abandoned.
+	adopted int
+}
 
-const (
-	// exactOutcomes: answered + abandoned + overflow == inbound.
-	exactOutcomes outcomes = iota
-	// unobservedOutcomes: calls that ended while no gateway watched have a
-	// reaper's ticket (ended_unobserved) and no outcome, or the outcome the
-	// crashed gateway had counted (answered) — so inbound minus those
-	// tickets <= answered + abandoned + overflow <= inbound.
-	unobservedOutcomes
-)
+var exactOutcomes = outcomes{}
 
 // verify checks the invariants after a fault: want calls counted, the
 // counted calls' IDs exactly the stored tickets' IDs, each stored once and
@@ -115,18 +117,17 @@ func (r *rig) verify(want, maxSubmits int, oc outcomes) {
 			return err
 		}
 		sum := st.Answered + st.AbandonedGreeting + st.AbandonedQueue + st.AbandonedRinging + overflow(st)
-		switch oc {
-		case exactOutcomes:
-			if sum != st.InboundTotal {
-				return fmt.Errorf("outcomes: answered %d + abandoned %d/%d/%d + overflow %d = %d, want inbound %d",
-					st.Answered, st.AbandonedGreeting, st.AbandonedQueue, st.AbandonedRinging, overflow(st), sum, st.InboundTotal)
-			}
-		case unobservedOutcomes:
-			unobserved := uint64(r.endReasons()["ended_unobserved"])
-			if sum > st.InboundTotal || sum+unobserved < st.InboundTotal {
-				return fmt.Errorf("outcomes: answered %d + abandoned %d/%d/%d + overflow %d = %d; want within [inbound %d - %d ended unobserved, inbound]",
-					st.Answered, st.AbandonedGreeting, st.AbandonedQueue, st.AbandonedRinging, overflow(st), sum, st.InboundTotal, unobserved)
-			}
+		var unobserved uint64
+		if oc.unobserved {
+			unobserved = uint64(r.endReasons()["ended_unobserved"])
+		}
+		if lo, hi := st.InboundTotal-min(unobserved, st.InboundTotal), st.InboundTotal+uint64(oc.adopted); sum < lo || sum > hi {
+			return fmt.Errorf("outcomes: answered %d + abandoned %d/%d/%d + overflow %d = %d, want %d..%d (inbound %d, %d ended unobserved, %d adopted)",
+				st.Answered, st.AbandonedGreeting, st.AbandonedQueue, st.AbandonedRinging, overflow(st), sum, lo, hi, st.InboundTotal, unobserved, oc.adopted)
+		}
+		if sum != st.InboundTotal {
+			t.Logf("outcomes: answered %d + abandoned %d/%d/%d + overflow %d = %d for %d inbound (%d ended unobserved, %d adopted)",
+				st.Answered, st.AbandonedGreeting, st.AbandonedQueue, st.AbandonedRinging, overflow(st), sum, st.InboundTotal, unobserved, oc.adopted)
 		}
 		return nil
 	})
@@ -219,7 +220,7 @@ func TestAsteriskKilledUnderLoad(t *testing.T) {
 	g := r.gws[0]
 	before := startupTime(t)
 	restarts := g.Metric("hotline_ari_connects_total", map[string]string{"kind": "restart"})
-	cut := load(t, "12345", 20, 10, 30*time.Second)
+	cut := load(t, "12345", 20, 10, 15*time.Second)
 	labtest.Eventually(t, 15*time.Second, func() error {
 		if n := len(upCallers(t)); n != 20 {
 			return fmt.Errorf("%d of 20 calls up", n)
@@ -321,8 +322,6 @@ func TestGatewayKilledUnderLoad(t *testing.T) {
 			total, bound, rate, downtime.Round(time.Millisecond), got)
 	}
 
-	r.verify(got.Successful, 2, unobservedOutcomes)
-
 	// Adoption: every call up at the kill is either adopted by the new
 	// process or ended unobserved (before it connected); adopted calls end
 	// as calls do, with their own outcome.
@@ -330,6 +329,8 @@ func TestGatewayKilledUnderLoad(t *testing.T) {
 	if len(ad) == 0 {
 		t.Fatalf("the restarted gateway adopted none of the %d calls up at the kill", len(upAtKill))
 	}
+	r.verify(got.Successful, 2, outcomes{unobserved: true, adopted: len(ad)})
+
 	_, all := r.sink.Tickets(t)
 	var problems []string
 	for id := range ad { // (a call still being answered at the kill is adopted too)
