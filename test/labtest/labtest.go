@@ -127,6 +127,16 @@ func PBX(t testing.TB, args ...string) string {
 	return string(out)
 }
 
+// PBXFails runs lab/pbx.sh with args and fails the test unless it exits
+// non-zero with want in its output (e.g. a kill with nothing to kill).
+func PBXFails(t testing.TB, want string, args ...string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(RepoRoot(), "lab", "pbx.sh"), args...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("lab/pbx.sh %v: exit %v, want a failure saying %q:\n%s", args, err, want, out)
+	}
+}
+
 // Eventually polls fn until it returns nil or the time is up; then fails
 // with fn's last error. It waits for a state, it does not measure speed.
 func Eventually(t testing.TB, within time.Duration, fn func() error) {
