@@ -125,6 +125,19 @@ ast_prepare_dirs() {
   mkdir -p "$LAB_STATE"
 }
 
+# close_inherited_fds closes every descriptor above 2 in the current
+# (sub)shell. A daemon started from a session that holds the lab lock
+# (`flock /tmp/hotline-lab.lock ...` passes the lock's descriptor down to
+# every child) would otherwise keep the lock after the session ended.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd="${fd##*/}"
+    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+  done
+  return 0
+}
+
 ast_start() {
   if ast_running; then
     log "asterisk already running (pid $(ast_pids | tr '\n' ' '))"
@@ -135,8 +148,9 @@ ast_start() {
     : >"$AST_LOG"
     # -f: foreground (we background it); runuser/rungroup come from asterisk.conf.
     # setsid keeps it out of the caller's process group (CI job control).
-    setsid chroot "$LAB_ROOT" /usr/sbin/asterisk -f \
-      </dev/null >>"$AST_LOG" 2>&1 &
+    # The subshell closes inherited descriptors (the lab lock) first.
+    (close_inherited_fds; exec setsid chroot "$LAB_ROOT" /usr/sbin/asterisk -f \
+      </dev/null >>"$AST_LOG" 2>&1) &
     disown || true
   fi
   wait_ari
