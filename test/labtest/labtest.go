@@ -124,7 +124,34 @@ func PBX(t testing.TB, args ...string) string {
 	if err != nil {
 		t.Fatalf("lab/pbx.sh %v: %v\n%s", args, err, out)
 	}
+	if err := asteriskHoldsNoLock(); err != nil {
+		t.Fatalf("lab/pbx.sh %v: %v", args, err)
+	}
 	return string(out)
+}
+
+// LabLock is the lock every session that uses the lab holds (flock).
+const LabLock = "/tmp/hotline-lab.lock"
+
+// asteriskHoldsNoLock fails when an Asterisk process keeps a descriptor of
+// the lab lock: started from a session under flock, it would hold the lab
+// for everyone after the session ended.
+func asteriskHoldsNoLock() error {
+	procs, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, comm := range procs {
+		b, err := os.ReadFile(comm)
+		if err != nil || strings.TrimSpace(string(b)) != "asterisk" {
+			continue
+		}
+		dir := filepath.Dir(comm)
+		fds, _ := os.ReadDir(filepath.Join(dir, "fd"))
+		for _, fd := range fds {
+			if target, _ := os.Readlink(filepath.Join(dir, "fd", fd.Name())); target == LabLock {
+				return fmt.Errorf("asterisk (%s) holds the lab lock %s on descriptor %s: it would keep the lab locked after this session", filepath.Base(dir), LabLock, fd.Name())
+			}
+		}
+	}
+	return nil
 }
 
 // PBXFails runs lab/pbx.sh with args and fails the test unless it exits
