@@ -107,10 +107,14 @@ func TestCountsOnceAcrossGatewayAndAsteriskRestarts(t *testing.T) {
 		}
 		return nil
 	})
-	live, err := labtest.CountedCalls(t, rd.Addr, "inbound")
-	if err != nil || len(live) != 3 {
-		t.Fatalf("%d live calls counted in Redis, want 3 (%v)", len(live), err)
-	}
+	var live map[string]bool
+	labtest.Eventually(t, 5*time.Second, func() error {
+		var err error
+		if live, err = labtest.CountedCalls(t, rd.Addr, "inbound"); err != nil || len(live) != 3 {
+			return fmt.Errorf("%d live calls counted in Redis, want 3 (%v)", len(live), err)
+		}
+		return nil
+	})
 	g.Kill()
 	g.Start() // the new process adopts the three live calls
 	g.WaitReady(10 * time.Second)
