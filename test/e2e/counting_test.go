@@ -43,7 +43,7 @@ func TestCountsKnownMixPerLine(t *testing.T) {
 	}
 	labtest.WaitNoChannels(t, 5*time.Second)
 
-	labtest.Settle(t, 15*time.Second, rd.Addr, []*labtest.Gateway{g}, func() error {
+	labtest.Settle(t, 15*time.Second, "" /* no ticket sink */, []*labtest.Gateway{g}, func() error {
 		for _, m := range mix {
 			if got := g.Metric("hotline_calls_total", map[string]string{"direction": "inbound", "line": m.line}); got != float64(m.count) {
 				return fmt.Errorf("hotline_calls_total{inbound,%s} = %v, want %d", m.line, got, m.count)
@@ -177,7 +177,7 @@ func TestCountsOnceAcrossGatewayAndAsteriskRestarts(t *testing.T) {
 		}
 		return outcomesAddUp(st)
 	}
-	labtest.Settle(t, 15*time.Second, rd.Addr, []*labtest.Gateway{g}, check)
+	labtest.Settle(t, 15*time.Second, "" /* no ticket sink */, []*labtest.Gateway{g}, check)
 }
 
 // Two gateway processes on one Redis: the second takes over the Stasis
@@ -210,7 +210,7 @@ func TestTwoGatewaysCountEachCallOnce(t *testing.T) {
 	if res.Successful != 3 {
 		t.Fatalf("calls after takeover: %+v", res)
 	}
-	labtest.Settle(t, 15*time.Second, rd.Addr, []*labtest.Gateway{a, b}, func() error {
+	labtest.Settle(t, 15*time.Second, "" /* no ticket sink */, []*labtest.Gateway{a, b}, func() error {
 		st, err := getStats(b, today(), today())
 		if err != nil {
 			return err
@@ -250,7 +250,7 @@ func TestRedisOutageLosesNoCount(t *testing.T) {
 		t.Errorf("no counts pending while Redis was down")
 	}
 	rd.Restart()
-	labtest.Settle(t, 15*time.Second, rd.Addr, []*labtest.Gateway{g}, func() error {
+	labtest.Settle(t, 15*time.Second, "" /* no ticket sink */, []*labtest.Gateway{g}, func() error {
 		st, err := getStats(g, today(), today())
 		if err != nil {
 			return err // go-redis holds the last dial error for up to a second
