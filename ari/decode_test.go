@@ -1,8 +1,11 @@
 package ari
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
+	"unicode/utf8"
 
 	ariv5 "github.com/CyCoreSystems/ari/v5"
 )
@@ -99,4 +102,37 @@ func FuzzDecode(f *testing.F) {
 			d.Dispatch(ev) // routing must not panic either
 		}
 	})
+}
+
+// FuzzDecodeAccepts: a well-formed StasisStart decodes to one, with the
+// channel, caller and arguments it carries, whatever their text.
+func FuzzDecodeAccepts(f *testing.F) {
+	f.Add("1741915613.117", "13800138000", "inbound", "12345")
+	f.Add("", "", "", "")
+	f.Add("a\"b\\c", "张三", "from110", "\u2028")
+	f.Fuzz(func(t *testing.T, id, caller, entry, dnis string) {
+		if !utf8.ValidString(id) || !utf8.ValidString(caller) || !utf8.ValidString(entry) || !utf8.ValidString(dnis) {
+			return
+		}
+		data := fmt.Sprintf(`{"type":"StasisStart","application":"hotline","timestamp":"2025-03-14T09:26:53.589+0800","args":[%s,%s],
+"channel":{"id":%s,"name":"PJSIP/trunk-1","state":"Ring","caller":{"name":"","number":%s},"connected":{"name":"","number":""},
+"dialplan":{"context":"from-trunk","exten":"12345","priority":3},"creationtime":"2025-03-14T09:26:53.501+0800","language":"en"}}`,
+			jsonString(entry), jsonString(dnis), jsonString(id), jsonString(caller))
+		ev, err := Decode([]byte(data))
+		if err != nil {
+			t.Fatalf("Decode refused a well-formed StasisStart: %v\n%s", err, data)
+		}
+		ss, ok := ev.(*ariv5.StasisStart)
+		if !ok {
+			t.Fatalf("decoded %T, want *StasisStart", ev)
+		}
+		if ss.Channel.ID != id || ss.Channel.Caller.Number != caller || len(ss.Args) != 2 || ss.Args[0] != entry || ss.Args[1] != dnis {
+			t.Fatalf("StasisStart decoded as channel %q caller %q args %q; want %q %q [%q %q]", ss.Channel.ID, ss.Channel.Caller.Number, ss.Args, id, caller, entry, dnis)
+		}
+	})
+}
+
+func jsonString(s string) []byte {
+	b, _ := json.Marshal(s)
+	return b
 }

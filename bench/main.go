@@ -153,8 +153,9 @@ type path struct {
 	dids    [4]string
 	goProc  *child // the Go process of the path (nil for app_queue)
 	metrics string // its /metrics URL
-	// answered returns a monotonic counter of calls that reached an agent
-	// (nil: the path has no agents).
+	// answered returns a monotonic counter of calls that reached an agent,
+	// read from the agents' phone (the SIPp UAS's INVITEs), not from the
+	// path's own counters (nil: the path has no agents).
 	answered func() (int, error)
 	active   func() float64 // calls the Go process holds now (nil: unknown)
 }
@@ -182,7 +183,8 @@ type plateauResult struct {
 	N             int     `json:"n"`
 	OK            int     `json:"ok"`
 	Failed        int     `json:"failed"`
-	ActiveSeen    float64 `json:"active_seen"` // gateway's hotline_active_calls at the plateau
+	ActiveSeen    float64 `json:"active_seen"` // gateway's hotline_active_calls at the plateau; -1: unknown
+	Held          float64 `json:"held"`        // the calls the per-call figures are divided by (0: none)
 	GoRSSIdleKB   int64   `json:"go_rss_idle_kb"`
 	GoRSSPlatKB   int64   `json:"go_rss_plateau_kb"`
 	GoBytesCall   float64 `json:"go_rss_bytes_per_call"`
@@ -277,17 +279,14 @@ func run(ctx context.Context, o options) error {
 	gwMetrics := "http://" + gwHTTP + "/metrics"
 	paths := map[string]*path{
 		"gateway": {name: "gateway", dids: [4]string{"812345", "812333", "812315", "812348"}, goProc: gw, metrics: gwMetrics,
-			answered: func() (int, error) {
-				s, err := getMetrics(gwMetrics)
-				return int(s.sum("hotline_calls_answered_total")), err
-			},
+			answered: func() (int, error) { return agents.calls(), nil },
 			active: func() float64 {
 				s, _ := getMetrics(gwMetrics)
 				return s.sum("hotline_active_calls")
 			}},
 		"baseline": {name: "baseline", dids: [4]string{"19002", "19002", "19002", "19002"}, goProc: base, metrics: "http://" + baseHTTP + "/metrics"},
 		"queue": {name: "queue", dids: [4]string{"19001", "19001", "19001", "19001"},
-			answered: func() (int, error) { c, _, err := queueStats(o.labRoot); return c, err }},
+			answered: func() (int, error) { return agents.calls(), nil }},
 	}
 
 	// Asterisk's background CPU (other sessions' tests share the lab PBX).
@@ -332,7 +331,21 @@ func run(ctx context.Context, o options) error {
 	b, _ := json.MarshalIndent(r, "", "  ")
 	_ = os.WriteFile(filepath.Join(o.out, "results.json"), b, 0o644)
 	logf("results: %s", filepath.Join(o.out, "results.json"))
-	return nil
+	return r.verdict()
+}
+
+// verdict is an error when no step passed: a run that measured nothing
+// usable must not look like a result.
+func (r *results) verdict() error {
+	if len(r.Steps) == 0 {
+		return nil
+	}
+	for _, s := range r.Steps {
+		if s.Pass {
+			return nil
+		}
+	}
+	return fmt.Errorf("every one of the %d steps failed (first: %s %d cps: %s)", len(r.Steps), r.Steps[0].Path, r.Steps[0].Rate, r.Steps[0].Why)
 }
 
 // step places rate × step calls through p and measures them.
@@ -450,10 +463,18 @@ func (r *results) plateau(ctx context.Context, o options, p *path, n int) platea
 	res := <-done
 	pr.OK, pr.Failed = res.OK, res.Failed
 	pr.GoRSSPlatKB = int64(median(rss))
-	pr.GoBytesCall = finite((median(rss) - float64(pr.GoRSSIdleKB)) * 1024 / float64(n))
-	pr.HeapBytesCall = finite((median(heap) - heapIdle) / float64(n))
-	pr.AstBytesCall = finite((median(ast) - float64(astIdle)) * 1024 / float64(n))
-	pr.ActiveSeen = finite(median(active))
+	pr.ActiveSeen = -1
+	if p.active != nil {
+		pr.ActiveSeen = finite(median(active))
+	}
+	// Per call means per call actually held: the gateway's own count of
+	// active calls over the plateau, else the calls that lasted it.
+	pr.Held = plateauDivisor(pr.ActiveSeen, res.OK)
+	if pr.Held > 0 {
+		pr.GoBytesCall = finite((median(rss) - float64(pr.GoRSSIdleKB)) * 1024 / pr.Held)
+		pr.HeapBytesCall = finite((median(heap) - heapIdle) / pr.Held)
+		pr.AstBytesCall = finite((median(ast) - float64(astIdle)) * 1024 / pr.Held)
+	}
 	pr.GoHWMKB = statusKB(pid, "VmHWM")
 	return pr
 }
@@ -631,4 +652,17 @@ func sweepLeftovers() {
 	if n > 0 {
 		logf("hung up %d channels the bench left behind", n)
 	}
+}
+
+// plateauDivisor is the number of calls a plateau really held: the Go
+// process's median of active calls when it reports one, else the calls that
+// lasted the plateau (SIPp's successful calls).
+func plateauDivisor(activeSeen float64, ok int) float64 {
+	if activeSeen > 0 {
+		return activeSeen
+	}
+	if activeSeen < 0 && ok > 0 {
+		return float64(ok)
+	}
+	return 0
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,28 +230,3 @@ func startUAS(repo, dir string) (*uas, error) {
 // calls is the number of INVITEs the agents' phone received so far (the
 // stat file is written every second).
 func (u *uas) calls() int { return lastRow(u.stat).int("TotalCallCreated") }
-
-var queueStatsRE = regexp.MustCompile(`C:(\d+), A:(\d+)`)
-
-// queueStats returns app_queue's completed (answered by a member) and
-// abandoned counters of queue bench.
-func queueStats(labRoot string) (completed, abandoned int, err error) {
-	out, err := exec.Command("chroot", labRoot, "/usr/sbin/asterisk", "-rx", "queue show bench").Output()
-	if err != nil {
-		return 0, 0, fmt.Errorf("queue show bench: %w", err)
-	}
-	m := queueStatsRE.FindStringSubmatch(string(out))
-	if m == nil {
-		return 0, 0, fmt.Errorf("queue show bench: no C:/A: counters in %q", firstLine(string(out)))
-	}
-	completed, _ = strconv.Atoi(m[1])
-	abandoned, _ = strconv.Atoi(m[2])
-	return completed, abandoned, nil
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
-}

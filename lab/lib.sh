@@ -125,6 +125,19 @@ ast_prepare_dirs() {
   mkdir -p "$LAB_STATE"
 }
 
+# close_inherited_fds closes every descriptor above 2 in the current
+# (sub)shell. A daemon started from a session that holds the lab lock
+# (`flock /tmp/hotline-lab.lock ...` passes the lock's descriptor down to
+# every child) would otherwise keep the lock after the session ended.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd="${fd##*/}"
+    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+  done
+  return 0
+}
+
 ast_start() {
   if ast_running; then
     log "asterisk already running (pid $(ast_pids | tr '\n' ' '))"
@@ -135,34 +148,41 @@ ast_start() {
     : >"$AST_LOG"
     # -f: foreground (we background it); runuser/rungroup come from asterisk.conf.
     # setsid keeps it out of the caller's process group (CI job control).
-    setsid chroot "$LAB_ROOT" /usr/sbin/asterisk -f \
-      </dev/null >>"$AST_LOG" 2>&1 &
+    # The subshell closes inherited descriptors (the lab lock) first.
+    (close_inherited_fds; exec setsid chroot "$LAB_ROOT" /usr/sbin/asterisk -f \
+      </dev/null >>"$AST_LOG" 2>&1) &
     disown || true
   fi
   wait_ari
   log "ARI is up at $ARI_URL"
 }
 
-# ast_kill: SIGKILL Asterisk, as a crash would (fault tests).
+# ast_kill: SIGKILL Asterisk, as a crash would (fault tests). Fails when no
+# lab Asterisk runs (a kill that kills nothing must not pass for a crash) or
+# when it is still there afterwards.
 ast_kill() {
-  if ! ast_running; then
-    log "asterisk not running"
-    return 0
-  fi
-  log "killing asterisk (SIGKILL)"
-  # shellcheck disable=SC2046
-  kill -9 $(ast_pids) 2>/dev/null || true
+  local pids
+  pids="$(ast_pids | tr '\n' ' ')"
+  [ -n "${pids// /}" ] || die "kill: no lab asterisk is running (nothing to kill)"
+  log "killing asterisk (SIGKILL, pid $pids)"
+  # shellcheck disable=SC2086
+  kill -9 $pids 2>/dev/null || true
   for _ in $(seq 1 50); do
     ast_running || break
     sleep 0.1
   done
+  ast_running && die "kill: asterisk still running after SIGKILL (pid $(ast_pids | tr '\n' ' '))"
   for _ in $(seq 1 25); do
     ari_up || break
     sleep 0.2
   done
+  ari_up && die "kill: ARI still answers at $ARI_URL after asterisk was killed"
   log "asterisk killed"
 }
 
+# ast_stop: stop Asterisk (core stop now, then kill); fails if it is still
+# there afterwards. Nothing running is fine here (down.sh is idempotent);
+# pbx.sh stop|restart refuse it.
 ast_stop() {
   if ! ast_running; then
     log "asterisk not running"
@@ -184,11 +204,13 @@ ast_stop() {
       kill -9 $(ast_pids) 2>/dev/null || true
     fi
   fi
+  ast_running && die "stop: asterisk still running (pid $(ast_pids | tr '\n' ' '))"
   # wait for ports to be released
   for _ in $(seq 1 25); do
     ari_up || break
     sleep 0.2
   done
+  ari_up && die "stop: ARI still answers at $ARI_URL after asterisk stopped"
   log "asterisk stopped"
 }
 

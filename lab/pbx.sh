@@ -2,7 +2,8 @@
 # lab/pbx.sh - control the lab Asterisk alone (the root must exist: run lab/up.sh once).
 #   lab/pbx.sh start|stop|kill|restart|status
 #   lab/pbx.sh cli 'pjsip show endpoints'
-# start/restart return only when ARI answers (or fail after HOTLINE_LAB_TIMEOUT s).
+# start/restart return only when ARI answers (or fail after HOTLINE_LAB_TIMEOUT s);
+# stop/kill/restart fail when no lab Asterisk is running.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -14,9 +15,11 @@ cmd="${1:-status}"
 shift || true
 case "$cmd" in
   start) ast_start ;;
-  stop) ast_stop ;;
+  # stop, kill and restart fail when no lab Asterisk runs: a fault that
+  # touches nothing must not pass for one.
+  stop) ast_running || die "stop: no lab asterisk is running (nothing to stop)"; ast_stop ;;
   kill) ast_kill ;;
-  restart) ast_stop; ast_start ;;
+  restart) ast_running || die "restart: no lab asterisk is running (nothing to restart)"; ast_stop; ast_start ;;
   status)
     if ast_running; then
       if ari_up; then log "asterisk running (pid $(ast_pids | tr '\n' ' ')), ARI up"

@@ -43,3 +43,43 @@ func FuzzValidateDialString(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValidateDialStringAccepts: a well-formed dial string is accepted
+// whatever its names: Tech/name from letters and digits (and "-_.+" in the
+// resource), and name@endpoint where "@" is allowed.
+func FuzzValidateDialStringAccepts(f *testing.F) {
+	f.Add("PJSIP", "police110", "trunk-1")
+	f.Add("Local", "110", "from-110")
+	f.Fuzz(func(t *testing.T, tech, name, host string) {
+		keep := func(s, extra string, max int) string {
+			s = strings.Map(func(r rune) rune {
+				if (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') || strings.ContainsRune(extra, r) {
+					return r
+				}
+				return -1
+			}, s)
+			if len(s) > max {
+				s = s[:max]
+			}
+			return s
+		}
+		tech = strings.TrimLeft(keep(tech, "", 16), "0123456789")
+		name, host = keep(name, "-_.+", 50), keep(host, "-_.+", 50)
+		if tech == "" || name == "" {
+			return
+		}
+		if err := ValidateDialString(tech+"/"+name, false); err != nil {
+			t.Fatalf("refused the well-formed %q: %v", tech+"/"+name, err)
+		}
+		if host == "" {
+			return
+		}
+		s := tech + "/" + name + "@" + host
+		if err := ValidateDialString(s, true); err != nil {
+			t.Fatalf("refused the well-formed %q with @ allowed: %v", s, err)
+		}
+		if ValidateDialString(s, false) == nil {
+			t.Fatalf("accepted %q with @ not allowed", s)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package line
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -103,6 +104,35 @@ func FuzzNormalize(f *testing.F) {
 		for _, r := range n {
 			if r < '0' || r > '9' {
 				t.Fatalf("Normalize(%q) = %q has a non-digit", s, n)
+			}
+		}
+	})
+}
+
+// FuzzNormalizeAccepts: the forms a trunk delivers are accepted, whatever
+// the digits: a line's number as is, with +86 or the area code, as a SIP or
+// tel URI, all normalise to the line's number.
+func FuzzNormalizeAccepts(f *testing.F) {
+	for _, s := range []string{"12345", "12333", "13800138000", "1", "5551234"} {
+		f.Add(s)
+	}
+	p := testPlan()
+	f.Fuzz(func(t *testing.T, s string) {
+		// Digits from the input, not starting with a strip prefix's digits.
+		d := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, s)
+		d = strings.TrimLeft(d, "08")
+		if d == "" || len(d) > 20 || strings.HasPrefix(d, "739") {
+			return
+		}
+		for _, form := range []string{d, "+86" + d, "0739" + d, "0086" + d, "sip:" + d + "@trunk;user=phone", "<sip:+86" + d + "@10.0.0.1:5060>", "tel:+86-" + d} {
+			n, err := p.Normalize(form)
+			if err != nil || n != d {
+				t.Fatalf("Normalize(%q) = %q, %v; want %q", form, n, err, d)
 			}
 		}
 	})

@@ -111,3 +111,36 @@ func FuzzDialString(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOutboundAccepts: every Chinese mobile number (1[3-9] and nine more
+// digits) is accepted in the forms people write it, as the same number.
+func FuzzOutboundAccepts(f *testing.F) {
+	f.Add("38001380000")
+	f.Add("99999999999")
+	p, err := number.NewPolicy(number.Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		d := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, raw)
+		if len(d) < 10 || d[0] < '3' {
+			return
+		}
+		mobile := "1" + d[:10]
+		for _, form := range []string{mobile, "+86" + mobile, "0086 " + mobile[:3] + " " + mobile[3:7] + " " + mobile[7:], "86" + mobile, mobile[:3] + "-" + mobile[3:7] + "-" + mobile[7:]} {
+			n, err := p.Outbound(form)
+			if err != nil || n.Digits() != mobile {
+				t.Fatalf("Outbound(%q) = %q, %v; want the mobile %s", form, n.Digits(), err, mobile)
+			}
+			s, err := number.DialString("PJSIP/{number}@citizen", n)
+			if err != nil || s != "PJSIP/"+mobile+"@citizen" {
+				t.Fatalf("DialString for %s = %q, %v", mobile, s, err)
+			}
+		}
+	})
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -44,7 +43,7 @@ func TestCountsKnownMixPerLine(t *testing.T) {
 	}
 	labtest.WaitNoChannels(t, 5*time.Second)
 
-	labtest.Eventually(t, 5*time.Second, func() error {
+	labtest.Settle(t, 15*time.Second, "" /* no ticket sink */, []*labtest.Gateway{g}, func() error {
 		for _, m := range mix {
 			if got := g.Metric("hotline_calls_total", map[string]string{"direction": "inbound", "line": m.line}); got != float64(m.count) {
 				return fmt.Errorf("hotline_calls_total{inbound,%s} = %v, want %d", m.line, got, m.count)
@@ -75,6 +74,9 @@ func TestCountsKnownMixPerLine(t *testing.T) {
 	if st.AbandonedQueue != 8 {
 		t.Errorf("abandoned in queue = %d, want 8 (no agents: every caller hung up while waiting)", st.AbandonedQueue)
 	}
+	if err := outcomesAddUp(st); err != nil {
+		t.Error(err)
+	}
 
 	out := hotlinectl(t, "report", "--addr", g.GRPC, "--from", today(), "--to", today())
 	want := "热线平台呼入总次数 8 次(含归并优化后 12333 呼入 2 次，12315 呼入 2 次，12348 呼入 1 次)，呼出总次数 0 次。"
@@ -90,8 +92,9 @@ func TestCountsKnownMixPerLine(t *testing.T) {
 }
 
 // Calls in progress while the gateway is killed and restarted are adopted
-// by the new process and counted once; so are calls across an Asterisk
-// restart.
+// by the new process (its log names each) and counted once; so are calls
+// across an Asterisk restart, which is shown to have happened (a new
+// startup time, a restart connection, the calls cut at the callers).
 func TestCountsOnceAcrossGatewayAndAsteriskRestarts(t *testing.T) {
 	labtest.RequireLab(t)
 	rd := redistest.Start(t)
@@ -104,11 +107,26 @@ func TestCountsOnceAcrossGatewayAndAsteriskRestarts(t *testing.T) {
 		}
 		return nil
 	})
-	g.Stop(syscall.SIGKILL)
+	var live map[string]bool
+	labtest.Eventually(t, 5*time.Second, func() error {
+		var err error
+		if live, err = labtest.CountedCalls(t, rd.Addr, "inbound"); err != nil || len(live) != 3 {
+			return fmt.Errorf("%d live calls counted in Redis, want 3 (%v)", len(live), err)
+		}
+		return nil
+	})
+	g.Kill()
 	g.Start() // the new process adopts the three live calls
 	g.WaitReady(10 * time.Second)
 	if res := <-long; res.Successful != 3 {
-		t.Fatalf("calls across the gateway restart: successful %d\n%s", res.Successful, res.Output)
+		t.Fatalf("calls across the gateway restart: %v", res)
+	}
+	adopted := map[string]bool{}
+	for _, m := range adoptedRE.FindAllStringSubmatch(g.Log(), -1) {
+		adopted[m[1]] = true
+	}
+	if fmt.Sprint(sortedIDs(adopted)) != fmt.Sprint(sortedIDs(live)) {
+		t.Fatalf("the restarted gateway adopted %v, want the 3 live calls %v", sortedIDs(adopted), sortedIDs(live))
 	}
 	labtest.Eventually(t, 5*time.Second, func() error {
 		if n := g.Metric("hotline_calls_abandoned_total", map[string]string{"line": "12345", "stage": "queue"}); n != 3 {
@@ -118,6 +136,8 @@ func TestCountsOnceAcrossGatewayAndAsteriskRestarts(t *testing.T) {
 	})
 
 	// Calls cut by an Asterisk restart, then calls after it.
+	before := startupTime(t)
+	restarts := g.Metric("hotline_ari_connects_total", map[string]string{"kind": "restart"})
 	cut := labtest.StartCalls(t, labtest.Calls{DID: "12333", Count: 2, Duration: 20 * time.Second, Rate: 20})
 	labtest.Eventually(t, 5*time.Second, func() error {
 		if n := g.Metric("hotline_active_calls", map[string]string{"line": "12333"}); n != 2 {
@@ -126,14 +146,28 @@ func TestCountsOnceAcrossGatewayAndAsteriskRestarts(t *testing.T) {
 		return nil
 	})
 	labtest.PBX(t, "restart")
+	if after := startupTime(t); after == before {
+		t.Fatalf("Asterisk's startup time is still %s after the restart: it was not restarted", before)
+	}
 	g.WaitReady(10 * time.Second)
-	<-cut
+	labtest.Eventually(t, 10*time.Second, func() error {
+		if n := g.Metric("hotline_ari_connects_total", map[string]string{"kind": "restart"}); n != restarts+1 {
+			return fmt.Errorf("hotline_ari_connects_total{kind=restart} = %v, want %v", n, restarts+1)
+		}
+		return nil
+	})
+	if c := <-cut; c.Successful != 0 || c.HungUpByCaller != 0 {
+		t.Fatalf("the 2 calls up at the Asterisk restart were not cut (want none ended by the caller after 20 s): %v", c)
+	}
 	res := labtest.PlaceCalls(t, labtest.Calls{DID: "12333", Count: 2, Duration: 300 * time.Millisecond})
 	if res.Successful != 2 {
-		t.Fatalf("calls after Asterisk restart: %+v", res)
+		t.Fatalf("calls after Asterisk restart: %v", res)
 	}
-	labtest.Eventually(t, 5*time.Second, func() error {
-		st := stats(t, g, today(), today())
+	check := func() error {
+		st, err := getStats(g, today(), today())
+		if err != nil {
+			return err
+		}
 		per := map[string]uint64{}
 		for _, l := range st.Lines {
 			per[l.Line] = l.Inbound
@@ -141,8 +175,9 @@ func TestCountsOnceAcrossGatewayAndAsteriskRestarts(t *testing.T) {
 		if per["12345"] != 3 || per["12333"] != 4 || st.InboundTotal != 7 {
 			return fmt.Errorf("inbound: 12345=%d (want 3) 12333=%d (want 4) total=%d (want 7)", per["12345"], per["12333"], st.InboundTotal)
 		}
-		return nil
-	})
+		return outcomesAddUp(st)
+	}
+	labtest.Settle(t, 15*time.Second, "" /* no ticket sink */, []*labtest.Gateway{g}, check)
 }
 
 // Two gateway processes on one Redis: the second takes over the Stasis
@@ -175,10 +210,16 @@ func TestTwoGatewaysCountEachCallOnce(t *testing.T) {
 	if res.Successful != 3 {
 		t.Fatalf("calls after takeover: %+v", res)
 	}
-	labtest.Eventually(t, 5*time.Second, func() error {
-		st := stats(t, b, today(), today())
+	labtest.Settle(t, 15*time.Second, "" /* no ticket sink */, []*labtest.Gateway{a, b}, func() error {
+		st, err := getStats(b, today(), today())
+		if err != nil {
+			return err
+		}
 		if st.InboundTotal != 7 {
 			return fmt.Errorf("inbound_total = %d, want 7", st.InboundTotal)
+		}
+		if err := outcomesAddUp(st); err != nil {
+			return err
 		}
 		ma := a.Metric("hotline_calls_total", map[string]string{"direction": "inbound", "line": "12348"})
 		mb := b.Metric("hotline_calls_total", map[string]string{"direction": "inbound", "line": "12348"})
@@ -196,7 +237,7 @@ func TestRedisOutageLosesNoCount(t *testing.T) {
 	rd := redistest.Start(t)
 	g := labtest.StartGateway(t, labtest.GatewayOptions{RedisAddrs: []string{rd.Addr}})
 	if res := labtest.PlaceCalls(t, labtest.Calls{DID: "12345", Count: 2, Duration: 300 * time.Millisecond}); res.Successful != 2 {
-		t.Fatalf("calls before outage: %+v", res)
+		t.Fatalf("calls before outage: %v", res)
 	}
 	rd.Stop()
 	down := time.Now()
@@ -209,7 +250,7 @@ func TestRedisOutageLosesNoCount(t *testing.T) {
 		t.Errorf("no counts pending while Redis was down")
 	}
 	rd.Restart()
-	labtest.Eventually(t, 15*time.Second, func() error {
+	labtest.Settle(t, 15*time.Second, "" /* no ticket sink */, []*labtest.Gateway{g}, func() error {
 		st, err := getStats(g, today(), today())
 		if err != nil {
 			return err // go-redis holds the last dial error for up to a second
@@ -220,7 +261,7 @@ func TestRedisOutageLosesNoCount(t *testing.T) {
 		if st.AbandonedQueue != 12 {
 			return fmt.Errorf("abandoned_queue = %d, want 12", st.AbandonedQueue)
 		}
-		return nil
+		return outcomesAddUp(st)
 	})
 	if n := g.Metric("hotline_count_dropped_total", nil); n != 0 {
 		t.Errorf("counts dropped: %v", n)

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -194,19 +197,48 @@ func TestPostCallSurvey(t *testing.T) {
 		return nil
 	})
 	// No key: the caller just waits after the agent hung up.
-	if res := labtest.PlaceCalls(t, labtest.Calls{DID: "12345", Duration: 20 * time.Second}); res.Successful != 1 {
+	// The gateway hangs up after the survey's 3 s, long before the caller's 20 s.
+	if res := labtest.PlaceCalls(t, labtest.Calls{DID: "12345", Duration: 20 * time.Second, Ends: labtest.EndsByFarEnd}); res.Successful != 1 || res.AvgCallLength >= 20*time.Second {
 		t.Fatalf("unrated call: %+v", res)
 	}
 	labtest.WaitNoChannels(t, 10*time.Second)
-	labtest.Eventually(t, 10*time.Second, func() error {
+	labtest.Eventually(t, 5*time.Second, func() error {
+		if s := d.State(t).State; s != hotlinev1.AgentState_AGENT_STATE_READY {
+			return fmt.Errorf("agent %v", s)
+		}
+		return nil
+	})
+	// "2": unsatisfied (RFC 2833 from a pcap written by labtest).
+	offers := len(d.Offers())
+	res = labtest.PlaceCalls(t, labtest.Calls{DID: "12345", Scenario: surveyScenario(t, '2'), Duration: 4 * time.Second,
+		Extra: []string{"-set", "caller", "13800000003", "-mi", "127.0.0.1"}})
+	if res.Successful != 1 {
+		t.Fatalf("call rated 2: %v", res)
+	}
+	if o := d.Offers(); len(o) != offers+1 {
+		t.Fatalf("call rated 2 did not reach the agent: %d offers", len(o))
+	}
+	unsatisfied := d.Offers()[offers].CallId
+	labtest.WaitNoChannels(t, 10*time.Second)
+	labtest.Settle(t, 10*time.Second, l.rd.Addr, []*labtest.Gateway{l.g}, func() error {
+		counted, err := labtest.CountedCalls(t, l.rd.Addr, "inbound")
+		if err != nil {
+			return err
+		}
+		if err := l.sink.CheckTickets(t, counted, 1); err != nil {
+			return err
+		}
 		_, all := l.sink.Tickets(t)
-		if len(all) != 2 {
-			return fmt.Errorf("%d tickets, want 2", len(all))
+		if len(all) != 3 {
+			return fmt.Errorf("%d tickets, want 3", len(all))
 		}
 		for id, tk := range all {
 			want := "no_answer"
-			if id == first {
+			switch id {
+			case first:
 				want = "satisfied"
+			case unsatisfied:
+				want = "unsatisfied"
 			}
 			if tk["satisfaction"] != want {
 				return fmt.Errorf("ticket %s satisfaction = %v, want %s", id, tk["satisfaction"], want)
@@ -214,13 +246,38 @@ func TestPostCallSurvey(t *testing.T) {
 		}
 		return nil
 	})
-	for result, want := range map[string]float64{"satisfied": 1, "no_answer": 1} {
+	for result, want := range map[string]float64{"satisfied": 1, "unsatisfied": 1, "no_answer": 1} {
 		if n := l.g.Metric("hotline_satisfaction_total", map[string]string{"line": "12345", "result": result}); n != want {
 			t.Errorf("hotline_satisfaction_total{12345,%s} = %v, want %v", result, n, want)
 		}
 	}
 	st := stats(t, l.g, today(), today())
-	if st.Satisfied != 1 || st.SurveyNoAnswer != 1 || st.SatisfactionRate != 1 {
-		t.Errorf("stats: satisfied %d, no answer %d, rate %v", st.Satisfied, st.SurveyNoAnswer, st.SatisfactionRate)
+	if st.Satisfied != 1 || st.Unsatisfied != 1 || st.SurveyNoAnswer != 1 || st.SatisfactionRate != 0.5 {
+		t.Errorf("stats: satisfied %d (want 1), unsatisfied %d (want 1), no answer %d (want 1), rate %v (want 0.5)", st.Satisfied, st.Unsatisfied, st.SurveyNoAnswer, st.SatisfactionRate)
 	}
+}
+
+// surveyScenario writes uac_survey.xml pressing digit instead of "1" (a
+// pcap of its RFC 4733 events) and returns the scenario's path.
+func surveyScenario(t *testing.T, digit rune) string {
+	t.Helper()
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "dtmf.pcap")
+	if err := labtest.WriteDTMFPcap(pcap, string(digit)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(labtest.RepoRoot(), "lab", "sipp", "uac_survey.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const shipped = `play_pcap_audio="/usr/share/sip-tester/dtmf_2833_1.pcap"`
+	if !bytes.Contains(b, []byte(shipped)) {
+		t.Fatalf("uac_survey.xml no longer plays %s", shipped)
+	}
+	b = bytes.Replace(b, []byte(shipped), []byte(`play_pcap_audio="`+pcap+`"`), 1)
+	path := filepath.Join(dir, "uac_survey.xml")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -84,15 +84,19 @@ func TestRoutesEachLineToItsSkillWithScreenPop(t *testing.T) {
 	check(d1, p1, "12333", "13900000001")
 	check(d2, p2, "12345", "13900000002")
 
-	labtest.Eventually(t, 10*time.Second, func() error {
-		n, all := l.sink.Tickets(t)
-		if len(n) != 2 {
-			return fmt.Errorf("sink has %d tickets, want 2", len(n))
+	labtest.Settle(t, 15*time.Second, l.rd.Addr, []*labtest.Gateway{l.g}, func() error {
+		counted, err := labtest.CountedCalls(t, l.rd.Addr, "inbound")
+		if err != nil {
+			return err
 		}
-		for id, k := range n {
-			if k != 1 {
-				return fmt.Errorf("ticket %s stored %d times", id, k)
-			}
+		if len(counted) != 2 {
+			return fmt.Errorf("%d calls counted, want 2", len(counted))
+		}
+		if err := l.sink.CheckTickets(t, counted, 1); err != nil {
+			return err
+		}
+		_, all := l.sink.Tickets(t)
+		for id := range counted {
 			tk := all[id]
 			if tk["agentExtension"] == nil || tk["answeredAt"] == nil || tk["endReason"] != "completed" {
 				return fmt.Errorf("ticket %s lacks agent/answer/end reason: %v", id, tk)
@@ -151,8 +155,8 @@ func TestLongestIdleAndMissedCallGoesToNextAgent(t *testing.T) {
 // With no agent logged in, the group's overflow runs after the queue timeout.
 func TestOverflowWhenNoAgents(t *testing.T) {
 	l := startRoutingLab(t, "  groups:\n    - {skill: falv, queue_timeout: 2s, overflow: message, overflow_message: \"sound:vm-goodbye\"}\n")
-	res := labtest.PlaceCalls(t, labtest.Calls{DID: "12348", Duration: 20 * time.Second})
-	if res.Successful != 1 {
+	res := labtest.PlaceCalls(t, labtest.Calls{DID: "12348", Duration: 20 * time.Second, Ends: labtest.EndsByFarEnd})
+	if res.Successful != 1 || res.AvgCallLength >= 20*time.Second {
 		t.Fatalf("overflowed call should end normally (the gateway hangs up after the message): %+v", res)
 	}
 	labtest.Eventually(t, 5*time.Second, func() error {
@@ -193,8 +197,9 @@ func TestTwoGatewaysNeverOfferOneAgentTwoCalls(t *testing.T) {
 	b := labtest.StartGateway(t, labtest.GatewayOptions{RedisAddrs: []string{rd.Addr}, Extra: extra, App: "hotline-gw-b"})
 	exts := []string{"1001", "1002", "1003", "1004"}
 	var desks []*labtest.Desktop
+	var phones []*labtest.Phone
 	for i, ext := range exts {
-		labtest.StartPhone(t, ext, labtest.Answer, "-set", "ring", "300")
+		phones = append(phones, labtest.StartPhone(t, ext, labtest.Answer, "-set", "ring", "300"))
 		g := a
 		if i%2 == 1 {
 			g = b // desktops connected to either instance
@@ -205,7 +210,7 @@ func TestTwoGatewaysNeverOfferOneAgentTwoCalls(t *testing.T) {
 	ra := labtest.StartCalls(t, labtest.Calls{DID: "12345", Count: 12, Rate: 6, Duration: 1500 * time.Millisecond})
 	rb := labtest.StartCalls(t, labtest.Calls{DID: "912345", Count: 12, Rate: 6, Duration: 1500 * time.Millisecond})
 	if x, y := <-ra, <-rb; x.Successful != 12 || y.Successful != 12 {
-		t.Fatalf("calls: via A %+v, via B %+v", x, y)
+		t.Fatalf("calls: via A %v\nvia B %v", x, y)
 	}
 	labtest.WaitNoChannels(t, 15*time.Second)
 	offered := 0
@@ -226,11 +231,43 @@ func TestTwoGatewaysNeverOfferOneAgentTwoCalls(t *testing.T) {
 			}
 		}
 	}
+	// The phones themselves: never two calls at once on one seat.
+	rang := 0
+	for _, p := range phones {
+		peak, calls, err := p.PeakConcurrent()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if peak > 1 {
+			t.Errorf("phone %s had %d calls at once", p.Ext, peak)
+		}
+		rang += calls
+	}
+	answeredA := a.Metric("hotline_calls_answered_total", nil)
+	answeredB := b.Metric("hotline_calls_answered_total", nil)
+	t.Logf("%d offers, answered %v by A and %v by B, %d calls on the phones", offered, answeredA, answeredB, rang)
+	if answeredA == 0 || answeredB == 0 {
+		t.Errorf("answered by A %v, by B %v: both instances must route calls to the shared pool", answeredA, answeredB)
+	}
+	labtest.Settle(t, 15*time.Second, rd.Addr, []*labtest.Gateway{a, b}, func() error {
+		st, err := getStats(a, today(), today())
+		if err != nil {
+			return err
+		}
+		// Each offer rings one phone once; it is answered unless the caller
+		// hung up while it rang.
+		if offered != rang || uint64(offered) != st.Answered+st.AbandonedRinging || float64(st.Answered) != answeredA+answeredB {
+			return fmt.Errorf("offers %d, phone calls %d, answered %d (metrics A %v + B %v) + abandoned while ringing %d: want offers = phone calls = answered + abandoned ringing",
+				offered, rang, st.Answered, answeredA, answeredB, st.AbandonedRinging)
+		}
+		if st.InboundTotal != 24 {
+			return fmt.Errorf("inbound %d, want 24", st.InboundTotal)
+		}
+		return outcomesAddUp(st)
+	})
 	if offered < 4 {
 		t.Fatalf("only %d offers in all; the test did not exercise the pool", offered)
 	}
-	answered := a.Metric("hotline_calls_answered_total", nil) + b.Metric("hotline_calls_answered_total", nil)
-	t.Logf("%d offers, %v answered, over two instances", offered, answered)
 }
 
 // Answered calls on a line with recording on are recorded through ARI; the

@@ -17,6 +17,7 @@ import (
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/test/labtest"
+	"github.com/hotline12345/hotline-gw/test/redistest"
 )
 
 // transferYAML shortens the transfer timeouts for the lab.
@@ -154,12 +155,13 @@ func TestBlindTransferByDTMF(t *testing.T) {
 type transferLab struct {
 	g    *labtest.Gateway
 	sink *labtest.Sink
+	rd   *redistest.Server
 }
 
 func startTransferLab(t *testing.T) *transferLab {
 	t.Helper()
 	l := startRoutingLabExtra(t, "", transferYAML)
-	return &transferLab{g: l.g, sink: l.sink}
+	return &transferLab{g: l.g, sink: l.sink, rd: l.rd}
 }
 
 // police110 is the 110 platform's PoliceLink service: it collects the
@@ -271,7 +273,7 @@ func TestTransferFailuresKeepCallerWithAgent(t *testing.T) {
 		outcome string
 	}{
 		{"110 busy", labtest.Busy, false, "busy"},
-		{"110 no answer", labtest.NoAnswer, false, ""},
+		{"110 no answer", labtest.NoAnswer, false, "no_answer"},
 		{"cancel in three-party", labtest.Answer, true, "cancelled"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,8 +301,8 @@ func TestTransferFailuresKeepCallerWithAgent(t *testing.T) {
 				rec := lastTransfer(t, tc, d, callID)
 				switch rec.State {
 				case hotlinev1.TransferState_TRANSFER_STATE_FAILED, hotlinev1.TransferState_TRANSFER_STATE_CANCELLED:
-					if tt.outcome != "" && rec.Outcome != tt.outcome {
-						return fmt.Errorf("outcome %q, want %q", rec.Outcome, tt.outcome)
+					if rec.Outcome != tt.outcome {
+						return fmt.Errorf("transfer %v with outcome %q, want outcome %q", rec.State, rec.Outcome, tt.outcome)
 					}
 					return nil
 				}
@@ -410,7 +412,12 @@ func TestCallFrom110GoesFirst(t *testing.T) {
 	rl := startTransferLab(t)
 	labtest.StartPhone(t, "1001", labtest.Answer)
 	citizen := labtest.StartCalls(t, labtest.Calls{DID: "12345", Caller: "13911112222", Duration: 6 * time.Second})
-	time.Sleep(time.Second) // the citizen waits in the queue first
+	labtest.Eventually(t, 5*time.Second, func() error { // the citizen waits in the queue first
+		if n, err := labtest.QueueWaiting(t, rl.rd.Addr, "general"); err != nil || n != 1 {
+			return fmt.Errorf("%d calls in the general queue, want the citizen (%v)", n, err)
+		}
+		return nil
+	})
 	from110 := labtest.StartCalls(t, labtest.Calls{DID: "12345", Scenario: "uac_from110.xml", Duration: 3 * time.Second,
 		Extra: []string{"-set", "ref", "110-2026-0001"}})
 	labtest.Eventually(t, 5*time.Second, func() error {

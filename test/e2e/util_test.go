@@ -3,13 +3,17 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"testing"
 	"time"
 
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/test/labtest"
 )
 
@@ -36,4 +40,44 @@ func runGatewayOnce(t *testing.T, config string) (int, string) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	_ = cmd.Run()
 	return cmd.ProcessState.ExitCode(), out.String()
+}
+
+var adoptedRE = regexp.MustCompile(`msg="adopted call left by a previous gateway" call_id=(\S+)`)
+
+func sortedIDs(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// startupTime is Asterisk's startup time from ARI's /asterisk/info.
+func startupTime(t *testing.T) string {
+	t.Helper()
+	var info struct {
+		Status struct {
+			StartupTime string `json:"startup_time"`
+		} `json:"status"`
+	}
+	if err := labtest.ARIGet("/asterisk/info", &info); err != nil || info.Status.StartupTime == "" {
+		t.Fatalf("ARI /asterisk/info: no startup time (%v)", err)
+	}
+	return info.Status.StartupTime
+}
+
+// outcomesAddUp checks that every inbound call has one outcome: answered,
+// abandoned (greeting, queue, ringing) or overflowed.
+func outcomesAddUp(st *hotlinev1.GetStatsResponse) error {
+	var ovf uint64
+	for _, l := range st.Lines {
+		ovf += l.Overflow
+	}
+	sum := st.Answered + st.AbandonedGreeting + st.AbandonedQueue + st.AbandonedRinging + ovf
+	if sum != st.InboundTotal {
+		return fmt.Errorf("outcomes: answered %d + abandoned %d/%d/%d + overflow %d = %d, want inbound %d",
+			st.Answered, st.AbandonedGreeting, st.AbandonedQueue, st.AbandonedRinging, ovf, sum, st.InboundTotal)
+	}
+	return nil
 }

@@ -5,10 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -17,8 +21,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/gateway/ticket/sinkserver"
 )
 
 // Phone behaviours, by SIPp scenario.
@@ -54,7 +60,8 @@ func StartUAS(t testing.TB, name string, port int, scenario string, extra ...str
 	dir := t.TempDir()
 	args := append([]string{"-sf", filepath.Join(RepoRoot(), "lab", "sipp", scenario),
 		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-nostdin",
-		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1"}, extra...)
+		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
+		"-trace_logs", "-log_file", filepath.Join(dir, "calls.log")}, extra...)
 	cmd := exec.Command("sipp", args...)
 	cmd.Dir = dir
 	if err := cmd.Start(); err != nil {
@@ -90,6 +97,44 @@ func (p *Phone) Calls() int {
 		return 0
 	}
 	return lastStat(string(b), "TotalCallCreated")
+}
+
+// PeakConcurrent returns the most calls the phone had at once, from the
+// "call-start"/"call-end" lines uas_answer.xml logs (INVITE received to BYE
+// or CANCEL received), and how many calls it logged; an error when the
+// scenario logged nothing of the kind.
+func (p *Phone) PeakConcurrent() (peak, calls int, err error) {
+	b, err := os.ReadFile(filepath.Join(p.dir, "calls.log"))
+	if err != nil {
+		return 0, 0, fmt.Errorf("phone %s: call log: %w", p.Ext, err)
+	}
+	var deltas []int
+	open := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || (f[0] != "call-start" && f[0] != "call-end") {
+			continue
+		}
+		if _, err := strconv.ParseInt(f[1], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("phone %s: call log line %q: %w", p.Ext, line, err)
+		}
+		switch {
+		case f[0] == "call-start" && !open[f[2]]:
+			open[f[2]] = true
+			calls++
+			deltas = append(deltas, +1)
+		case f[0] == "call-end" && open[f[2]]:
+			delete(open, f[2])
+			deltas = append(deltas, -1)
+		}
+	}
+	// SIPp is single-threaded: the log is in the order it handled the messages.
+	cur := 0
+	for _, d := range deltas {
+		cur += d
+		peak = max(peak, cur)
+	}
+	return peak, calls, nil
 }
 
 // AgentToken is the lab token of extension ext.
@@ -225,15 +270,26 @@ func (d *Desktop) Offers() []*hotlinev1.CallOffer {
 	return out
 }
 
-// Sink is a running reference ticket sink.
+// Sink is the reference ticket sink (gateway/ticket/sinkserver) served
+// in the test process, so the test sees every SubmitTicket: the file holds
+// one line per new ticket ID, Submits counts each submission, duplicates
+// included.
 type Sink struct {
 	Addr string
 	File string
-	cmd  *exec.Cmd
+	fs   *sinkserver.FileSink
+	srv  *grpc.Server
+	done chan struct{}
+
+	gateMu  sync.Mutex
+	passed  int           // submissions let through the gate
+	limit   int           // -1: no gate
+	open    chan struct{} // closed by Resume
+	waiting int           // submissions held at the gate
 }
 
-// StartSink runs cmd/ticket-sink on a free port, storing tickets in file
-// (a new file in a temp dir when empty).
+// StartSink serves a sink on addr (a free port when empty), storing tickets
+// in file (a new file in a temp dir when empty).
 func StartSink(t testing.TB, addr, file string) *Sink {
 	t.Helper()
 	if addr == "" {
@@ -242,24 +298,144 @@ func StartSink(t testing.TB, addr, file string) *Sink {
 	if file == "" {
 		file = filepath.Join(t.TempDir(), "tickets.jsonl")
 	}
-	cmd := exec.Command(Binary(t, "ticket-sink"), "-listen", addr, "-file", file)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	fs, err := sinkserver.Open(file, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		t.Fatalf("ticket sink: %v", err)
 	}
-	s := &Sink{Addr: addr, File: file, cmd: cmd}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		_ = fs.Close()
+		t.Fatalf("ticket sink: listen on %s: %v", addr, err)
+	}
+	s := &Sink{Addr: addr, File: file, fs: fs, done: make(chan struct{}), limit: -1}
+	s.srv = sinkserver.NewGRPCServer(fs, "", grpc.ChainUnaryInterceptor(s.gate))
+	go func() { _ = s.srv.Serve(lis); close(s.done) }()
 	t.Cleanup(s.Stop)
 	return s
 }
 
-// Stop ends the sink.
+// Stop ends the sink (open submissions get 5 s to finish).
 func (s *Sink) Stop() {
-	if s.cmd == nil {
+	if s.srv == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	_ = s.cmd.Wait()
-	s.cmd = nil
+	stopped := make(chan struct{})
+	go func() { s.srv.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		s.srv.Stop()
+	}
+	<-s.done
+	_ = s.fs.Close()
+	s.srv = nil
+}
+
+// PauseAfter lets n more submissions through, then holds the following
+// ones (they neither reach the file nor count in Submits) until Resume or
+// until their caller gives up.
+func (s *Sink) PauseAfter(n int) {
+	s.gateMu.Lock()
+	defer s.gateMu.Unlock()
+	s.limit = s.passed + n
+	s.open = make(chan struct{})
+}
+
+// Resume lets held and further submissions through.
+func (s *Sink) Resume() {
+	s.gateMu.Lock()
+	defer s.gateMu.Unlock()
+	if s.limit >= 0 {
+		s.limit = -1
+		close(s.open)
+	}
+}
+
+// Held returns how many submissions wait at the gate now.
+func (s *Sink) Held() int {
+	s.gateMu.Lock()
+	defer s.gateMu.Unlock()
+	return s.waiting
+}
+
+func (s *Sink) gate(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if info.FullMethod != hotlinev1.TicketSink_SubmitTicket_FullMethodName {
+		return h(ctx, req)
+	}
+	s.gateMu.Lock()
+	if s.limit >= 0 && s.passed >= s.limit {
+		open := s.open
+		s.waiting++
+		s.gateMu.Unlock()
+		select {
+		case <-open:
+		case <-ctx.Done():
+			s.gateMu.Lock()
+			s.waiting--
+			s.gateMu.Unlock()
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		s.gateMu.Lock()
+		s.waiting--
+	}
+	s.passed++
+	s.gateMu.Unlock()
+	return h(ctx, req)
+}
+
+// Submits returns how many times each ticket ID was submitted to this sink.
+func (s *Sink) Submits() map[string]int { return s.fs.Submits() }
+
+// CheckTickets compares the sink with the calls the gateway counted: the
+// file holds exactly one line for each ID in want and nothing else, and
+// every one was submitted at least once and at most maxSubmits times (1
+// where the README promises once; the number of gateway kills or Redis
+// outages plus one where a delivery may be replayed). For use inside
+// Eventually.
+func (s *Sink) CheckTickets(t testing.TB, want map[string]bool, maxSubmits int) error {
+	t.Helper()
+	return s.CheckTicketsLimit(t, want, func(string) int { return maxSubmits })
+}
+
+// CheckTicketsLimit is CheckTickets with a limit of submissions per ID.
+func (s *Sink) CheckTicketsLimit(t testing.TB, want map[string]bool, maxSubmits func(id string) int) error {
+	t.Helper()
+	lines, _ := s.Tickets(t)
+	subs := s.Submits()
+	var missing, extra, doubled, replayed []string
+	for id := range want {
+		if lines[id] == 0 {
+			missing = append(missing, id)
+		}
+	}
+	for id, n := range lines {
+		if !want[id] {
+			extra = append(extra, id)
+		}
+		if n > 1 {
+			doubled = append(doubled, fmt.Sprintf("%s×%d", id, n))
+		}
+	}
+	for id, n := range subs {
+		if n > maxSubmits(id) {
+			replayed = append(replayed, fmt.Sprintf("%s×%d (at most %d)", id, n, maxSubmits(id)))
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	sort.Strings(doubled)
+	sort.Strings(replayed)
+	switch {
+	case len(doubled) > 0:
+		return fmt.Errorf("tickets stored more than once: %v", doubled)
+	case len(replayed) > 0:
+		return fmt.Errorf("%d tickets submitted more often than allowed (SubmitTicket calls per ID): %v", len(replayed), replayed)
+	case len(extra) > 0:
+		return fmt.Errorf("%d tickets for calls that were not counted: %v", len(extra), extra)
+	case len(missing) > 0:
+		return fmt.Errorf("sink has %d tickets, want %d: missing the tickets of counted calls %v", len(lines), len(want), missing)
+	}
+	return nil
 }
 
 // Tickets reads the sink's file: ticket ID → how many times it is there,

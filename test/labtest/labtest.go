@@ -124,7 +124,46 @@ func PBX(t testing.TB, args ...string) string {
 	if err != nil {
 		t.Fatalf("lab/pbx.sh %v: %v\n%s", args, err, out)
 	}
+	if len(args) > 0 && (args[0] == "start" || args[0] == "restart") {
+		if err := asteriskHoldsNoLock(); err != nil {
+			t.Fatalf("lab/pbx.sh %v: %v", args, err)
+		}
+	}
 	return string(out)
+}
+
+// LabLock is the lock every session that uses the lab holds (flock).
+const LabLock = "/tmp/hotline-lab.lock"
+
+// asteriskHoldsNoLock fails when an Asterisk process keeps a descriptor of
+// the lab lock: started from a session under flock, it would hold the lab
+// for everyone after the session ended.
+func asteriskHoldsNoLock() error {
+	procs, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, comm := range procs {
+		b, err := os.ReadFile(comm)
+		if err != nil || strings.TrimSpace(string(b)) != "asterisk" {
+			continue
+		}
+		dir := filepath.Dir(comm)
+		fds, _ := os.ReadDir(filepath.Join(dir, "fd"))
+		for _, fd := range fds {
+			if target, _ := os.Readlink(filepath.Join(dir, "fd", fd.Name())); target == LabLock {
+				return fmt.Errorf("asterisk (%s) holds the lab lock %s on descriptor %s: it would keep the lab locked after this session", filepath.Base(dir), LabLock, fd.Name())
+			}
+		}
+	}
+	return nil
+}
+
+// PBXFails runs lab/pbx.sh with args and fails the test unless it exits
+// non-zero with want in its output (e.g. a kill with nothing to kill).
+func PBXFails(t testing.TB, want string, args ...string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(RepoRoot(), "lab", "pbx.sh"), args...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("lab/pbx.sh %v: exit %v, want a failure saying %q:\n%s", args, err, want, out)
+	}
 }
 
 // Eventually polls fn until it returns nil or the time is up; then fails
@@ -193,7 +232,10 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// Gateway is a running hotline-gw process.
+// Gateway is a hotline-gw process, built with -race and run with
+// GORACE=halt_on_error=1. At the end of the test it is stopped with
+// SIGTERM and must exit 0 within its drain; a race report or a panic in
+// its output, or an exit the test did not ask for, fails the test.
 type Gateway struct {
 	t          testing.TB
 	HTTP, GRPC string
@@ -201,6 +243,8 @@ type Gateway struct {
 	cmd        *exec.Cmd
 	log        *syncBuffer
 	exited     chan struct{}
+	state      *os.ProcessState
+	starts     int
 }
 
 // GatewayOptions change the lab configuration of a gateway.
@@ -243,7 +287,14 @@ func NewGateway(t testing.TB, o GatewayOptions) *Gateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		g.Stop(syscall.SIGKILL)
+		if g.cmd != nil {
+			if _, err := g.Terminate(30 * time.Second); err != nil {
+				t.Errorf("gateway %s at the end of the test: %v", g.HTTP, err)
+			}
+		}
+		if err := g.CheckLog(); err != nil {
+			t.Errorf("gateway %s: %v", g.HTTP, err)
+		}
 		if t.Failed() {
 			t.Logf("gateway log:\n%s", g.Log())
 		}
@@ -272,20 +323,134 @@ shutdown: {drain_timeout: 5s}
 %s`, o.App, o.HTTP, o.GRPC, ARIURL, ARIUser, ARIPass, o.App, redis, o.Record, o.Extra)
 }
 
-// Start starts the process.
+// Start starts the process (again, after Kill or Terminate).
 func (g *Gateway) Start() {
 	g.t.Helper()
+	if g.cmd != nil {
+		g.t.Fatalf("gateway %s started twice", g.HTTP)
+	}
 	if g.log == nil {
 		g.log = &syncBuffer{}
 	}
+	g.starts++
+	fmt.Fprintf(g.log, "=== labtest: start %d of hotline-gw ===\n", g.starts)
 	cmd := exec.Command(Binary(g.t, "hotline-gw"), "-config", g.ConfigPath)
+	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
 	cmd.Stdout, cmd.Stderr = g.log, g.log
 	if err := cmd.Start(); err != nil {
 		g.t.Fatalf("start hotline-gw: %v", err)
 	}
 	g.cmd = cmd
+	g.state = nil
 	g.exited = make(chan struct{})
 	go func(c *exec.Cmd, ch chan struct{}) { _ = c.Wait(); close(ch) }(cmd, g.exited)
+}
+
+// Running reports whether the process was started and has not been stopped.
+func (g *Gateway) Running() bool { return g.cmd != nil }
+
+// PID returns the process ID of the running process (0 when stopped).
+func (g *Gateway) PID() int {
+	if g.cmd == nil || g.cmd.Process == nil {
+		return 0
+	}
+	return g.cmd.Process.Pid
+}
+
+// exitedByItself fails the test if the process ended without being asked
+// (a race report with halt_on_error, a panic, a fatal error).
+func (g *Gateway) exitedByItself() error {
+	select {
+	case <-g.exited:
+		return fmt.Errorf("hotline-gw exited by itself (%v) before the test stopped it", g.cmd.ProcessState)
+	default:
+		return nil
+	}
+}
+
+// Kill SIGKILLs the process, as a crash would, and waits for it to go.
+func (g *Gateway) Kill() {
+	g.t.Helper()
+	if g.cmd == nil {
+		g.t.Fatalf("gateway %s: kill: not running", g.HTTP)
+	}
+	if err := g.exitedByItself(); err != nil {
+		g.t.Fatalf("gateway %s: %v", g.HTTP, err)
+	}
+	_ = g.cmd.Process.Kill()
+	<-g.exited
+	g.state = g.cmd.ProcessState
+	g.cmd = nil
+}
+
+// Terminate sends SIGTERM and waits up to within for the process to exit;
+// it returns how long the exit took, and an error unless the exit code was
+// 0 in time (after within the process is SIGKILLed, and that is an error).
+func (g *Gateway) Terminate(within time.Duration) (time.Duration, error) {
+	if g.cmd == nil {
+		return 0, fmt.Errorf("terminate: gateway not running")
+	}
+	defer func() { g.cmd = nil }()
+	if err := g.exitedByItself(); err != nil {
+		g.state = g.cmd.ProcessState
+		return 0, err
+	}
+	start := time.Now()
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.exited:
+	case <-time.After(within):
+		_ = g.cmd.Process.Kill()
+		<-g.exited
+		g.state = g.cmd.ProcessState
+		return time.Since(start), fmt.Errorf("hotline-gw did not exit within %s of SIGTERM; SIGKILLed", within)
+	}
+	took := time.Since(start)
+	g.state = g.cmd.ProcessState
+	if code := g.state.ExitCode(); code != 0 {
+		return took, fmt.Errorf("hotline-gw exited with %v after SIGTERM, want exit code 0", g.state)
+	}
+	return took, nil
+}
+
+// Stop ends the process with sig: SIGKILL is Kill; any other signal is a
+// graceful stop that must exit 0 within 30 s (the test fails otherwise).
+func (g *Gateway) Stop(sig syscall.Signal) {
+	g.t.Helper()
+	if sig == syscall.SIGKILL {
+		g.Kill()
+		return
+	}
+	if g.cmd == nil {
+		return
+	}
+	if sig != syscall.SIGTERM {
+		_ = g.cmd.Process.Signal(sig)
+	}
+	if _, err := g.Terminate(30 * time.Second); err != nil {
+		g.t.Errorf("gateway %s: %v", g.HTTP, err)
+	}
+}
+
+// CheckLog returns an error naming the first race report, panic or fatal
+// runtime error in everything the process printed (all its starts).
+func (g *Gateway) CheckLog() error {
+	return CheckProcessLog(g.Log())
+}
+
+// CheckProcessLog finds a race report, a panic or a fatal runtime error in
+// a Go program's output.
+func CheckProcessLog(out string) error {
+	for _, marker := range []string{"WARNING: DATA RACE", "panic: ", "fatal error: ", "goroutine deadlock"} {
+		if i := strings.Index(out, marker); i >= 0 {
+			end := i + 600
+			if end > len(out) {
+				end = len(out)
+			}
+			return fmt.Errorf("%q in the process output:\n%s", strings.TrimSpace(marker), out[i:end])
+		}
+	}
+	return nil
 }
 
 // syncBuffer collects a process's output; safe for concurrent use.
@@ -312,21 +477,6 @@ func (g *Gateway) Log() string {
 		return ""
 	}
 	return g.log.String()
-}
-
-// Stop signals the process and waits for it to exit (SIGKILL after 15 s).
-func (g *Gateway) Stop(sig syscall.Signal) {
-	if g.cmd == nil || g.cmd.Process == nil {
-		return
-	}
-	_ = g.cmd.Process.Signal(sig)
-	select {
-	case <-g.exited:
-	case <-time.After(15 * time.Second):
-		_ = g.cmd.Process.Kill()
-		<-g.exited
-	}
-	g.cmd = nil
 }
 
 // Ready reports whether /readyz answers 200.
@@ -416,18 +566,54 @@ type Calls struct {
 	Count     int
 	Duration  time.Duration // talk time before the caller hangs up
 	Caller    string
-	Rate      int // calls per second (default 10)
-	Scenario  string
-	LocalPort int // default: a free port
+	Rate      int    // calls per second (default 10)
+	Scenario  string // in lab/sipp, or an absolute path
+	LocalPort int    // default: a free port
 	Extra     []string
+	// Ends says who is to end each call of uac_call.xml: by default the
+	// caller after Duration; a call the far end (the gateway, Asterisk)
+	// hangs up first is then not successful.
+	Ends Ender
+	// Target is the SIP address called (default the lab PBX, SIPAddr).
+	Target string
 }
+
+// Ender is who ends a call as the test expects it.
+type Ender int
+
+// Who ends the calls of a batch.
+const (
+	EndsByCaller Ender = iota // the caller's BYE after Duration
+	EndsByFarEnd              // a BYE from the far end (overflow message, survey)
+	EndsByEither
+)
 
 // Result is what SIPp reported.
 type Result struct {
-	ExitCode   int
-	Successful int
-	Failed     int
-	Output     string
+	ExitCode int
+	// Successful counts the calls that were answered and ended as the
+	// batch's Ends expects (for uac_call.xml); SIPp's own count of
+	// successful calls, whoever hung up, is SIPpSuccessful.
+	Successful     int
+	Failed         int
+	SIPpSuccessful int
+	// HungUpByFarEnd counts the calls the far end hung up (a BYE received),
+	// HungUpByCaller those the caller hung up (a BYE sent); -1 when SIPp
+	// wrote no message counts.
+	HungUpByFarEnd, HungUpByCaller int
+	// AvgCallLength is SIPp's mean length of the successful calls.
+	AvgCallLength time.Duration
+	Output        string
+}
+
+// String keeps the output out of failure messages' first line.
+func (r Result) String() string {
+	out := r.Output
+	if len(out) > 2000 {
+		out = "..." + out[len(out)-2000:]
+	}
+	return fmt.Sprintf("{exit %d, successful %d (SIPp: %d), failed %d, hung up by caller %d, by far end %d, avg length %s}\n%s",
+		r.ExitCode, r.Successful, r.SIPpSuccessful, r.Failed, r.HungUpByCaller, r.HungUpByFarEnd, r.AvgCallLength, out)
 }
 
 // PlaceCalls runs SIPp until the batch is done.
@@ -464,52 +650,128 @@ func runSIPp(ctx context.Context, t testing.TB, c Calls) Result {
 		port = freeUDPPort(t)
 	}
 	dir := t.TempDir()
+	scenario := c.Scenario
+	if !filepath.IsAbs(scenario) {
+		scenario = filepath.Join(RepoRoot(), "lab", "sipp", scenario)
+	}
 	args := []string{
-		"-sf", filepath.Join(RepoRoot(), "lab", "sipp", c.Scenario),
+		"-sf", scenario,
 		"-s", c.DID,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-m", strconv.Itoa(c.Count), "-r", strconv.Itoa(c.Rate),
 		"-d", strconv.Itoa(int(c.Duration / time.Millisecond)),
 		"-timeout", "120s", "-timeout_error", "-nostdin",
 		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"),
+		"-trace_counts",
 	}
 	if c.Scenario == "uac_call.xml" {
 		args = append(args, "-set", "caller", c.Caller)
 	}
 	args = append(args, c.Extra...)
-	args = append(args, SIPAddr)
+	if c.Target == "" {
+		c.Target = SIPAddr
+	}
+	args = append(args, c.Target)
 	cmd := exec.CommandContext(ctx, "sipp", args...)
 	cmd.Dir = dir
 	out, _ := cmd.CombinedOutput()
 	res := Result{ExitCode: cmd.ProcessState.ExitCode(), Output: string(out)}
-	res.Successful, res.Failed = parseStat(filepath.Join(dir, "stat.csv"))
+	res.SIPpSuccessful, res.Failed, res.AvgCallLength = parseStat(filepath.Join(dir, "stat.csv"))
+	res.HungUpByFarEnd, res.HungUpByCaller = parseCounts(dir)
+	res.Successful = res.SIPpSuccessful
+	if c.Scenario == "uac_call.xml" && res.HungUpByFarEnd >= 0 {
+		switch c.Ends {
+		case EndsByCaller:
+			res.Successful -= res.HungUpByFarEnd
+		case EndsByFarEnd:
+			res.Successful -= res.HungUpByCaller
+		}
+		if res.Successful < 0 {
+			res.Successful = 0
+		}
+	}
 	return res
 }
 
-// parseStat reads SuccessfulCall(C) and FailedCall(C) from SIPp's last stat line.
-func parseStat(path string) (ok, failed int) {
-	b, err := os.ReadFile(path)
+// parseCounts sums SIPp's message counts (-trace_counts) of BYE received
+// and BYE sent over the scenario's messages.
+func parseCounts(dir string) (byeRecv, byeSent int) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*_counts.csv"))
+	if len(files) != 1 {
+		return -1, -1
+	}
+	b, err := os.ReadFile(files[0])
 	if err != nil {
 		return -1, -1
 	}
-	return lastStat(string(b), "SuccessfulCall(C)"), lastStat(string(b), "FailedCall(C)")
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 2 {
+		return -1, -1
+	}
+	head := strings.Split(lines[0], ";")
+	last := strings.Split(lines[len(lines)-1], ";")
+	for i, h := range head {
+		if i >= len(last) {
+			break
+		}
+		n, _ := strconv.Atoi(last[i])
+		switch {
+		case strings.HasSuffix(h, "_BYE_Recv"):
+			byeRecv += n
+		case strings.HasSuffix(h, "_BYE_Sent"):
+			byeSent += n
+		}
+	}
+	return byeRecv, byeSent
 }
 
-// lastStat returns column col of the last line of a SIPp stat file.
-func lastStat(csv, col string) int {
+// parseStat reads SuccessfulCall(C), FailedCall(C) and CallLength(C) from
+// SIPp's last stat line.
+func parseStat(path string) (ok, failed int, avgLen time.Duration) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return -1, -1, 0
+	}
+	return lastStat(string(b), "SuccessfulCall(C)"), lastStat(string(b), "FailedCall(C)"), sippDuration(lastField(string(b), "CallLength(C)"))
+}
+
+// sippDuration parses SIPp's HH:MM:SS:micro-seconds.
+func sippDuration(s string) time.Duration {
+	p := strings.Split(s, ":")
+	if len(p) != 4 {
+		return 0
+	}
+	var n [4]int
+	for i := range p {
+		n[i], _ = strconv.Atoi(p[i])
+	}
+	return time.Duration(n[0])*time.Hour + time.Duration(n[1])*time.Minute + time.Duration(n[2])*time.Second + time.Duration(n[3])*time.Microsecond
+}
+
+// lastField returns column col of the last line of a SIPp stat file.
+func lastField(csv, col string) string {
 	lines := strings.Split(strings.TrimSpace(csv), "\n")
 	if len(lines) < 2 {
-		return -1
+		return ""
 	}
 	head := strings.Split(lines[0], ";")
 	last := strings.Split(lines[len(lines)-1], ";")
 	for i, h := range head {
 		if h == col && i < len(last) {
-			n, _ := strconv.Atoi(last[i])
-			return n
+			return last[i]
 		}
 	}
-	return -1
+	return ""
+}
+
+// lastStat returns column col of the last line of a SIPp stat file as a number.
+func lastStat(csv, col string) int {
+	v := lastField(csv, col)
+	if v == "" {
+		return -1
+	}
+	n, _ := strconv.Atoi(v)
+	return n
 }
 
 func freeUDPPort(t testing.TB) int {

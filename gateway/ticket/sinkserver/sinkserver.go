@@ -44,6 +44,9 @@ type FileSink struct {
 	cur    *batch            // being filled, not yet written
 	failed error             // a write or fsync failed: the file is suspect
 	stored int
+	// submits counts every valid SubmitTicket per ticket ID, duplicates
+	// included, since Open: what the gateway sent, not what was stored.
+	submits map[string]int
 
 	wake chan struct{}
 	stop chan struct{}
@@ -67,7 +70,7 @@ func Open(path string, log *slog.Logger) (*FileSink, error) {
 		return nil, fmt.Errorf("open ticket file: %w", err)
 	}
 	s := &FileSink{
-		path: path, f: f, log: log, seen: make(map[string]*batch),
+		path: path, f: f, log: log, seen: make(map[string]*batch), submits: make(map[string]int),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if err := s.load(); err != nil {
@@ -125,6 +128,19 @@ func (s *FileSink) Len() int {
 	return s.stored
 }
 
+// Submits returns how many times each ticket ID was submitted since Open
+// (every valid SubmitTicket, duplicates included): a delivery that repeats
+// a ticket shows here as a count above one, while the file keeps one line.
+func (s *FileSink) Submits() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.submits))
+	for id, n := range s.submits {
+		out[id] = n
+	}
+	return out
+}
+
 // Close writes what is pending, stops the committer and closes the file.
 func (s *FileSink) Close() error {
 	close(s.stop)
@@ -155,6 +171,7 @@ func (s *FileSink) SubmitTicket(ctx context.Context, req *hotlinev1.SubmitTicket
 	}
 
 	s.mu.Lock()
+	s.submits[id]++
 	if s.failed != nil {
 		s.mu.Unlock()
 		return nil, status.Errorf(codes.Unavailable, "ticket file unusable after a write error: %v", s.failed)

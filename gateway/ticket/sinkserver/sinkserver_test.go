@@ -103,6 +103,9 @@ func TestValidationAndAuth(t *testing.T) {
 	if s.fs.Len() != 1 {
 		t.Errorf("Len = %d, want 1 (rejected requests must not be stored)", s.fs.Len())
 	}
+	if got := s.fs.Submits(); len(got) != 1 || got["ok-1"] != 1 {
+		t.Errorf("Submits = %v, want only ok-1:1 (invalid or unauthenticated requests are not submissions)", got)
+	}
 	// Health answers without a token.
 	h, err := healthpb.NewHealthClient(s.conn).Check(ctxT(t), &healthpb.HealthCheckRequest{Service: hotlinev1.TicketSink_ServiceDesc.ServiceName})
 	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -121,6 +124,10 @@ func TestRestartedSinkStillDeduplicates(t *testing.T) {
 	}
 	if !submit(t, c, ctxT(t), "r-2") {
 		t.Fatal("repeat not reported duplicate")
+	}
+	// Every submission is counted, the duplicate too; the file keeps one line.
+	if got := s.fs.Submits(); len(got) != 3 || got["r-1"] != 1 || got["r-2"] != 2 || got["r-3"] != 1 {
+		t.Errorf("Submits = %v, want r-1:1 r-2:2 r-3:1", got)
 	}
 	s.stop()
 
