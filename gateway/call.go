@@ -243,7 +243,7 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 		c.dnis = ev.Channel.Dialplan.Exten
 	}
 	if len(ev.Args) > 2 && c.entry == EntryFrom110 {
-		c.policeRef = clipRef(ev.Args[2])
+		c.policeRef = clipRef(ari.DecodeArg(ev.Args[2])) // the dialplan URIENCODEs it
 	}
 	if len(ev.Args) > 3 && ev.Args[3] == argAdopted {
 		// The previous gateway's bridge may still hold the caller.
