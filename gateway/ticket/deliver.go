@@ -66,9 +66,10 @@ type Options struct {
 	BackoffMin   time.Duration // first retry delay; default 100ms
 	BackoffMax   time.Duration // Redis retry delay cap; default 5s
 
-	// RetryMax caps the delay before a ticket the sink did not take is
-	// submitted again (exponential from BackoffMin); default 1 minute. A
-	// ticket waiting for its retry holds no worker.
+	// RetryMax caps the delay before a ticket the sink refused is submitted
+	// again (exponential from BackoffMin); default 1 minute. While the sink
+	// is unreachable the cap is BackoffMax, so the backlog goes out soon
+	// after it is back. A ticket waiting for its retry holds no worker.
 	RetryMax time.Duration
 	// DeadLetterCodes are the gRPC codes that move a ticket to the dead
 	// letters at once; nil means DefaultDeadLetterCodes.
@@ -423,7 +424,11 @@ func (d *Deliverer) deliver(ctx context.Context, msg redis.XMessage) {
 	if n == 1 || n%10 == 0 {
 		lvl = slog.LevelWarn
 	}
-	delay := d.retryDelay(n)
+	ceiling := d.o.RetryMax
+	if unreachable {
+		ceiling = d.o.BackoffMax // back as soon as the sink is
+	}
+	delay := d.retryDelay(n, ceiling)
 	d.log.Log(ctx, lvl, "ticket not delivered; will retry", "ticket_id", id, "entry", msg.ID,
 		"attempt", n, "refusals", attempts, "code", code.String(), "retry_in", delay, "err", err)
 	d.scheduleRetry(msg, delay)
@@ -481,14 +486,14 @@ func (d *Deliverer) noteTry(entry string) int {
 	return d.tries[entry]
 }
 
-// retryDelay is BackoffMin doubled per failed try, capped at RetryMax, with
+// retryDelay is BackoffMin doubled per failed try, capped at ceiling, with
 // jitter: uniform in [delay/2, delay].
-func (d *Deliverer) retryDelay(tries int) time.Duration {
+func (d *Deliverer) retryDelay(tries int, ceiling time.Duration) time.Duration {
 	delay := d.o.BackoffMin
-	for i := 1; i < tries && delay < d.o.RetryMax; i++ {
+	for i := 1; i < tries && delay < ceiling; i++ {
 		delay *= 2
 	}
-	delay = min(delay, d.o.RetryMax)
+	delay = min(delay, ceiling)
 	return delay/2 + rand.N(delay/2+1)
 }
 

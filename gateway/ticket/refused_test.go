@@ -293,7 +293,8 @@ func TestUnreachableSinkCountsOnlyTowardsMaxAge(t *testing.T) {
 	enqueue(t, ob, ids("down", 5)...)
 	runDeliverer(t, ticket.Options{
 		Redis: rdb, Consumer: "gw-a", Sink: ticket.NewGRPCSink(dial(t, addr), 200*time.Millisecond, ""),
-		Metrics: m, BackoffMin: 5 * time.Millisecond, RetryMax: 10 * time.Millisecond, MaxAttempts: 2, MaxAge: 2 * time.Second,
+		Metrics: m, BackoffMin: 5 * time.Millisecond, BackoffMax: 20 * time.Millisecond, RetryMax: 10 * time.Millisecond,
+		MaxAttempts: 2, MaxAge: 2 * time.Second,
 	})
 	ctx := ctxT(t, 20*time.Second)
 	time.Sleep(time.Second)
