@@ -70,6 +70,7 @@ type Options struct {
 	// again (exponential from BackoffMin); default 1 minute. While the sink
 	// is unreachable the cap is BackoffMax, so the backlog goes out soon
 	// after it is back. A ticket waiting for its retry holds no worker.
+	// At most ClaimIdle/2, so no other instance claims a waiting ticket.
 	RetryMax time.Duration
 	// DeadLetterCodes are the gRPC codes that move a ticket to the dead
 	// letters at once; nil means DefaultDeadLetterCodes.
@@ -155,7 +156,9 @@ func NewDeliverer(o Options) (*Deliverer, error) {
 	if o.RetryMax <= 0 {
 		o.RetryMax = time.Minute
 	}
-	o.RetryMax = max(o.RetryMax, o.BackoffMin)
+	// An entry waiting for its retry stays pending without being read:
+	// below ClaimIdle/2 no other instance takes it over meanwhile.
+	o.RetryMax = max(min(o.RetryMax, o.ClaimIdle/2), o.BackoffMin)
 	if o.DeadLetterCodes == nil {
 		o.DeadLetterCodes = DefaultDeadLetterCodes
 	}
