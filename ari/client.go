@@ -65,6 +65,10 @@ type Client struct {
 
 	running atomic.Bool
 	ready   atomic.Bool
+	// busySince is when the dispatch loop started its current step
+	// (OnConnect, or handing one event to the Dispatcher), in Unix ns; 0
+	// while it waits for events (or while Run is not connected).
+	busySince atomic.Int64
 }
 
 // New validates cfg (after SetDefaults) and builds a client. It does not
@@ -144,6 +148,28 @@ func (c *Client) SetOnReplaced(fn func()) {
 // registered in Asterisk and OnConnect has returned.
 func (c *Client) Ready() bool { return c.ready.Load() }
 
+// LastProgress is when the event loop was last seen making progress: now
+// while it waits for events (or for a connection), else the start of the
+// step it is in (OnConnect, or handing one event to its owner). A health
+// check that finds it older than a few seconds has found a loop that no
+// longer dispatches events: the process should be restarted.
+func (c *Client) LastProgress() time.Time {
+	if b := c.busySince.Load(); b != 0 {
+		return time.Unix(0, b)
+	}
+	return time.Now()
+}
+
+// Stalled reports whether the event loop has been stuck in one step for
+// longer than d (see LastProgress).
+func (c *Client) Stalled(d time.Duration) bool { return time.Since(c.LastProgress()) > d }
+
+// step marks the start of a dispatch-loop step; the returned func marks its end.
+func (c *Client) step() func() {
+	c.busySince.Store(time.Now().UnixNano())
+	return func() { c.busySince.Store(0) }
+}
+
 // Run connects the event websocket and keeps it connected until ctx is done:
 // it dispatches events to the Dispatcher and reconnects with exponential
 // backoff (ReconnectMin doubling up to ReconnectMax, full jitter). A
@@ -159,7 +185,7 @@ func (c *Client) Run(ctx context.Context) error {
 	var prev *ConnectInfo
 	failures := 0
 	for {
-		ws, info, err := c.connect(ctx)
+		ws, wc, info, err := c.connect(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -176,7 +202,7 @@ func (c *Client) Run(ctx context.Context) error {
 		failures = 0
 		ci := c.connectInfo(prev, info)
 		prev = &ci
-		lostErr := c.serve(ctx, ws, ci)
+		lostErr := c.serve(ctx, ws, wc, ci)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -212,35 +238,33 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // connect dials the websocket, then checks that ARI answers and that the
 // application is registered.
-func (c *Client) connect(ctx context.Context) (*websocket.Conn, *ariv5.AsteriskInfo, error) {
+func (c *Client) connect(ctx context.Context) (*websocket.Conn, *watchedConn, *ariv5.AsteriskInfo, error) {
 	wsCfg, err := websocket.NewConfig(c.wsURL, "http://localhost/")
 	if err != nil {
-		return nil, nil, fmt.Errorf("ari websocket config %q: %w", c.wsURL, err)
+		return nil, nil, nil, fmt.Errorf("ari websocket config %q: %w", c.wsURL, err)
 	}
 	wsCfg.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.cfg.Username+":"+c.cfg.Password)))
-	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	ws, err := wsCfg.DialContext(dctx)
-	cancel()
+	ws, wc, err := c.dialWebsocket(ctx, wsCfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ari websocket dial %s: %w", redact(c.wsURL), err)
+		return nil, nil, nil, fmt.Errorf("ari websocket dial %s: %w", redact(c.wsURL), err)
 	}
 	ws.MaxPayloadBytes = maxMessageBytes
 	info, err := c.Info(ctx)
 	if err != nil {
 		_ = ws.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	app, err := c.application(ctx)
 	if err != nil {
 		_ = ws.Close()
 		if errors.Is(err, ErrNotFound) {
-			return nil, nil, fmt.Errorf("ari application %q not registered after websocket connect: %w", c.cfg.Application, err)
+			return nil, nil, nil, fmt.Errorf("ari application %q not registered after websocket connect: %w", c.cfg.Application, err)
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if app.Name != "" && app.Name != c.cfg.Application {
 		_ = ws.Close()
-		return nil, nil, fmt.Errorf("ari application: asked for %q, ARI answered %q", c.cfg.Application, app.Name)
+		return nil, nil, nil, fmt.Errorf("ari application: asked for %q, ARI answered %q", c.cfg.Application, app.Name)
 	}
 	if len(c.cfg.DisallowEvents) > 0 {
 		// Fewer events: less JSON for Asterisk to write and for us to read.
@@ -248,7 +272,7 @@ func (c *Client) connect(ctx context.Context) (*websocket.Conn, *ariv5.AsteriskI
 			c.log.Warn("ari: event filter not set; all events will be decoded", "err", err)
 		}
 	}
-	return ws, info, nil
+	return ws, wc, info, nil
 }
 
 func (c *Client) connectInfo(prev *ConnectInfo, info *ariv5.AsteriskInfo) ConnectInfo {
@@ -272,9 +296,9 @@ func (c *Client) connectInfo(prev *ConnectInfo, info *ariv5.AsteriskInfo) Connec
 
 // serve runs one connection: reader goroutine, OnConnect, dispatch loop. It
 // returns the reason the connection ended.
-func (c *Client) serve(ctx context.Context, ws *websocket.Conn, ci ConnectInfo) error {
-	connCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+func (c *Client) serve(ctx context.Context, ws *websocket.Conn, wc *watchedConn, ci ConnectInfo) error {
+	connCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 
 	events := make(chan ariv5.Event, eventBuffer)
 	var readErr error
@@ -282,13 +306,14 @@ func (c *Client) serve(ctx context.Context, ws *websocket.Conn, ci ConnectInfo) 
 	go func() {
 		defer close(readerDone)
 		defer close(events)
-		defer cancel()
-		readErr = c.read(connCtx, ws, events)
+		defer cancel(nil)
+		readErr = c.read(connCtx, ws, wc, events)
 	}()
 	go func() {
 		<-connCtx.Done()
 		_ = ws.Close() // unblocks the reader
 	}()
+	go c.keepAlive(connCtx, cancel, ws, wc)
 
 	c.hookMu.Lock()
 	onConnect, onDisconnect := c.onConnect, c.onDisconnect
@@ -297,7 +322,9 @@ func (c *Client) serve(ctx context.Context, ws *websocket.Conn, ci ConnectInfo) 
 	c.log.Info("ari: connected", "entity_id", ci.EntityID, "first", ci.First, "restarted", ci.Restarted,
 		"startup_time", ci.StartupTime, "application", c.cfg.Application)
 	if onConnect != nil {
+		done := c.step()
 		onConnect(connCtx, ci)
+		done()
 	}
 	if connCtx.Err() == nil {
 		c.ready.Store(true)
@@ -314,11 +341,15 @@ func (c *Client) serve(ctx context.Context, ws *websocket.Conn, ci ConnectInfo) 
 			onReplaced := c.onReplaced
 			c.hookMu.Unlock()
 			if onReplaced != nil {
+				done := c.step()
 				onReplaced()
+				done()
 			}
 			continue
 		}
+		done := c.step()
 		c.disp.Dispatch(ev)
+		done()
 	}
 	<-readerDone
 	c.ready.Store(false)
@@ -334,7 +365,7 @@ func (c *Client) serve(ctx context.Context, ws *websocket.Conn, ci ConnectInfo) 
 
 // read receives and decodes messages until the connection fails or ctx is
 // done. One bad message never ends the connection.
-func (c *Client) read(ctx context.Context, ws *websocket.Conn, out chan<- ariv5.Event) error {
+func (c *Client) read(ctx context.Context, ws *websocket.Conn, wc *watchedConn, out chan<- ariv5.Event) error {
 	for {
 		var data []byte
 		err := websocket.Message.Receive(ws, &data)
@@ -345,7 +376,7 @@ func (c *Client) read(ctx context.Context, ws *websocket.Conn, out chan<- ariv5.
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return context.Cause(ctx)
 			}
 			return fmt.Errorf("ari websocket read: %w", err)
 		}
@@ -353,11 +384,14 @@ func (c *Client) read(ctx context.Context, ws *websocket.Conn, out chan<- ariv5.
 		if ev == nil {
 			continue
 		}
+		wc.handing.Store(true)
 		select {
 		case out <- ev:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		wc.touch() // silence is counted from now: the reader was not reading
+		wc.handing.Store(false)
 	}
 }
 

@@ -15,6 +15,8 @@ const (
 	DefaultReconnectMin   = 100 * time.Millisecond
 	DefaultReconnectMax   = 2 * time.Second
 	DefaultQueueSize      = 64
+	DefaultPingInterval   = 2 * time.Second
+	DefaultReadTimeout    = 6 * time.Second
 )
 
 // Config describes the connection to Asterisk's ARI. The daemon fills it from
@@ -38,6 +40,13 @@ type Config struct {
 	// backoff (defaults 100ms and 2s).
 	ReconnectMin time.Duration `yaml:"reconnect_min"`
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// PingInterval is how often a ping is sent on the event websocket when
+	// nothing else was read (default 2s).
+	PingInterval time.Duration `yaml:"ping_interval"`
+	// ReadTimeout: a websocket from which nothing (no event, no pong) was
+	// read for that long is taken as half-open: it is closed, the client is
+	// not ready and reconnects (default 6s; at least twice PingInterval).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// QueueSize is the capacity of each owner's mailbox (default 64, the
 	// daemon's ari.queue_size default too).
 	QueueSize int `yaml:"queue_size"`
@@ -76,6 +85,12 @@ func (c *Config) SetDefaults() {
 	}
 	if c.QueueSize == 0 {
 		c.QueueSize = DefaultQueueSize
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = max(DefaultReadTimeout, 2*c.PingInterval)
 	}
 	if c.DisallowEvents == nil {
 		c.DisallowEvents = DefaultDisallowedEvents
@@ -122,6 +137,8 @@ func (c *Config) Validate() error {
 		{"ari.dial_timeout", c.DialTimeout},
 		{"ari.reconnect_min", c.ReconnectMin},
 		{"ari.reconnect_max", c.ReconnectMax},
+		{"ari.ping_interval", c.PingInterval},
+		{"ari.read_timeout", c.ReadTimeout},
 	} {
 		if d.v <= 0 {
 			return fmt.Errorf("%s: %v must be positive", d.name, d.v)
@@ -129,6 +146,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconnectMax < c.ReconnectMin {
 		return fmt.Errorf("ari.reconnect_max: %v is less than ari.reconnect_min %v", c.ReconnectMax, c.ReconnectMin)
+	}
+	if c.ReadTimeout < 2*c.PingInterval {
+		return fmt.Errorf("ari.read_timeout: %v is less than twice ari.ping_interval %v", c.ReadTimeout, c.PingInterval)
 	}
 	if c.QueueSize <= 0 {
 		return fmt.Errorf("ari.queue_size: %d must be positive", c.QueueSize)

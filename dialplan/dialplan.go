@@ -127,7 +127,7 @@ func ParseStasisArgs(args []string) StasisArgs {
 		a.DNIS, a.HasDNIS = args[1], true
 	}
 	if len(args) > 2 {
-		a.Ref, a.HasRef = args[2], true
+		a.Ref, a.HasRef = DecodeArg(args[2]), true // the dialplan URIENCODEs it
 	}
 	a.Adopted = len(args) > 3 && args[3] == ArgAdopted
 	return a

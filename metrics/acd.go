@@ -18,7 +18,11 @@ type ACD struct {
 	// Claims counts attempts to claim an agent for a waiting call, by result:
 	// "claimed", "no_agent" (no ready agent with the skill), "not_head" (the
 	// call is behind as many waiting calls as there are ready agents),
-	// "not_waiting" (the call is not in the queue), "error" (Redis failed).
+	// "not_waiting" (the call is not in the queue), "again" (a repeated claim
+	// for a call whose agent is still ringing for it: the agent chosen before
+	// is returned), "given_back" (the call left the queue while an agent a
+	// claim chose for it was still ringing for it unoffered: the agent is
+	// ready again), "error" (Redis failed).
 	Claims *prometheus.CounterVec
 	// Waiting is the number of calls waiting per skill group, refreshed from Redis.
 	Waiting *prometheus.GaugeVec
@@ -35,7 +39,7 @@ func newACD(f promauto.Factory) *ACD {
 		}, []string{"state"}),
 		Claims: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_agent_claims_total",
-			Help: "Attempts by this instance to claim an agent for a waiting call, by result (claimed, no_agent, not_head, not_waiting, error).",
+			Help: "Attempts by this instance to claim an agent for a waiting call, by result (claimed, again, given_back, no_agent, not_head, not_waiting, error).",
 		}, []string{"result"}),
 		Waiting: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hotline_queue_waiting",
@@ -49,7 +53,7 @@ func newACD(f promauto.Factory) *ACD {
 	for _, s := range []string{"logged_out", "ready", "paused", "ringing", "on_call", "wrap_up"} {
 		m.Agents.WithLabelValues(s)
 	}
-	for _, r := range []string{"claimed", "no_agent", "not_head", "not_waiting", "error"} {
+	for _, r := range []string{"claimed", "again", "given_back", "no_agent", "not_head", "not_waiting", "error"} {
 		m.Claims.WithLabelValues(r)
 	}
 	m.Freed.WithLabelValues("ringing")

@@ -31,6 +31,10 @@ type ARI struct {
 	Overflow prometheus.Counter
 	// QueueDepth is the total of events waiting in owners' queues.
 	QueueDepth prometheus.Gauge
+	// ReadTimeouts counts event websockets closed because nothing (no event,
+	// no pong) was read from them for ari.read_timeout: half-open
+	// connections.
+	ReadTimeouts prometheus.Counter
 	// Requests measures REST requests to ARI by operation and result
 	// ("ok", "not_found", "error", "timeout").
 	Requests *prometheus.HistogramVec
@@ -69,6 +73,10 @@ func newARI(f promauto.Factory) *ARI {
 		QueueDepth: f.NewGauge(prometheus.GaugeOpts{
 			Name: "hotline_ari_dispatch_queue_depth",
 			Help: "ARI events waiting in call owners' queues.",
+		}),
+		ReadTimeouts: f.NewCounter(prometheus.CounterOpts{
+			Name: "hotline_ari_read_timeouts_total",
+			Help: "ARI event websockets closed because nothing, not even a pong, was read from them for ari.read_timeout (half-open connections).",
 		}),
 		Requests: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hotline_ari_request_duration_seconds",

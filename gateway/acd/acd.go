@@ -126,6 +126,14 @@ func (a Agent) Proto() *hotlinev1.Agent {
 }
 
 // Errors. Those that refuse a request leave the state untouched.
+//
+// Every script is safe to run again with the same arguments: a request whose
+// reply was lost (a timeout, a reset connection, or the Redis client resending
+// the script) can be repeated and gets the answer of the first run, or a
+// harmless no-op. A caller that got an error other than these refusals from
+// Claim must treat the call as possibly assigned: claim it again (the same
+// agent comes back) or take it out of the queue with Dequeue (which gives
+// the agent back); never forget it.
 var (
 	ErrUnknownAgent    = errors.New("unknown agent (never logged in)")
 	ErrAlreadyLoggedIn = errors.New("agent already logged in")
@@ -226,6 +234,7 @@ func (p *Pool) waitKey(skill string) string  { return p.keys.Key("acd", "wait", 
 func (p *Pool) agentsKey() string            { return p.keys.Key("acd", "agents") }
 func (p *Pool) busyKey() string              { return p.keys.Key("acd", "busy") }
 func (p *Pool) wrapKey() string              { return p.keys.Key("acd", "wrapup") }
+func (p *Pool) claimsKey() string            { return p.keys.Key("acd", "claims") }
 
 func (p *Pool) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, p.timeout)
@@ -446,7 +455,14 @@ func (p *Pool) Get(ctx context.Context, ext string) (Agent, error) {
 // K calls, K = the number of ready agents with the skill. On success the
 // call leaves the queue, the agent is ringing for it and in no skill set,
 // and its extension is returned. Errors: ErrNoAgent, ErrNotHead (retry when
-// an agent becomes ready), ErrNotWaiting; nothing changes on any error.
+// an agent becomes ready), ErrNotWaiting; nothing changes on these.
+//
+// Claim is idempotent per call: while the agent it chose is still ringing
+// for callID, claiming again returns that agent (counted as "again") and
+// changes nothing. Any other error (Redis unreachable, a timeout, a reset)
+// leaves it unknown whether an agent was assigned: the caller keeps the call
+// and claims again, or leaves with Dequeue; ClaimedBy tells which agent, if
+// any, holds the call.
 //
 // The caller then publishes the CallOffer (Publish), originates the agent's
 // phone, and calls Answered or Release.
@@ -457,7 +473,7 @@ func (p *Pool) Claim(ctx context.Context, skill, callID string) (string, error) 
 	if err := checkCall(callID); err != nil {
 		return "", err
 	}
-	r, err := p.run(ctx, claimScript, []string{p.readyKey(skill), p.waitKey(skill)}, callID)
+	r, err := p.run(ctx, claimScript, []string{p.readyKey(skill), p.waitKey(skill)}, callID, skill)
 	if err != nil {
 		p.m.Claims.WithLabelValues("error").Inc()
 		return "", fmt.Errorf("acd claim %s for %s: %w", skill, callID, err)
@@ -466,6 +482,10 @@ func (p *Pool) Claim(ctx context.Context, skill, callID string) (string, error) 
 	switch r.code {
 	case "ok":
 		p.m.Claims.WithLabelValues("claimed").Inc()
+		return r.detail, nil
+	case "again":
+		p.m.Claims.WithLabelValues("again").Inc()
+		p.log.Info("acd claim repeated: the agent chosen before is returned", "call_id", callID, "skill", skill, "ext", r.detail)
 		return r.detail, nil
 	case "no_agent":
 		p.m.Claims.WithLabelValues("no_agent").Inc()
@@ -479,6 +499,35 @@ func (p *Pool) Claim(ctx context.Context, skill, callID string) (string, error) 
 	}
 	p.m.Claims.WithLabelValues("error").Inc()
 	return "", fmt.Errorf("acd claim %s for %s: unexpected reply %q", skill, callID, r.code)
+}
+
+// ClaimedBy returns the extension of the agent a claim chose for callID and
+// that is still ringing for it, or "" when there is none.
+func (p *Pool) ClaimedBy(ctx context.Context, callID string) (string, error) {
+	if err := checkCall(callID); err != nil {
+		return "", err
+	}
+	ctx, cancel := p.opCtx(ctx)
+	defer cancel()
+	rec, err := p.rdb.HGet(ctx, p.claimsKey(), callID).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("acd claimed-by %s: %w", callID, err)
+	}
+	ext, _, _ := strings.Cut(rec, ":")
+	v, err := p.rdb.HMGet(ctx, p.agentKey(ext), "state", "call").Result()
+	if err != nil {
+		return "", fmt.Errorf("acd claimed-by %s: agent %s: %w", callID, ext, err)
+	}
+	if st, _ := v[0].(string); st != string(Ringing) {
+		return "", nil
+	}
+	if c, _ := v[1].(string); c != callID {
+		return "", nil
+	}
+	return ext, nil
 }
 
 // Answered records that the agent answered callID: ringing → on_call.

@@ -47,15 +47,24 @@ func (p *Pool) Enqueue(ctx context.Context, skill, callID string, priority bool,
 
 // Dequeue removes callID from skill's queue (the caller hung up, or the call
 // leaves the queue another way). Removing a call that is not waiting is a
-// no-op.
+// no-op. If a claim chose an agent for the call and that agent is still
+// ringing for it (the claim's reply was lost, so no one offered it the
+// call), the agent is made ready again, keeping its place. Safe to repeat.
 func (p *Pool) Dequeue(ctx context.Context, skill, callID string) error {
 	if err := checkSkill("skill", skill); err != nil {
 		return err
 	}
-	ctx, cancel := p.opCtx(ctx)
-	defer cancel()
-	if err := p.rdb.ZRem(ctx, p.waitKey(skill), callID).Err(); err != nil {
+	if err := checkCall(callID); err != nil {
+		return err
+	}
+	r, err := p.run(ctx, dequeueScript, []string{p.waitKey(skill)}, callID, skill)
+	if err != nil {
 		return fmt.Errorf("acd dequeue %s from %s: %w", callID, skill, err)
+	}
+	p.after(ctx, r)
+	if r.code == "released" {
+		p.m.Claims.WithLabelValues("given_back").Inc()
+		p.log.Warn("acd dequeue: agent claimed for the call but never offered it is ready again", "call_id", callID, "skill", skill, "ext", r.detail)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import "github.com/redis/go-redis/v9"
 //	wait:<skill>  zset  call ID → band*1e13 + entry unix ms
 //	wrapup        zset  ext → wrap-up end (µs); only agents in wrap_up
 //	busy          hash  ext → call ID; only agents ringing or on_call
+//	claims        hash  call ID → ext:skill; the agent a claim chose, until released
 //	agents        set   every extension that ever logged in
 //	clock         string last timestamp handed out (µs), strictly increasing
 //
@@ -27,6 +28,7 @@ local WRAP = P .. 'wrapup'
 local BUSY = P .. 'busy'
 local CLOCK = P .. 'clock'
 local AGENTS = P .. 'agents'
+local CLAIMS = P .. 'claims'
 local function akey(e) return P .. 'agent:' .. e end
 local function rkey(s) return P .. 'ready:' .. s end
 local changed = {}
@@ -94,7 +96,14 @@ end
 var loginScript = redis.NewScript(prelude + `
 local e = ARGV[2]
 local st = redis.call('HGET', KEYS[1], 'state')
-if st and st ~= 'logged_out' then return {'already', st, {}, {}} end
+if st and st ~= 'logged_out' then
+  -- the same request run again (its reply was lost): same session, no change
+  if redis.call('HGET', KEYS[1], 'session') == ARGV[5] then
+    changed[1] = e
+    return result('ok', 'again')
+  end
+  return {'already', st, {}, {}}
+end
 local _, ts = now()
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'ext', e, 'skills', ARGV[3], 'wrap', ARGV[4], 'session', ARGV[5],
@@ -139,9 +148,17 @@ return result('ok', '')
 
 // claimScript pops the longest-idle ready agent of a skill for a call that
 // is among the first K waiting calls, K = ready agents of the skill.
-// KEYS: ready set, wait set. ARGV: prefix, call ID.
-var claimScript = redis.NewScript(prelude + `
+// Idempotent per call and skill: a claim run again for a call whose agent is
+// still ringing for it (the first reply was lost, or the client resent the
+// script) returns that agent again with code 'again' and changes nothing.
+// KEYS: ready set, wait set. ARGV: prefix, call ID, skill.
+var claimScript = redis.NewScript(prelude + claimOf + `
 local call = ARGV[2]
+local prev, pskill = claim_of(call)
+if prev and pskill == ARGV[3] then
+  changed[1] = prev
+  return result('again', prev)
+end
 local _, ts = now()
 promote(ts)
 local rank = redis.call('ZRANK', KEYS[2], call)
@@ -156,6 +173,7 @@ while true do
     unready(e)
     redis.call('HSET', akey(e), 'state', 'ringing', 'reason', '', 'call', call, 'since', ts)
     redis.call('HSET', BUSY, e, call)
+    redis.call('HSET', CLAIMS, call, e .. ':' .. ARGV[3])
     redis.call('ZREM', KEYS[2], call)
     changed[#changed + 1] = e
     return result('ok', e)
@@ -163,6 +181,38 @@ while true do
   -- a member whose agent is not ready cannot happen through these scripts;
   -- it was dropped above, try the next one.
 end
+`)
+
+// claimOf defines claim_of(call): the agent and skill of the claim recorded
+// for call while that agent is still ringing for it, else nil (and a stale
+// record is dropped).
+const claimOf = `
+local function claim_of(call)
+  local rec = redis.call('HGET', CLAIMS, call)
+  if not rec then return nil end
+  local e, sk = string.match(rec, '^([^:]*):(.*)$')
+  if e then
+    local a = redis.call('HMGET', akey(e), 'state', 'call')
+    if a[1] == 'ringing' and a[2] == call then return e, sk end
+  end
+  redis.call('HDEL', CLAIMS, call)
+  return nil
+end
+`
+
+// dequeueScript takes a call out of a wait set and gives back an agent that
+// a claim in that skill chose for it but that never took the call (still
+// ringing for it): the claim's reply may have been lost, so no one else
+// would. Safe to run again. KEYS: wait set. ARGV: prefix, call ID, skill.
+var dequeueScript = redis.NewScript(prelude + claimOf + `
+local call = ARGV[2]
+redis.call('ZREM', KEYS[1], call)
+local e, sk = claim_of(call)
+if not e or sk ~= ARGV[3] then return result('ok', '') end
+redis.call('HDEL', CLAIMS, call)
+local _, ts = now()
+make_ready(e, ts, redis.call('HGET', akey(e), 'idle'))
+return result('released', e)
 `)
 
 // answeredScript. KEYS: agent. ARGV: prefix, ext, call ID.
@@ -197,6 +247,7 @@ if outcome == 'stale' then
   if us - since < tonumber(ARGV[5]) then return {'young', st, {}, {}} end
   outcome = 'cancelled'
 end
+redis.call('HDEL', CLAIMS, call)
 if st == 'on_call' then outcome = 'completed' end
 if outcome == 'missed' then
   redis.call('HDEL', BUSY, e)

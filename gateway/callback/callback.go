@@ -3,11 +3,13 @@
 // Council guidance asks hotlines to call back missed calls), durable in
 // Redis and shared by every gateway instance.
 //
-// There is one task per caller per day (the hotline's day, Asia/Shanghai):
-// its ID is derived from the day and the caller's canonical number
-// ("cb-20261126-13800138000"), so a replayed event or two instances seeing
-// the same abandoned call never make two tasks; a second abandoned call
-// the same day adds an attempt to the task.
+// There is one task per caller per day (the hotline's day, Asia/Shanghai),
+// found through an index keyed by a hash of the day and the caller's
+// canonical number, so a replayed event or two instances seeing the same
+// abandoned call never make two tasks; a second abandoned call the same day
+// adds an attempt to the task. Its ID is the day and a random part
+// ("cb-20261126-5f0c3a9e1b7d2c48"): it reaches logs and desktops, so it
+// never carries the citizen's number.
 //
 // Task lifecycle (every change is one Lua script on keys under one hash
 // tag: atomic, and on Redis Cluster in one slot):
@@ -19,6 +21,9 @@ package callback
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -118,10 +123,12 @@ func ProtoList(ts []Task) []*hotlinev1.CallbackTask {
 	return out
 }
 
-// TaskID returns the ID of the task of caller on day ("2026-11-26"):
-// "cb-20261126-13800138000".
-func TaskID(day, caller string) string {
-	return "cb-" + strings.ReplaceAll(day, "-", "") + "-" + caller
+// newTaskID returns a new task ID for day ("2026-11-26"):
+// "cb-20261126-" and 16 random hex digits.
+func newTaskID(day string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "cb-" + strings.ReplaceAll(day, "-", "") + "-" + hex.EncodeToString(b[:])
 }
 
 // Options configure a Store.
@@ -193,6 +200,13 @@ func (s *Store) callsKey(id string) string { return s.keys.Key("cb", "calls", id
 func (s *Store) dayKey(day string) string  { return s.keys.Key("cb", "day", day) }
 func (s *Store) claimsKey() string         { return s.keys.Key("cb", "claims") }
 
+// whoKey is the index of a caller's task on day; the number is hashed so
+// that no key name carries it.
+func (s *Store) whoKey(day, caller string) string {
+	h := sha256.Sum256([]byte(day + "|" + caller))
+	return s.keys.Key("cb", "who", day, hex.EncodeToString(h[:16]))
+}
+
 func (s *Store) ttlSeconds() int64 { return int64(s.ttl / time.Second) }
 
 // Day returns the hotline's day ("2026-11-26") of t.
@@ -219,12 +233,12 @@ func (s *Store) Add(ctx context.Context, t Task) (Task, bool, error) {
 		at = s.now()
 	}
 	day := s.Day(at)
-	id := TaskID(day, t.CallerNumber)
-	keys := []string{s.taskKey(id), s.callsKey(id), s.dayKey(day)}
-	code, _, task, err := s.run(ctx, addScript, keys, id, day, t.CallerNumber, t.Line, t.CallID, at.UnixMilli(), s.ttlSeconds())
+	keys := []string{s.whoKey(day, t.CallerNumber), s.dayKey(day)}
+	code, _, task, err := s.run(ctx, addScript, keys, s.keys.Key("cb")+":", newTaskID(day), day, t.CallerNumber, t.Line, t.CallID, at.UnixMilli(), s.ttlSeconds())
 	if err != nil {
-		return Task{}, false, fmt.Errorf("add call-back task %s for call %s: %w", id, t.CallID, err)
+		return Task{}, false, fmt.Errorf("add call-back task for call %s on %s: %w", t.CallID, day, err)
 	}
+	id := task.ID
 	switch code {
 	case "created":
 		s.m.Callback("created")
@@ -491,7 +505,7 @@ func checkText(field, s string, max int, required bool) error {
 
 // checkID accepts "cb-YYYYMMDD-<3-15 digits>".
 func checkID(id string) error {
-	bad := &FieldError{"callback_id", fmt.Sprintf("%q is not like cb-20261126-13800138000", id)}
+	bad := &FieldError{"callback_id", fmt.Sprintf("%q is not like cb-20261126-5f0c3a9e1b7d2c48", id)}
 	rest, ok := strings.CutPrefix(id, "cb-")
 	if !ok || len(rest) < 12 || rest[8] != '-' {
 		return bad
@@ -499,7 +513,13 @@ func checkID(id string) error {
 	if _, err := time.Parse("20060102", rest[:8]); err != nil {
 		return bad
 	}
-	if checkDigits("callback_id", rest[9:]) != nil {
+	tail := rest[9:]
+	if len(tail) == 16 && strings.Trim(tail, "0123456789abcdef") == "" {
+		return nil
+	}
+	// Tasks made before IDs were random carry the caller's digits; they
+	// expire within the store's TTL.
+	if checkDigits("callback_id", tail) != nil {
 		return bad
 	}
 	return nil

@@ -5,6 +5,8 @@ import "github.com/redis/go-redis/v9"
 // Layout (every key under the store's hash tag, so each script's keys are
 // in one slot on Redis Cluster):
 //
+//	cb:who:<day>:<h> string the ID of the day's task of a caller; h is the
+//	                     SHA-256 of day and number, so no key name holds a number
 //	cb:task:<id>   hash  id day caller line call last_call attempts
 //	                     abandoned last_abandoned (unix ms) state
 //	                     claimed_by claimed_at claim_until done_at (ms)
@@ -25,40 +27,47 @@ const prelude = `
 local function num(v) return tonumber(v) or 0 end
 `
 
-// addScript records an abandoned call. KEYS: task, calls, day.
-// ARGV: id, day, caller, line, call ID, abandoned (ms), ttl (s).
+// addScript records an abandoned call. KEYS: who (the caller's index for
+// the day), day. ARGV: key prefix "{tag}:cb:", a new random ID (used if
+// the caller has no task that day), day, caller, line, call ID, abandoned
+// (ms), ttl (s). The task and calls keys derive from the ID under the same
+// hash tag.
 var addScript = redis.NewScript(prelude + `
-local at = tonumber(ARGV[6])
-local ttl = tonumber(ARGV[7])
+local id = redis.call('GET', KEYS[1]) or ARGV[2]
+local K = {ARGV[1] .. 'task:' .. id, ARGV[1] .. 'calls:' .. id, KEYS[2], KEYS[1]}
+local A = {id, ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]}
+redis.call('SET', K[4], id, 'EX', tonumber(A[7]))
+local at = tonumber(A[6])
+local ttl = tonumber(A[7])
 local code = 'merged'
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'day', ARGV[2], 'caller', ARGV[3], 'line', ARGV[4],
-    'call', ARGV[5], 'last_call', ARGV[5], 'attempts', 1, 'abandoned', ARGV[6],
-    'last_abandoned', ARGV[6], 'state', 'open')
-  redis.call('SADD', KEYS[2], ARGV[5])
-  redis.call('ZADD', KEYS[3], at, ARGV[1])
+if redis.call('EXISTS', K[1]) == 0 then
+  redis.call('HSET', K[1], 'id', A[1], 'day', A[2], 'caller', A[3], 'line', A[4],
+    'call', A[5], 'last_call', A[5], 'attempts', 1, 'abandoned', A[6],
+    'last_abandoned', A[6], 'state', 'open')
+  redis.call('SADD', K[2], A[5])
+  redis.call('ZADD', K[3], at, A[1])
   code = 'created'
-elseif redis.call('SADD', KEYS[2], ARGV[5]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  if at < num(redis.call('HGET', KEYS[1], 'abandoned')) then
+elseif redis.call('SADD', K[2], A[5]) == 1 then
+  redis.call('HINCRBY', K[1], 'attempts', 1)
+  if at < num(redis.call('HGET', K[1], 'abandoned')) then
     -- events arrived out of order: the first abandoned call stays first
-    redis.call('HSET', KEYS[1], 'abandoned', ARGV[6], 'call', ARGV[5])
-    redis.call('ZADD', KEYS[3], at, ARGV[1])
+    redis.call('HSET', K[1], 'abandoned', A[6], 'call', A[5])
+    redis.call('ZADD', K[3], at, A[1])
   end
-  if at >= num(redis.call('HGET', KEYS[1], 'last_abandoned')) then
-    redis.call('HSET', KEYS[1], 'last_abandoned', ARGV[6], 'last_call', ARGV[5])
+  if at >= num(redis.call('HGET', K[1], 'last_abandoned')) then
+    redis.call('HSET', K[1], 'last_abandoned', A[6], 'last_call', A[5])
   end
   -- the citizen called again after being called back and was missed
   -- again: the task is open again
-  if redis.call('HGET', KEYS[1], 'state') == 'done' and at > num(redis.call('HGET', KEYS[1], 'done_at')) then
-    redis.call('HSET', KEYS[1], 'state', 'open', 'claim_until', '')
+  if redis.call('HGET', K[1], 'state') == 'done' and at > num(redis.call('HGET', K[1], 'done_at')) then
+    redis.call('HSET', K[1], 'state', 'open', 'claim_until', '')
     code = 'reopened'
   end
 else
   code = 'replay'
 end
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ttl) end
-return {code, '', redis.call('HGETALL', KEYS[1])}
+for i = 1, 3 do redis.call('EXPIRE', K[i], ttl) end
+return {code, '', redis.call('HGETALL', K[1])}
 `)
 
 // claimScript gives a task to an agent. KEYS: task, claims.

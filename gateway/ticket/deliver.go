@@ -1,6 +1,7 @@
 package ticket
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
@@ -24,12 +27,22 @@ const Group = "delivery"
 
 // ErrRejected marks a sink error that retrying cannot fix (the sink refused
 // the ticket itself, e.g. gRPC InvalidArgument). The Deliverer moves such a
-// ticket to the dead-letter stream instead of retrying it forever.
+// ticket to the dead-letter stream instead of retrying it.
 var ErrRejected = errors.New("ticket rejected by sink")
+
+// DefaultDeadLetterCodes are the gRPC codes with which a sink refuses a
+// ticket for good: retrying the same ticket cannot succeed, so it goes to
+// the dead letters at once.
+var DefaultDeadLetterCodes = []codes.Code{
+	codes.InvalidArgument, codes.FailedPrecondition, codes.PermissionDenied,
+	codes.Unimplemented, codes.OutOfRange, codes.NotFound, codes.AlreadyExists,
+}
 
 // Sink is the ticket system. Submit returns once the sink has stored the
 // ticket durably; duplicate reports that it already had this ticket ID.
-// Errors wrapping ErrRejected are permanent; every other error is retried.
+// Errors wrapping ErrRejected, or carrying a gRPC code of
+// Options.DeadLetterCodes, are permanent; every other error is retried (see
+// Options.MaxAttempts and MaxAge).
 type Sink interface {
 	Submit(ctx context.Context, t *hotlinev1.Ticket) (duplicate bool, err error)
 }
@@ -51,7 +64,31 @@ type Options struct {
 	BacklogEvery time.Duration // how often to refresh the backlog gauge; default 5s
 	Timeout      time.Duration // per Redis round trip; default 2s
 	BackoffMin   time.Duration // first retry delay; default 100ms
-	BackoffMax   time.Duration // retry delay cap; default 5s
+	BackoffMax   time.Duration // Redis retry delay cap; default 5s
+
+	// RetryMax caps the delay before a ticket the sink refused is submitted
+	// again (exponential from BackoffMin); default 1 minute. While the sink
+	// is unreachable the cap is BackoffMax, so the backlog goes out soon
+	// after it is back. A ticket waiting for its retry holds no worker.
+	// At most ClaimIdle/2, so no other instance claims a waiting ticket.
+	RetryMax time.Duration
+	// DeadLetterCodes are the gRPC codes that move a ticket to the dead
+	// letters at once; nil means DefaultDeadLetterCodes.
+	DeadLetterCodes []codes.Code
+	// MaxAttempts moves a ticket to the dead letters after that many
+	// refusals by the sink (answers other than success, the
+	// DeadLetterCodes, or an unreachable sink: Unavailable,
+	// DeadlineExceeded, Canceled, ResourceExhausted). Default 20; negative
+	// means never. An unreachable sink counts only towards MaxAge, so an
+	// outage never dead-letters the backlog.
+	MaxAttempts int
+	// MaxAge moves a ticket to the dead letters once it has been in the
+	// outbox that long without being delivered, whatever the error; default
+	// 72h; negative means never.
+	MaxAge time.Duration
+	// DeadLetterMaxAge trims dead letters older than that (checked every
+	// BacklogEvery); default 30 days; negative means never.
+	DeadLetterMaxAge time.Duration
 }
 
 // Deliverer submits the outbox's entries to the sink and removes them once
@@ -64,11 +101,17 @@ type Deliverer struct {
 	log    *slog.Logger
 	m      *metrics.Tickets
 
-	work chan redis.XMessage
-	acks chan string
+	work      chan redis.XMessage
+	acks      chan string
+	deadCodes map[codes.Code]bool
 
 	mu       sync.Mutex
 	inflight map[string]struct{} // entry IDs this deliverer holds, until acked
+	retries  retryHeap           // entries waiting for their next attempt
+	wake     chan struct{}       // a new retry was scheduled
+	// tries counts this deliverer's failed tries per entry (the backoff);
+	// localRefusals counts refusals Redis could not record.
+	tries, localRefusals map[string]int
 }
 
 // NewDeliverer checks o and returns a Deliverer; call Run to start it.
@@ -110,10 +153,36 @@ func NewDeliverer(o Options) (*Deliverer, error) {
 	if o.BackoffMax < o.BackoffMin {
 		o.BackoffMax = max(5*time.Second, o.BackoffMin)
 	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = time.Minute
+	}
+	// An entry waiting for its retry stays pending without being read:
+	// below ClaimIdle/2 no other instance takes it over meanwhile.
+	o.RetryMax = max(min(o.RetryMax, o.ClaimIdle/2), o.BackoffMin)
+	if o.DeadLetterCodes == nil {
+		o.DeadLetterCodes = DefaultDeadLetterCodes
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = 20
+	}
+	if o.MaxAge == 0 {
+		o.MaxAge = 72 * time.Hour
+	}
+	if o.DeadLetterMaxAge == 0 {
+		o.DeadLetterMaxAge = 30 * 24 * time.Hour
+	}
+	dc := make(map[codes.Code]bool, len(o.DeadLetterCodes))
+	for _, c := range o.DeadLetterCodes {
+		if c == codes.OK {
+			return nil, errors.New("ticket deliverer: OK is not a dead-letter code")
+		}
+		dc[c] = true
+	}
 	return &Deliverer{
 		o: o, stream: streamKey(o.Keys), dead: deadKey(o.Keys), log: o.Logger.With("consumer", o.Consumer), m: o.Metrics,
-		work: make(chan redis.XMessage, o.Batch), acks: make(chan string, 4*o.Batch),
-		inflight: make(map[string]struct{}),
+		work: make(chan redis.XMessage, o.Batch), acks: make(chan string, 4*o.Batch), deadCodes: dc,
+		inflight: make(map[string]struct{}), wake: make(chan struct{}, 1),
+		tries: make(map[string]int), localRefusals: make(map[string]int),
 	}, nil
 }
 
@@ -138,9 +207,10 @@ func (d *Deliverer) Run(ctx context.Context) {
 		go func() { defer workers.Done(); d.worker(ctx) }()
 	}
 	var aux sync.WaitGroup
-	aux.Add(2)
+	aux.Add(3)
 	go func() { defer aux.Done(); d.backlogLoop(ctx) }()
 	go func() { defer aux.Done(); d.claimLoop(ctx) }()
+	go func() { defer aux.Done(); d.retryLoop(ctx) }()
 
 	d.readLoop(ctx)
 
@@ -303,8 +373,11 @@ func (d *Deliverer) worker(ctx context.Context) {
 	}
 }
 
-// deliver submits one entry until the sink confirms it, then queues its
-// acknowledgement. Undecodable and rejected entries go to the dead letters.
+// deliver submits one entry once. Confirmed, it queues its
+// acknowledgement; refused for good (or too often, or for too long), it
+// moves it to the dead letters; otherwise it schedules the next attempt
+// after a capped backoff and returns, so that no ticket ever holds a
+// worker while it waits.
 func (d *Deliverer) deliver(ctx context.Context, msg redis.XMessage) {
 	if msg.Values == nil { // deleted while pending: already delivered by someone
 		d.ack(ctx, msg.ID)
@@ -312,42 +385,196 @@ func (d *Deliverer) deliver(ctx context.Context, msg redis.XMessage) {
 	}
 	t, err := decode(msg)
 	if err != nil {
-		d.deadLetter(ctx, msg, err.Error())
+		d.deadLetter(ctx, msg, DeadUndecodable, 0, err.Error())
 		return
 	}
 	id := t.GetTicketId()
-	b := d.newBackoff()
-	for attempt := 1; ; attempt++ {
-		dup, err := d.o.Sink.Submit(ctx, t)
-		if err == nil {
-			result := metrics.TicketDelivered
-			if dup {
-				result = metrics.TicketDuplicate
+	dup, err := d.o.Sink.Submit(ctx, t)
+	if err == nil {
+		result := metrics.TicketDelivered
+		if dup {
+			result = metrics.TicketDuplicate
+		}
+		d.m.Total.WithLabelValues(result).Inc()
+		if at, ok := entryTime(msg.ID); ok {
+			d.m.Delivery.Observe(time.Since(at).Seconds())
+		}
+		d.ack(ctx, msg.ID)
+		return
+	}
+	if ctx.Err() != nil {
+		return // stopping: the entry stays pending
+	}
+	code, unreachable := d.classify(err)
+	if errors.Is(err, ErrRejected) || d.deadCodes[code] {
+		d.deadLetter(ctx, msg, deadReasonOf(code), 0, err.Error())
+		return
+	}
+	attempts := d.countAttempt(ctx, msg.ID, !unreachable)
+	if d.o.MaxAttempts > 0 && attempts >= d.o.MaxAttempts {
+		d.deadLetter(ctx, msg, DeadMaxAttempts, attempts,
+			fmt.Sprintf("refused %d times, the last: %v", attempts, err))
+		return
+	}
+	if at, ok := entryTime(msg.ID); ok && d.o.MaxAge > 0 && time.Since(at) >= d.o.MaxAge {
+		d.deadLetter(ctx, msg, DeadMaxAge, attempts,
+			fmt.Sprintf("not delivered within %s, the last error: %v", d.o.MaxAge, err))
+		return
+	}
+	d.m.Total.WithLabelValues(metrics.TicketRetried).Inc()
+	n := d.noteTry(msg.ID)
+	lvl := slog.LevelDebug
+	if n == 1 || n%10 == 0 {
+		lvl = slog.LevelWarn
+	}
+	ceiling := d.o.RetryMax
+	if unreachable {
+		ceiling = d.o.BackoffMax // back as soon as the sink is
+	}
+	delay := d.retryDelay(n, ceiling)
+	d.log.Log(ctx, lvl, "ticket not delivered; will retry", "ticket_id", id, "entry", msg.ID,
+		"attempt", n, "refusals", attempts, "code", code.String(), "retry_in", delay, "err", err)
+	d.scheduleRetry(msg, delay)
+}
+
+// classify returns err's gRPC code and whether it means the sink could not
+// be reached or asked for time (counts only towards MaxAge).
+func (d *Deliverer) classify(err error) (codes.Code, bool) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return codes.DeadlineExceeded, true
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled, true
+	}
+	c := status.Code(err)
+	switch c {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted:
+		return c, true
+	}
+	return c, false
+}
+
+// countAttempt records one more try of entry in Redis (so that every
+// instance and every restart sees the same count) and returns the number of
+// refusals so far; refused tells whether this try counts as one. If Redis
+// cannot be reached it counts in memory only.
+func (d *Deliverer) countAttempt(ctx context.Context, entry string, refused bool) int {
+	if !refused {
+		cctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
+		defer cancel()
+		n, err := d.o.Redis.HGet(cctx, attemptsKey(d.o.Keys), entry).Int()
+		if err != nil {
+			return 0
+		}
+		return n
+	}
+	cctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
+	defer cancel()
+	n, err := d.o.Redis.HIncrBy(cctx, attemptsKey(d.o.Keys), entry, 1).Result()
+	if err != nil {
+		d.log.Warn("ticket deliverer: attempt not counted in Redis", "entry", entry, "err", err)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.localRefusals[entry]++
+		return d.localRefusals[entry]
+	}
+	return int(n)
+}
+
+// noteTry counts a failed try of entry by this deliverer (for the backoff).
+func (d *Deliverer) noteTry(entry string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.tries[entry]++
+	return d.tries[entry]
+}
+
+// retryDelay is BackoffMin doubled per failed try, capped at ceiling, with
+// jitter: uniform in [delay/2, delay].
+func (d *Deliverer) retryDelay(tries int, ceiling time.Duration) time.Duration {
+	delay := d.o.BackoffMin
+	for i := 1; i < tries && delay < ceiling; i++ {
+		delay *= 2
+	}
+	delay = min(delay, ceiling)
+	return delay/2 + rand.N(delay/2+1)
+}
+
+// scheduleRetry hands msg to the workers again after delay. The entry stays
+// held (in flight) meanwhile, so neither the reader nor the claimer
+// dispatches it twice.
+func (d *Deliverer) scheduleRetry(msg redis.XMessage, delay time.Duration) {
+	d.mu.Lock()
+	heap.Push(&d.retries, retryItem{due: time.Now().Add(delay), msg: msg})
+	d.m.Retrying.Set(float64(d.retries.Len()))
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// retryLoop dispatches entries whose retry is due until ctx ends. Entries
+// still waiting then stay pending in the group.
+func (d *Deliverer) retryLoop(ctx context.Context) {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		d.mu.Lock()
+		var due []redis.XMessage
+		now := time.Now()
+		for d.retries.Len() > 0 && !d.retries[0].due.After(now) {
+			due = append(due, heap.Pop(&d.retries).(retryItem).msg)
+		}
+		next := time.Hour
+		if d.retries.Len() > 0 {
+			next = time.Until(d.retries[0].due)
+		}
+		d.m.Retrying.Set(float64(d.retries.Len()))
+		d.mu.Unlock()
+		for _, msg := range due {
+			select {
+			case d.work <- msg:
+			case <-ctx.Done():
+				return
 			}
-			d.m.Total.WithLabelValues(result).Inc()
-			if at, ok := entryTime(msg.ID); ok {
-				d.m.Delivery.Observe(time.Since(at).Seconds())
+		}
+		if len(due) > 0 {
+			continue
+		}
+		t.Reset(next)
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+			if !t.Stop() {
+				select {
+				case <-t.C:
+				default:
+				}
 			}
-			d.ack(ctx, msg.ID)
-			return
-		}
-		if ctx.Err() != nil {
-			return // stopping: the entry stays pending
-		}
-		if errors.Is(err, ErrRejected) {
-			d.deadLetter(ctx, msg, err.Error())
-			return
-		}
-		d.m.Total.WithLabelValues(metrics.TicketRetried).Inc()
-		lvl := slog.LevelDebug
-		if attempt == 1 || attempt%10 == 0 {
-			lvl = slog.LevelWarn
-		}
-		d.log.Log(ctx, lvl, "ticket not delivered; retrying", "ticket_id", id, "entry", msg.ID, "attempt", attempt, "err", err)
-		if !b.sleep(ctx) {
-			return
+		case <-t.C:
 		}
 	}
+}
+
+type retryItem struct {
+	due time.Time
+	msg redis.XMessage
+}
+
+// retryHeap orders retries by due time (container/heap).
+type retryHeap []retryItem
+
+func (h retryHeap) Len() int           { return len(h) }
+func (h retryHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h retryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *retryHeap) Push(x any)        { *h = append(*h, x.(retryItem)) }
+func (h *retryHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
 }
 
 func (d *Deliverer) ack(ctx context.Context, id string) {
@@ -389,16 +616,54 @@ func entryTime(id string) (time.Time, bool) {
 	return time.UnixMilli(n), true
 }
 
-// deadLetter moves msg to the dead-letter stream, with the reason, and
-// removes it from the outbox, in one transaction; it retries until done or
-// ctx ends (then the entry stays pending and is tried again later).
-func (d *Deliverer) deadLetter(ctx context.Context, msg redis.XMessage, reason string) {
+// Dead-letter reasons: the "reason" field of a dead letter and the label of
+// hotline_ticket_dead_letters_total. Besides these, a ticket refused for
+// good carries its gRPC code in snake case ("invalid_argument",
+// "permission_denied", ...; "rejected" for a non-gRPC ErrRejected).
+const (
+	DeadUndecodable = "undecodable"  // the outbox entry is not a valid ticket
+	DeadMaxAttempts = "max_attempts" // refused Options.MaxAttempts times
+	DeadMaxAge      = "max_age"      // not delivered within Options.MaxAge
+)
+
+// deadReasonOf names a permanent refusal by its gRPC code.
+func deadReasonOf(c codes.Code) string {
+	if c == codes.Unknown || c == codes.OK {
+		return "rejected"
+	}
+	return snake(c.String())
+}
+
+// snake turns "InvalidArgument" into "invalid_argument".
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// deadLetter moves msg to the dead-letter stream, with the reason, the
+// error and the number of refusals, and removes it from the outbox, in one
+// transaction; it retries until done or ctx ends (then the entry stays
+// pending and is tried again later).
+func (d *Deliverer) deadLetter(ctx context.Context, msg redis.XMessage, reason string, attempts int, detail string) {
 	defer d.release(msg.ID)
-	values := make([]any, 0, 2*len(msg.Values)+6)
+	values := make([]any, 0, 2*len(msg.Values)+12)
 	for k, v := range msg.Values {
+		if k == fieldReason || k == fieldError || k == fieldEntry || k == fieldConsumer || k == fieldAttempts {
+			continue // a requeued dead letter carries its old ones
+		}
 		values = append(values, k, v)
 	}
-	values = append(values, "reason", reason, "entry", msg.ID, "consumer", d.o.Consumer)
+	values = append(values, fieldReason, reason, fieldError, detail, fieldEntry, msg.ID,
+		fieldConsumer, d.o.Consumer, fieldAttempts, strconv.Itoa(attempts))
 	b := d.newBackoff()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
@@ -406,12 +671,16 @@ func (d *Deliverer) deadLetter(ctx context.Context, msg redis.XMessage, reason s
 			p.XAdd(cctx, &redis.XAddArgs{Stream: d.dead, Values: values})
 			p.XAck(cctx, d.stream, Group, msg.ID)
 			p.XDel(cctx, d.stream, msg.ID)
+			p.HDel(cctx, attemptsKey(d.o.Keys), msg.ID)
 			return nil
 		})
 		cancel()
 		if err == nil {
 			d.m.Total.WithLabelValues(metrics.TicketDeadLetter).Inc()
-			d.log.Error("ticket entry moved to dead letters", "entry", msg.ID, "dead_letters", d.dead, "ticket_id", msg.Values[fieldID], "reason", reason)
+			d.m.DeadLetters.WithLabelValues(reason).Inc()
+			d.forget(msg.ID)
+			d.log.Error("ticket entry moved to dead letters", "entry", msg.ID, "dead_letters", d.dead,
+				"ticket_id", msg.Values[fieldID], "reason", reason, "attempts", attempts, "err", detail)
 			return
 		}
 		d.log.Warn("ticket deliverer: moving entry to dead letters failed; retrying", "entry", msg.ID, "err", err)
@@ -419,6 +688,14 @@ func (d *Deliverer) deadLetter(ctx context.Context, msg redis.XMessage, reason s
 			return
 		}
 	}
+}
+
+// forget drops what this deliverer counted about entry.
+func (d *Deliverer) forget(entry string) {
+	d.mu.Lock()
+	delete(d.tries, entry)
+	delete(d.localRefusals, entry)
+	d.mu.Unlock()
 }
 
 // ackLoop acknowledges and deletes delivered entries in batches. When acks
@@ -474,10 +751,14 @@ func (d *Deliverer) ackBatch(ctx context.Context, ids []string) error {
 	_, err := d.o.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.XAck(ctx, d.stream, Group, ids...)
 		p.XDel(ctx, d.stream, ids...)
+		p.HDel(ctx, attemptsKey(d.o.Keys), ids...)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("XACK+XDEL %d entries of %s: %w", len(ids), d.stream, err)
+	}
+	for _, id := range ids {
+		d.forget(id)
 	}
 	return nil
 }
@@ -491,6 +772,14 @@ func (d *Deliverer) backlogLoop(ctx context.Context) {
 			d.m.Backlog.Set(float64(n))
 		} else if ctx.Err() == nil {
 			d.log.Warn("ticket deliverer: backlog not refreshed", "err", err)
+		}
+		if d.o.DeadLetterMaxAge > 0 {
+			if _, err := trimDead(ctx, d.o.Redis, d.o.Keys, d.o.Timeout, d.o.DeadLetterMaxAge); err != nil && ctx.Err() == nil {
+				d.log.Warn("ticket deliverer: dead letters not trimmed", "err", err)
+			}
+		}
+		if n, err := deadLen(ctx, d.o.Redis, d.o.Keys, d.o.Timeout); err == nil {
+			d.m.DeadLetterBacklog.Set(float64(n))
 		}
 		select {
 		case <-ctx.Done():

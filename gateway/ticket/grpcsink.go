@@ -35,7 +35,9 @@ func NewGRPCSink(c hotlinev1.TicketSinkClient, timeout time.Duration, token stri
 	return s
 }
 
-// Submit implements Sink. InvalidArgument from the sink wraps ErrRejected.
+// Submit implements Sink. InvalidArgument from the sink wraps ErrRejected;
+// every error keeps its gRPC status, which the Deliverer classifies (see
+// Options.DeadLetterCodes).
 func (s *GRPCSink) Submit(ctx context.Context, t *hotlinev1.Ticket) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
