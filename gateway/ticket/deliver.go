@@ -32,10 +32,11 @@ var ErrRejected = errors.New("ticket rejected by sink")
 
 // DefaultDeadLetterCodes are the gRPC codes with which a sink refuses a
 // ticket for good: retrying the same ticket cannot succeed, so it goes to
-// the dead letters at once.
+// the dead letters at once. (AlreadyExists is no refusal: the sink has the
+// ticket, which counts as a duplicate delivery.)
 var DefaultDeadLetterCodes = []codes.Code{
 	codes.InvalidArgument, codes.FailedPrecondition, codes.PermissionDenied,
-	codes.Unimplemented, codes.OutOfRange, codes.NotFound, codes.AlreadyExists,
+	codes.Unimplemented, codes.OutOfRange, codes.NotFound,
 }
 
 // Sink is the ticket system. Submit returns once the sink has stored the
@@ -390,6 +391,9 @@ func (d *Deliverer) deliver(ctx context.Context, msg redis.XMessage) {
 	}
 	id := t.GetTicketId()
 	dup, err := d.o.Sink.Submit(ctx, t)
+	if err != nil && status.Code(err) == codes.AlreadyExists {
+		dup, err = true, nil // the sink has it (by its ID, the idempotency key)
+	}
 	if err == nil {
 		result := metrics.TicketDelivered
 		if dup {

@@ -40,6 +40,7 @@ var refuseCodes = map[string]codes.Code{
 	"internal":  codes.Internal,
 	"unknown":   codes.Unknown,
 	"exhausted": codes.ResourceExhausted,
+	"exists":    codes.AlreadyExists,
 }
 
 func (s *refusingSink) SubmitTicket(ctx context.Context, req *hotlinev1.SubmitTicketRequest) (*hotlinev1.SubmitTicketResponse, error) {
@@ -98,6 +99,7 @@ func TestRefusedTicketsNeverBlockDelivery(t *testing.T) {
 	})
 	good := ids("good", 40)
 	enqueue(t, ob, good...)
+	enqueue(t, ob, "refuse-exists-1") // AlreadyExists: the sink has it; delivered as a duplicate
 
 	// Every good ticket reaches the sink while the refused ones are still
 	// being refused.
@@ -119,6 +121,14 @@ func TestRefusedTicketsNeverBlockDelivery(t *testing.T) {
 		}
 	}
 	wantExactlyOnce(t, path, good)
+	ctxD := ctxT(t, 10*time.Second)
+	for count(m, metrics.TicketDuplicate) != 1 {
+		select {
+		case <-ctxD.Done():
+			t.Fatalf("tickets{duplicate} = %d, want 1 (AlreadyExists)", count(m, metrics.TicketDuplicate))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 
 	// Refused for good: in the dead letters at once, with the code as reason.
 	dead := keys.Key("tickets", "dead")
