@@ -193,9 +193,10 @@ func (d *Deliverer) Backlog(ctx context.Context) (int64, error) {
 }
 
 // Run delivers until ctx ends; call it once. Entries being submitted when
-// ctx ends stay pending in the group and are delivered again later (by
-// this consumer after a restart, or claimed by another one): delivery is at
-// least once, and the sink deduplicates.
+// ctx ends stay pending in the group and are delivered again later: Run
+// hands them back on its way out (see handBack), so another instance
+// claims them on its next pass, or this consumer re-reads them after a
+// restart. Delivery is at least once, and the sink deduplicates.
 func (d *Deliverer) Run(ctx context.Context) {
 	if !d.createGroup(ctx) {
 		return
@@ -219,6 +220,45 @@ func (d *Deliverer) Run(ctx context.Context) {
 	workers.Wait()
 	close(d.acks) // every sender has stopped: the acker drains and returns
 	acker.Wait()
+	d.handBack(ctx)
+}
+
+// handBack runs when the deliverer stops: the entries this consumer still
+// holds unconfirmed (read or claimed but not submitted, being submitted,
+// or waiting for a retry) are marked idle for ClaimIdle, so the next claim
+// of any running instance (every ClaimEvery) takes them over instead of
+// waiting ClaimIdle for a consumer that has stopped. If this instance
+// comes back first, it re-reads them itself. Delivery stays at least once.
+func (d *Deliverer) handBack(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*d.o.Timeout)
+	defer cancel()
+	start, total := "-", 0
+	for {
+		pend, err := d.o.Redis.XPendingExt(ctx, &redis.XPendingExtArgs{
+			Stream: d.stream, Group: Group, Consumer: d.o.Consumer, Start: start, End: "+", Count: int64(d.o.Batch),
+		}).Result()
+		if err != nil {
+			d.log.Warn("ticket deliverer: cannot hand back unconfirmed tickets; other instances take them after claim_idle", "err", err)
+			return
+		}
+		if len(pend) == 0 {
+			break
+		}
+		args := []any{"XCLAIM", d.stream, Group, d.o.Consumer, 0}
+		for _, p := range pend {
+			args = append(args, p.ID)
+		}
+		args = append(args, "IDLE", d.o.ClaimIdle.Milliseconds(), "JUSTID")
+		if err := d.o.Redis.Do(ctx, args...).Err(); err != nil {
+			d.log.Warn("ticket deliverer: cannot hand back unconfirmed tickets; other instances take them after claim_idle", "err", err)
+			return
+		}
+		total += len(pend)
+		start = "(" + pend[len(pend)-1].ID
+	}
+	if total > 0 {
+		d.log.Info("ticket deliverer: unconfirmed tickets handed back for the other instances", "count", total)
+	}
 }
 
 // createGroup creates the consumer group (and the stream) if missing,

@@ -291,3 +291,49 @@ func TestGRPCSinkSendsTokenAndMarksRejections(t *testing.T) {
 		t.Errorf("Submit without ticket_id = %v, want InvalidArgument wrapping ErrRejected", err)
 	}
 }
+
+// A deliverer that stops cleanly hands back what it still holds: another
+// instance, with the default claim_idle of a minute, takes the entries over
+// on its next claim pass instead of a minute later (the second gateway of a
+// pair leaving while tickets are on their way).
+func TestStoppedDelivererHandsBackItsTickets(t *testing.T) {
+	rdb := newRedis(t)
+	s := startSink(t, "127.0.0.1:0", tmpFile(t), "")
+	sink := ticket.NewGRPCSink(dial(t, s.Addr), 5*time.Second, "")
+	ob := newOutbox(rdb, newMetrics())
+	want := ids("handback", 300)
+	enqueue(t, ob, want...)
+
+	stopping := make(chan struct{})
+	ks := &killingSink{inner: sink, after: 20}
+	ks.kill = func() {
+		select {
+		case <-stopping:
+		default:
+			close(stopping)
+		}
+	}
+	stopA := runDeliverer(t, ticket.Options{Redis: rdb, Consumer: "gw-a", Sink: ks, Metrics: newMetrics(), Workers: 4})
+	<-stopping
+	stopA()
+	pending, err := rdb.XPending(ctxT(t, 5*time.Second), keys.Key("tickets", "outbox"), ticket.Group).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending.Consumers["gw-a"] == 0 {
+		t.Fatalf("the stopped deliverer holds nothing: the test did not stop it mid-delivery (%+v)", pending)
+	}
+
+	// The default claim_idle (60 s): without the hand-back nothing moves for a minute.
+	mB := newMetrics()
+	runDeliverer(t, ticket.Options{Redis: rdb, Consumer: "gw-b", Sink: sink, Metrics: mB, ClaimEvery: 50 * time.Millisecond})
+	deadline := time.Now().Add(15 * time.Second)
+	for s.Sink.Len() < len(want) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := s.Sink.Len(); n < len(want) {
+		t.Fatalf("%d of %d tickets delivered 15 s after the first deliverer stopped: its entries were not handed back", n, len(want))
+	}
+	flush(t, ob)
+	wantExactlyOnce(t, s.Path, want)
+}
