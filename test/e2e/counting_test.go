@@ -34,7 +34,7 @@ func TestCountsKnownMixPerLine(t *testing.T) {
 	for _, m := range mix {
 		res := labtest.PlaceCalls(t, labtest.Calls{DID: m.did, Count: m.count, Duration: 500 * time.Millisecond})
 		if res.ExitCode != 0 || res.Successful != m.count {
-			t.Fatalf("calls to %s: exit %d, successful %d\n%s", m.did, res.ExitCode, res.Successful, res.Output)
+			t.Fatalf("calls to %s: %v", m.did, res)
 		}
 	}
 	rej := labtest.PlaceCalls(t, labtest.Calls{DID: "99999", Count: 1})

@@ -57,7 +57,12 @@ func TestTicketsSurviveSinkOutageAndGatewayKill(t *testing.T) {
 	sink.PauseAfter(before)
 	labtest.Eventually(t, 30*time.Second, func() error {
 		if n, _ := sink.Tickets(t); len(n) != before || sink.Held() == 0 {
-			return fmt.Errorf("sink has %d tickets (want %d) and holds %d submissions (want some)", len(n), before, sink.Held())
+			repeats := 0
+			for _, k := range sink.Submits() {
+				repeats += k - 1
+			}
+			return fmt.Errorf("sink has %d tickets (want %d) after %d submissions, %d of them repeats of a ticket it had, and holds %d submissions (want some)",
+				len(n), before, before, repeats, sink.Held())
 		}
 		return nil
 	})

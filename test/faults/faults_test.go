@@ -98,6 +98,7 @@ func (r *rig) verify(want, maxSubmits int, oc outcomes) {
 		}
 		return nil
 	})
+	note := ""
 	labtest.Settle(t, 60*time.Second, r.rd.Addr, r.gws, func() error {
 		counted, err := labtest.CountedCalls(t, r.rd.Addr, "inbound")
 		if err != nil {
@@ -125,12 +126,16 @@ func (r *rig) verify(want, maxSubmits int, oc outcomes) {
 			return fmt.Errorf("outcomes: answered %d + abandoned %d/%d/%d + overflow %d = %d, want %d..%d (inbound %d, %d ended unobserved, %d adopted)",
 				st.Answered, st.AbandonedGreeting, st.AbandonedQueue, st.AbandonedRinging, overflow(st), sum, lo, hi, st.InboundTotal, unobserved, oc.adopted)
 		}
+		note = ""
 		if sum != st.InboundTotal {
-			t.Logf("outcomes: answered %d + abandoned %d/%d/%d + overflow %d = %d for %d inbound (%d ended unobserved, %d adopted)",
+			note = fmt.Sprintf("outcomes: answered %d + abandoned %d/%d/%d + overflow %d = %d for %d inbound (%d ended unobserved, %d adopted)",
 				st.Answered, st.AbandonedGreeting, st.AbandonedQueue, st.AbandonedRinging, overflow(st), sum, st.InboundTotal, unobserved, oc.adopted)
 		}
 		return nil
 	})
+	if note != "" {
+		t.Log(note)
+	}
 	labtest.Eventually(t, 30*time.Second, func() error {
 		var busy []string
 		for _, d := range r.desks {
