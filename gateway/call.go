@@ -208,6 +208,27 @@ func (c *Call) resync(ctx context.Context, lost int) {
 	}
 }
 
+// resyncLegs is the owner's part of a resynchronisation after a
+// (re)connection: live is the set of channels in the application. A call
+// none of whose legs is there ends (it reports true); a call still there
+// re-reads what it depends on (see resync).
+func (c *Call) resyncLegs(live map[string]bool) bool {
+	if c.phase == phaseEnded {
+		return true
+	}
+	for _, leg := range c.legs() {
+		if leg != "" && live[leg] {
+			return false
+		}
+	}
+	if c.out != nil {
+		c.outboundEnd(c.ctx, ResultFailed)
+		return true
+	}
+	c.channelGone("resync")
+	return true
+}
+
 // onStart classifies the call, counts it and answers it.
 func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	c.readStart(ev)

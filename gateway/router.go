@@ -117,10 +117,19 @@ func (r *router) match(ctx context.Context, skill string) {
 		switch {
 		case err == nil:
 			r.remove(c, skill)
-			if !c.send(func(c *Call) { c.offer(ext, skill) }) {
-				// The call ended meanwhile: give the agent back at once.
+			if err := tell(ctx, c, func(c *Call) { c.offer(ext, skill) }); err != nil {
+				// The call ended meanwhile, or its owner is stuck: give the
+				// agent back at once; a live call waits again at its place.
 				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				_ = r.pool.Release(rctx, ext, c.id, acd.Cancelled)
+				if errors.Is(err, ErrOwnerBusy) {
+					r.log.Warn("router: call owner did not take the offer; call queued again", "call_id", c.id, "agent", ext, "err", err)
+					if err := r.pool.Enqueue(rctx, skill, c.id, c.priority, c.entered); err == nil {
+						r.add(c, skill)
+					}
+					cancel()
+					return // the next turn tries again
+				}
 				cancel()
 			}
 		case errors.Is(err, acd.ErrNotWaiting):
