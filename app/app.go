@@ -109,7 +109,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	if a.ari, err = ari.New(ari.Config{
 		URL: cfg.ARI.URL, Username: cfg.ARI.Username, Password: cfg.ARI.Password,
 		Application: cfg.ARI.Application, RequestTimeout: cfg.ARI.RequestTimeout.D(),
-		QueueSize: cfg.ARI.QueueSize,
+		QueueSize: cfg.ARI.QueueSize, PingInterval: cfg.ARI.PingInterval.D(), ReadTimeout: cfg.ARI.ReadTimeout.D(),
 	}, log.With("component", "ari"), m.ARI); err != nil {
 		return nil, err
 	}
@@ -163,11 +163,12 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 			return nil, fmt.Errorf("tickets.sink: %w", err)
 		}
 		a.lc.onStop("ticket-sink client", func(context.Context) error { return conn.Close() })
-		if a.deliverer, err = ticket.NewDeliverer(ticket.Options{
+		topts := ticket.Options{
 			Redis: a.rdb, Keys: keys, Consumer: cfg.Instance, Logger: log.With("component", "tickets"), Metrics: m.Tickets,
-			Sink:    ticket.NewGRPCSink(hotlinev1.NewTicketSinkClient(conn), cfg.Tickets.Timeout.D(), cfg.Tickets.Token),
-			Workers: cfg.Tickets.Workers,
-		}); err != nil {
+			Sink: ticket.NewGRPCSink(hotlinev1.NewTicketSinkClient(conn), cfg.Tickets.Timeout.D(), cfg.Tickets.Token),
+		}
+		cfg.Tickets.Apply(&topts)
+		if a.deliverer, err = ticket.NewDeliverer(topts); err != nil {
 			return nil, err
 		}
 	}
