@@ -39,6 +39,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
 	"github.com/hotline12345/hotline-gw/metrics"
+	"github.com/hotline12345/hotline-gw/sdnotify"
 	"github.com/hotline12345/hotline-gw/transfer"
 )
 
@@ -67,6 +68,7 @@ type App struct {
 	grpc           *grpc.Server
 	health         *health.Server
 	http           *http.Server
+	m              *metrics.Metrics
 
 	started atomic.Bool
 	bgWG    sync.WaitGroup // the background loops (stopped before Redis closes)
@@ -97,6 +99,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	a.m = m
 	loc := cfg.Location()
 
 	a.rdb = store.Open(cfg.Redis)
@@ -257,6 +260,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	goBG("ari", func(ctx context.Context) { _ = a.ari.Run(ctx) })
 	goBG("health", func(ctx context.Context) { watchHealth(ctx, a.health, a.Ready) })
+	goBG("event loop watch", a.watchLoop)
 
 	a.svc.Start()
 	a.lc.onStop("call owners", a.closeCalls)
@@ -283,6 +287,7 @@ func (a *App) Drain(ctx context.Context) int {
 	timeout := a.cfg.Shutdown.DrainTimeout.D()
 	a.log.Info("shutting down: intake stopped, draining live calls", "active", a.svc.Active(), "timeout", timeout)
 	a.health.Shutdown()
+	a.notify(sdnotify.Stopping, "STATUS=draining live calls")
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	left := a.svc.Drain(dctx)
@@ -298,6 +303,9 @@ func (a *App) Drain(ctx context.Context) int {
 // and every goroutine joined, each step logged by name, all under ctx.
 // It is safe to call more than once and after a failed Run.
 func (a *App) Stop(ctx context.Context) error {
+	if a.started.Load() {
+		a.notify(sdnotify.Stopping)
+	}
 	err := a.lc.stop(ctx)
 	if err != nil {
 		a.log.Error("hotline-gw stopped with errors", "err", err)
