@@ -51,7 +51,22 @@ func (c *Call) enterQueue(ctx context.Context) {
 		return
 	}
 	c.enqueued = true
-	c.s.router.join(c, c.skill)
+	c.joinRouter()
+}
+
+// joinRouter hands the enqueued call to the router; while the router's
+// queue is full it tries again shortly (the call keeps its place in the
+// pool's waiting set meanwhile).
+func (c *Call) joinRouter() {
+	if c.s.router.join(c, c.skill) {
+		return
+	}
+	c.s.log.Warn("router hand-off queue full; joining again shortly", "call_id", c.id, "skill", c.skill)
+	c.schedule("enqueue", 200*time.Millisecond, func(c *Call) {
+		if c.phase == phaseQueue && c.enqueued {
+			c.joinRouter()
+		}
+	})
 }
 
 // staffed reports whether the call's group has an agent logged in; on a

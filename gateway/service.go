@@ -153,7 +153,7 @@ func New(o Options) *Service {
 	s := &Service{o: o, log: o.Logger, ctx: ctx, cancel: cancel, bg: bg, bgCancel: bgCancel,
 		calls: map[string]*Call{}, from110: map[string]*Call{}, bgDone: make(chan struct{})}
 	if o.Pool != nil {
-		s.router = newRouter(o.Pool, o.Logger, o.PollInterval)
+		s.router = newRouter(o.Pool, o.Logger, o.Metrics.Router, o.PollInterval)
 	}
 	if o.Outbox != nil {
 		s.tickets = newTicketSpool(o.Outbox, o.Logger, 100000)
