@@ -49,7 +49,9 @@ func newRouter(pool *acd.Pool, log *slog.Logger, m *metrics.Router, interval tim
 // join adds a call that is enqueued in the pool under skill; it reports
 // false, queueing nothing, when the hand-off queue is full (the owner
 // tries again later).
-func (r *router) join(c *Call, skill string) bool { return r.post(routerMsg{c: c, skill: skill, join: true}) }
+func (r *router) join(c *Call, skill string) bool {
+	return r.post(routerMsg{c: c, skill: skill, join: true})
+}
 
 // leave removes a call from skill's list (no-op if absent). When the queue
 // is full it is dropped: the pool's dequeue is authoritative, and the
