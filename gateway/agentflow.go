@@ -385,9 +385,10 @@ func (c *Call) hangupAgentLeg(ctx context.Context) {
 	}
 }
 
-// teardown releases everything the call holds: queue place, agent, agent
-// leg, bridge. Run once, from finish.
+// teardown releases everything the call holds: queue place, transfer,
+// agent, agent leg, bridge. Run once, from finish.
 func (c *Call) teardown(ctx context.Context, why string) {
+	c.closeTransfer(ctx)
 	c.leaveQueue(ctx)
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()

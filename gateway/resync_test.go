@@ -5,17 +5,21 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 
 	ariv5 "github.com/CyCoreSystems/ari/v5"
 	"github.com/redis/go-redis/v9"
 
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/ari"
 	"github.com/hotline12345/hotline-gw/dialplan"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/metrics"
 	"github.com/hotline12345/hotline-gw/test/redistest"
+	"github.com/hotline12345/hotline-gw/transfer"
 )
 
 // overflow holds the owner of id while more events than its mailbox holds
@@ -140,5 +144,71 @@ func TestAddChannelFailingEndsTheCallWithATicket(t *testing.T) {
 	}
 	if got := r.ticket("c1").GetEndReason(); got != "bridge_failed" {
 		t.Errorf("end reason %q, want bridge_failed", got)
+	}
+}
+
+// policeRecorder is the 110 platform's PoliceLink: it keeps what it is told.
+type policeRecorder struct {
+	mu   sync.Mutex
+	recs []*hotlinev1.TransferRecord
+}
+
+func (p *policeRecorder) Notify(r *hotlinev1.TransferRecord) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recs = append(p.recs, r)
+}
+
+func (p *policeRecorder) last() *hotlinev1.TransferRecord {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.recs) == 0 {
+		return nil
+	}
+	return p.recs[len(p.recs)-1]
+}
+
+// Asterisk restarts while 110 is being dialled: the resync ends the call
+// (none of its channels is left), and its transfer gets a final record,
+// on the ticket and told to 110, instead of staying "dialing" forever.
+func TestTransferOfACallEndedByAnAsteriskRestartGetsAFinalRecord(t *testing.T) {
+	police := &policeRecorder{}
+	pool := withPool(t)
+	r := newRig(t, rigOptions{tweak: func(o *Options) {
+		pool(o)
+		m, err := transfer.New(transfer.DefaultConfig(), transfer.Deps{PBX: o.PBX, Log: o.Logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Transfers = m
+		o.Police = police
+	}, pbx: channelsExcept()})
+	r.start("c1", EntryInbound, "12345")
+	r.waitAction("moh c1 hold")
+	r.connect("c1")
+	res, err := r.svc.HandleTransfer(context.Background(), "c1", "1001", func() (transfer.Input, error) {
+		return transfer.Request{Mode: transfer.ModeBlind, By: transfer.ByGRPC}, nil
+	})
+	if err != nil || !res.State.Active() {
+		t.Fatalf("transfer request: %v, %v", res.State, err)
+	}
+
+	r.pbx.set(func(f *fakePBX) {
+		f.appChannels = func(context.Context) ([]string, error) { return nil, nil }
+		f.channel = func(ctx context.Context, id string) (*ariv5.ChannelData, error) { return nil, notFound("channel", id) }
+	})
+	r.svc.OnConnect(context.Background(), ari.ConnectInfo{Restarted: true})
+	r.waitEnded("c1")
+	tk := r.ticket("c1")
+	if len(tk.GetTransfers()) != 1 {
+		t.Fatalf("ticket transfers %v, want one", tk.GetTransfers())
+	}
+	final := tk.GetTransfers()[0]
+	if final.GetEndedAt() == nil || final.GetOutcome() == "" {
+		t.Errorf("ticket's transfer record %v has no end", final)
+	}
+	told := police.last()
+	if told == nil || told.GetEndedAt() == nil || told.GetOutcome() != final.GetOutcome() {
+		t.Errorf("110 was told %v, want the final record %v", told, final)
 	}
 }
