@@ -38,6 +38,12 @@ func (s *Service) HandleTransfer(ctx context.Context, callID, agentExt string, i
 	}
 	r, err := ask(ctx, c, func(c *Call) reply {
 		if c.agentExt != agentExt {
+			if agentExt != "" && c.ticketAgent == agentExt && c.xfer != nil {
+				// The agent was on the call until its transfer freed it (a
+				// blind transfer that won a race): the call's transfer is
+				// taken, not someone else's call.
+				return reply{err: fmt.Errorf("agent %s's call %s already has its transfer: %w", agentExt, c.id, transfer.ErrWrongState)}
+			}
 			return reply{err: fmt.Errorf("agent %s is not on call %s: %w", agentExt, c.id, ErrNotOnCall)}
 		}
 		in, err := input()

@@ -212,3 +212,56 @@ func TestTransferOfACallEndedByAnAsteriskRestartGetsAFinalRecord(t *testing.T) {
 		t.Errorf("110 was told %v, want the final record %v", told, final)
 	}
 }
+
+// Two transfer requests race and the blind one wins: the agent is freed at
+// once, and the loser hears that the call's transfer is taken
+// (FailedPrecondition at the edge), not that it is someone else's call.
+func TestLosingTransferRequestAfterABlindTransferIsWrongState(t *testing.T) {
+	pool := withPool(t)
+	r := newRig(t, rigOptions{tweak: func(o *Options) {
+		pool(o)
+		m, err := transfer.New(transfer.DefaultConfig(), transfer.Deps{PBX: o.PBX, Log: o.Logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Transfers = m
+	}, pbx: channelsExcept()})
+	r.start("c1", EntryInbound, "12345")
+	r.waitAction("moh c1 hold")
+	r.connect("c1")
+	req := func(mode transfer.Mode) error {
+		_, err := r.svc.HandleTransfer(context.Background(), "c1", "1001", func() (transfer.Input, error) {
+			return transfer.Request{Mode: mode, By: transfer.ByGRPC}, nil
+		})
+		return err
+	}
+	if err := req(transfer.ModeBlind); err != nil {
+		t.Fatalf("blind transfer: %v", err)
+	}
+	// 110 answers: the blind transfer frees the agent.
+	var freed bool
+	r.inspect("c1", func(c *Call) {
+		res, err := c.xfer.Handle(c.ctx, transfer.PeerAnswered{})
+		if err != nil {
+			t.Errorf("110 answers: %v", err)
+			return
+		}
+		c.applyTransfer(c.ctx, res)
+		freed = c.agentExt == ""
+	})
+	if !freed {
+		t.Fatal("the blind transfer did not free the agent at once")
+	}
+	err := req(transfer.ModeThreeParty)
+	if !errors.Is(err, transfer.ErrWrongState) || errors.Is(err, ErrNotOnCall) {
+		t.Fatalf("losing request: %v, want transfer.ErrWrongState (not ErrNotOnCall)", err)
+	}
+	if err := func() error {
+		_, err := r.svc.HandleTransfer(context.Background(), "c1", "1002", func() (transfer.Input, error) {
+			return transfer.Request{Mode: transfer.ModeBlind, By: transfer.ByGRPC}, nil
+		})
+		return err
+	}(); !errors.Is(err, ErrNotOnCall) {
+		t.Errorf("another agent's request: %v, want ErrNotOnCall", err)
+	}
+}
