@@ -39,6 +39,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
 	"github.com/hotline12345/hotline-gw/metrics"
+	"github.com/hotline12345/hotline-gw/sdnotify"
 	"github.com/hotline12345/hotline-gw/transfer"
 )
 
@@ -67,6 +68,7 @@ type App struct {
 	grpc           *grpc.Server
 	health         *health.Server
 	http           *http.Server
+	m              *metrics.Metrics
 
 	started atomic.Bool
 	bgWG    sync.WaitGroup // the background loops (stopped before Redis closes)
@@ -97,6 +99,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	a.m = m
 	loc := cfg.Location()
 
 	a.rdb = store.Open(cfg.Redis)
@@ -109,7 +112,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	if a.ari, err = ari.New(ari.Config{
 		URL: cfg.ARI.URL, Username: cfg.ARI.Username, Password: cfg.ARI.Password,
 		Application: cfg.ARI.Application, RequestTimeout: cfg.ARI.RequestTimeout.D(),
-		QueueSize: cfg.ARI.QueueSize,
+		QueueSize: cfg.ARI.QueueSize, PingInterval: cfg.ARI.PingInterval.D(), ReadTimeout: cfg.ARI.ReadTimeout.D(),
 	}, log.With("component", "ari"), m.ARI); err != nil {
 		return nil, err
 	}
@@ -163,11 +166,12 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 			return nil, fmt.Errorf("tickets.sink: %w", err)
 		}
 		a.lc.onStop("ticket-sink client", func(context.Context) error { return conn.Close() })
-		if a.deliverer, err = ticket.NewDeliverer(ticket.Options{
+		topts := ticket.Options{
 			Redis: a.rdb, Keys: keys, Consumer: cfg.Instance, Logger: log.With("component", "tickets"), Metrics: m.Tickets,
-			Sink:    ticket.NewGRPCSink(hotlinev1.NewTicketSinkClient(conn), cfg.Tickets.Timeout.D(), cfg.Tickets.Token),
-			Workers: cfg.Tickets.Workers,
-		}); err != nil {
+			Sink: ticket.NewGRPCSink(hotlinev1.NewTicketSinkClient(conn), cfg.Tickets.Timeout.D(), cfg.Tickets.Token),
+		}
+		cfg.Tickets.Apply(&topts)
+		if a.deliverer, err = ticket.NewDeliverer(topts); err != nil {
 			return nil, err
 		}
 	}
@@ -256,6 +260,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	goBG("ari", func(ctx context.Context) { _ = a.ari.Run(ctx) })
 	goBG("health", func(ctx context.Context) { watchHealth(ctx, a.health, a.Ready) })
+	goBG("event loop watch", a.watchLoop)
 
 	a.svc.Start()
 	a.lc.onStop("call owners", a.closeCalls)
@@ -282,6 +287,7 @@ func (a *App) Drain(ctx context.Context) int {
 	timeout := a.cfg.Shutdown.DrainTimeout.D()
 	a.log.Info("shutting down: intake stopped, draining live calls", "active", a.svc.Active(), "timeout", timeout)
 	a.health.Shutdown()
+	a.notify(sdnotify.Stopping, "STATUS=draining live calls")
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	left := a.svc.Drain(dctx)
@@ -297,6 +303,9 @@ func (a *App) Drain(ctx context.Context) int {
 // and every goroutine joined, each step logged by name, all under ctx.
 // It is safe to call more than once and after a failed Run.
 func (a *App) Stop(ctx context.Context) error {
+	if a.started.Load() {
+		a.notify(sdnotify.Stopping)
+	}
 	err := a.lc.stop(ctx)
 	if err != nil {
 		a.log.Error("hotline-gw stopped with errors", "err", err)

@@ -127,7 +127,7 @@ func (ts *TransferServer) PushPoliceReference(ctx context.Context, req *hotlinev
 	if ref == "" || gateway.ClipRef(ref) != ref {
 		return nil, invalid("police_reference", "required, at most 64 printable characters")
 	}
-	if id := ts.Service.AttachPoliceRef(num, ref); id != "" {
+	if id := ts.Service.AttachPoliceRef(ctx, num, ref); id != "" {
 		return &hotlinev1.PushPoliceReferenceResponse{CallId: id}, nil
 	}
 	if ts.PoliceRefs == nil {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -51,7 +52,22 @@ func (c *Call) enterQueue(ctx context.Context) {
 		return
 	}
 	c.enqueued = true
-	c.s.router.join(c, c.skill)
+	c.joinRouter()
+}
+
+// joinRouter hands the enqueued call to the router; while the router's
+// queue is full it tries again shortly (the call keeps its place in the
+// pool's waiting set meanwhile).
+func (c *Call) joinRouter() {
+	if c.s.router.join(c, c.skill) {
+		return
+	}
+	c.s.log.Warn("router hand-off queue full; joining again shortly", "call_id", c.id, "skill", c.skill)
+	c.schedule("enqueue", 200*time.Millisecond, func(c *Call) {
+		if c.phase == phaseQueue && c.enqueued {
+			c.joinRouter()
+		}
+	})
 }
 
 // staffed reports whether the call's group has an agent logged in; on a
@@ -241,11 +257,43 @@ func (c *Call) bridgeAgent(ctx, octx context.Context) bool {
 	}
 	_ = c.s.o.PBX.StopMOH(octx, c.id)
 	for _, ch := range legs {
-		if err := c.s.o.PBX.AddChannel(octx, c.bridge, ch); err != nil {
-			c.s.log.Warn("add to bridge failed", "call_id", c.id, "channel", ch, "err", err)
+		if err := c.addToBridge(ctx, ch); err != nil {
+			// Never a silent "talking" call with nobody bridged: end it,
+			// with its ticket, without counting it answered.
+			c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "channel", ch, "err", err)
+			c.end = End{Result: EndOther, Reason: "bridge_failed"}
+			c.hangupAgentLeg(ctx)
+			c.hangupCaller(ctx, "congestion")
+			return false
 		}
 	}
 	return true
+}
+
+// addBridgeAttempts is how often a channel is put into the call's bridge
+// before the call is given up.
+const addBridgeAttempts = 3
+
+// addToBridge adds a channel to the call's bridge, retrying a failure.
+func (c *Call) addToBridge(ctx context.Context, ch string) error {
+	var err error
+	for i := range addBridgeAttempts {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("add %s to bridge %s: %w", ch, c.bridge, ctx.Err())
+			case <-time.After(time.Duration(i) * 100 * time.Millisecond):
+			}
+		}
+		octx, cancel := c.s.opCtx(ctx)
+		err = c.s.o.PBX.AddChannel(octx, c.bridge, ch)
+		cancel()
+		if err == nil || errors.Is(err, ari.ErrNotFound) {
+			return err
+		}
+		c.s.log.Warn("add to bridge failed; retrying", "call_id", c.id, "channel", ch, "attempt", i+1, "err", err)
+	}
+	return fmt.Errorf("add %s to bridge %s: %d attempts: %w", ch, c.bridge, addBridgeAttempts, err)
 }
 
 // countAnswered counts the call answered (within the target or not) the
@@ -337,9 +385,10 @@ func (c *Call) hangupAgentLeg(ctx context.Context) {
 	}
 }
 
-// teardown releases everything the call holds: queue place, agent, agent
-// leg, bridge. Run once, from finish.
+// teardown releases everything the call holds: queue place, transfer,
+// agent, agent leg, bridge. Run once, from finish.
 func (c *Call) teardown(ctx context.Context, why string) {
+	c.closeTransfer(ctx)
 	c.leaveQueue(ctx)
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()

@@ -15,6 +15,10 @@ import (
 	"github.com/hotline12345/hotline-gw/transfer"
 )
 
+// greetingMax bounds a line's greeting: a greeting whose end was never
+// reported queues the caller after it.
+const greetingMax = 2 * time.Minute
+
 // Call is one citizen's conversation from entry to hangup. Its fields are
 // owned by the goroutine running run; other goroutines use send.
 type Call struct {
@@ -190,7 +194,9 @@ func (c *Call) deliver(ctx context.Context, d ari.Delivery) {
 	}
 }
 
-// resync re-reads the caller channel after this owner lost events.
+// resync re-reads from ARI what the call depends on after this owner lost
+// events (lost > 0: its mailbox overflowed): the caller's channel, the
+// agent's leg, and the greeting whose PlaybackFinished may have been lost.
 func (c *Call) resync(ctx context.Context, lost int) {
 	c.s.log.Warn("call lost events; resynchronising from ARI", "call_id", c.id, "lost", lost, "phase", c.phase)
 	if c.out != nil {
@@ -203,9 +209,63 @@ func (c *Call) resync(ctx context.Context, lost int) {
 		c.channelGone("hangup")
 		return
 	}
-	if c.phase == phaseNew {
+	switch c.phase {
+	case phaseNew:
 		c.onStart(ctx, c.start)
+	case phaseGreeting:
+		// Its end may be among the lost events: stop what is left of the
+		// greeting and queue the caller rather than leave it there.
+		_ = c.s.o.PBX.StopPlayback(octx, c.greeting)
+		c.unschedule("greeting")
+		c.enterQueue(ctx)
+	case phaseRinging, phaseTalking:
+		c.resyncAgentLeg(ctx, octx)
 	}
+}
+
+// resyncAgentLeg re-reads the agent's leg: gone is handled as its
+// StasisEnd, up while the call still rings as its StasisStart.
+func (c *Call) resyncAgentLeg(ctx, octx context.Context) {
+	leg := c.agentLeg
+	if leg == "" {
+		return
+	}
+	ch, err := c.s.o.PBX.Channel(octx, leg)
+	switch {
+	case errors.Is(err, ari.ErrNotFound):
+		c.s.log.Warn("resync: the agent's leg is gone", "call_id", c.id, "agent", c.agentExt)
+		c.channelLeft(ctx, leg, 0)
+	case err != nil:
+		c.s.log.Warn("resync: agent leg not read", "call_id", c.id, "err", err)
+	case c.phase == phaseRinging && ch.State == "Up":
+		c.agentAnswered(ctx)
+	}
+}
+
+// resyncLegs is the owner's part of a resynchronisation after a
+// (re)connection: live is the set of channels in the application. A call
+// none of whose legs is there ends (it reports true); a call still there
+// re-reads what it depends on (see resync).
+func (c *Call) resyncLegs(live map[string]bool) bool {
+	if c.phase == phaseEnded {
+		return true
+	}
+	for _, leg := range c.legs() {
+		if leg != "" && live[leg] {
+			if c.out == nil && (c.phase == phaseGreeting || c.phase == phaseRinging || c.phase == phaseTalking) {
+				// Events of the lost connection may be gone: re-read the
+				// greeting and the agent's leg.
+				c.resync(c.ctx, 0)
+			}
+			return c.phase == phaseEnded
+		}
+	}
+	if c.out != nil {
+		c.outboundEnd(c.ctx, ResultFailed)
+		return true
+	}
+	c.channelGone("resync")
+	return true
 }
 
 // onStart classifies the call, counts it and answers it.
@@ -310,6 +370,13 @@ func (c *Call) answer(ctx context.Context, l line.Line) {
 		c.enter(phaseGreeting)
 		c.greeting = dialplan.GreetingPlayback(c.id)
 		if err := c.s.o.PBX.Play(octx, c.id, c.greeting, l.Greeting); err == nil {
+			// Backstop for a PlaybackFinished that never comes.
+			c.schedule("greeting", greetingMax, func(c *Call) {
+				if c.phase == phaseGreeting {
+					c.s.log.Warn("greeting outlived its limit; queueing the caller", "call_id", c.id)
+					c.resync(c.ctx, 0)
+				}
+			})
 			return
 		}
 		c.s.log.Warn("greeting failed; queueing without it", "call_id", c.id, "err", err)

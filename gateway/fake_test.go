@@ -38,6 +38,7 @@ type fakePBX struct {
 	channel     func(ctx context.Context, id string) (*ariv5.ChannelData, error)
 	appChannels func(ctx context.Context) ([]string, error)
 	getVar      func(ctx context.Context, id, name string) (string, error)
+	addChannel  func(ctx context.Context, bridgeID, channelID string) error
 }
 
 var _ PBX = (*fakePBX)(nil)
@@ -58,7 +59,7 @@ func (f *fakePBX) record(format string, a ...any) fakePBX {
 	defer f.mu.Unlock()
 	f.actions = append(f.actions, fmt.Sprintf(format, a...))
 	return fakePBX{answer: f.answer, hangup: f.hangup, play: f.play, startMOH: f.startMOH,
-		channel: f.channel, appChannels: f.appChannels, getVar: f.getVar}
+		channel: f.channel, appChannels: f.appChannels, getVar: f.getVar, addChannel: f.addChannel}
 }
 
 // Actions returns the requests so far.
@@ -107,7 +108,9 @@ func (f *fakePBX) CreateBridge(ctx context.Context, bridgeID, bridgeType string)
 }
 
 func (f *fakePBX) AddChannel(ctx context.Context, bridgeID, channelID string) error {
-	f.record("add_channel %s %s", bridgeID, channelID)
+	if h := f.record("add_channel %s %s", bridgeID, channelID); h.addChannel != nil {
+		return h.addChannel(ctx, bridgeID, channelID)
+	}
 	return nil
 }
 

@@ -631,10 +631,10 @@ func TestPoliceReferenceAttachesToLiveCallFrom110(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	r.start("c1", EntryFrom110, "12345")
 	r.waitAction("moh c1 hold")
-	if id := r.svc.AttachPoliceRef("13000000000", "110-X"); id != "" {
+	if id := r.svc.AttachPoliceRef(context.Background(), "13000000000", "110-X"); id != "" {
 		t.Fatalf("reference attached to %q for a caller with no call", id)
 	}
-	if id := r.svc.AttachPoliceRef(testCaller, "110-2026-7"); id != "c1" {
+	if id := r.svc.AttachPoliceRef(context.Background(), testCaller, "110-2026-7"); id != "c1" {
 		t.Fatalf("reference attached to %q, want c1", id)
 	}
 	r.hangup("c1")
@@ -643,7 +643,7 @@ func TestPoliceReferenceAttachesToLiveCallFrom110(t *testing.T) {
 	if len(tks) != 1 || tks[0].PoliceReference != "110-2026-7" {
 		t.Fatalf("tickets %v, want one with the police reference", tks)
 	}
-	if id := r.svc.AttachPoliceRef(testCaller, "late"); id != "" {
+	if id := r.svc.AttachPoliceRef(context.Background(), testCaller, "late"); id != "" {
 		t.Fatalf("reference attached to ended call %q", id)
 	}
 }

@@ -36,48 +36,46 @@ func (s *Service) HandleTransfer(ctx context.Context, callID, agentExt string, i
 		res transfer.Result
 		err error
 	}
-	ch := make(chan reply, 1)
-	sent := c.send(func(c *Call) {
+	r, err := ask(ctx, c, func(c *Call) reply {
 		if c.agentExt != agentExt {
-			ch <- reply{err: fmt.Errorf("agent %s is not on call %s: %w", agentExt, c.id, ErrNotOnCall)}
-			return
+			if agentExt != "" && c.ticketAgent == agentExt && c.xfer != nil {
+				// The agent was on the call until its transfer freed it (a
+				// blind transfer that won a race): the call's transfer is
+				// taken, not someone else's call.
+				return reply{err: fmt.Errorf("agent %s's call %s already has its transfer: %w", agentExt, c.id, transfer.ErrWrongState)}
+			}
+			return reply{err: fmt.Errorf("agent %s is not on call %s: %w", agentExt, c.id, ErrNotOnCall)}
 		}
 		in, err := input()
 		if err != nil {
-			ch <- reply{err: err}
-			return
+			return reply{err: err}
 		}
 		res, err := c.requestTransfer(c.ctx, in)
-		ch <- reply{res, err}
+		return reply{res, err}
 	})
-	if !sent {
+	switch {
+	case errors.Is(err, ErrOwnerGone):
 		return transfer.Result{}, fmt.Errorf("call_id: %q has ended: %w", ClipRef(callID), ErrCallNotFound)
+	case err != nil:
+		return transfer.Result{}, err
 	}
-	select {
-	case r := <-ch:
-		return r.res, r.err
-	case <-ctx.Done():
-		return transfer.Result{}, ctx.Err()
-	}
+	return r.res, r.err
 }
 
 // AttachPoliceRef sets ref on the live from-110 call of caller number num;
-// it returns the call ID, or "" when there is none.
-func (s *Service) AttachPoliceRef(num, ref string) string {
+// it returns the call ID, or "" when there is none (or its owner ended or did
+// not answer before ctx or the ask timeout ended).
+func (s *Service) AttachPoliceRef(ctx context.Context, num, ref string) string {
 	s.mu.Lock()
 	c := s.from110[num]
 	s.mu.Unlock()
 	if c == nil {
 		return ""
 	}
-	got := make(chan bool, 1)
-	if !c.send(func(c *Call) {
-		c.policeRef = ref
-		got <- true
-	}) {
+	if _, err := ask(ctx, c, func(c *Call) bool { c.policeRef = ref; return true }); err != nil {
+		s.log.Info("110 reference not attached: the call's owner did not take it", "call_id", c.id, "err", err)
 		return ""
 	}
-	<-got
 	return c.id
 }
 

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hotline12345/hotline-gw/gateway/acd"
+	"github.com/hotline12345/hotline-gw/metrics"
 )
 
 // router matches this instance's waiting calls with ready agents. One
@@ -18,9 +20,16 @@ import (
 type router struct {
 	pool     *acd.Pool
 	log      *slog.Logger
+	m        *metrics.Router
 	interval time.Duration
-	msgs     chan routerMsg
 	waiting  map[string][]*Call // by skill, priority first then entry time
+
+	// Hand-offs from the owners: a bounded queue that never blocks them,
+	// whatever the router is doing (a claim stuck on a slow Redis).
+	mu    sync.Mutex
+	queue []routerMsg
+	limit int
+	wake  chan struct{} // one pending wake-up
 }
 
 type routerMsg struct {
@@ -29,15 +38,57 @@ type routerMsg struct {
 	join  bool
 }
 
-func newRouter(pool *acd.Pool, log *slog.Logger, interval time.Duration) *router {
-	return &router{pool: pool, log: log, interval: interval, msgs: make(chan routerMsg, 1024), waiting: map[string][]*Call{}}
+// routerQueueLimit bounds the owners' hand-offs waiting for the router.
+const routerQueueLimit = 4096
+
+func newRouter(pool *acd.Pool, log *slog.Logger, m *metrics.Router, interval time.Duration) *router {
+	return &router{pool: pool, log: log, m: m, interval: interval, waiting: map[string][]*Call{},
+		limit: routerQueueLimit, wake: make(chan struct{}, 1)}
 }
 
-// join adds a call that is enqueued in the pool under skill.
-func (r *router) join(c *Call, skill string) { r.msgs <- routerMsg{c: c, skill: skill, join: true} }
+// join adds a call that is enqueued in the pool under skill; it reports
+// false, queueing nothing, when the hand-off queue is full (the owner
+// tries again later).
+func (r *router) join(c *Call, skill string) bool {
+	return r.post(routerMsg{c: c, skill: skill, join: true})
+}
 
-// leave removes a call from skill's list (no-op if absent).
-func (r *router) leave(c *Call, skill string) { r.msgs <- routerMsg{c: c, skill: skill} }
+// leave removes a call from skill's list (no-op if absent). When the queue
+// is full it is dropped: the pool's dequeue is authoritative, and the
+// router forgets the call at its next claim (not waiting).
+func (r *router) leave(c *Call, skill string) { r.post(routerMsg{c: c, skill: skill}) }
+
+// post queues m without blocking.
+func (r *router) post(m routerMsg) bool {
+	r.mu.Lock()
+	if len(r.queue) >= r.limit {
+		r.mu.Unlock()
+		kind := "leave"
+		if m.join {
+			kind = "join"
+		}
+		r.m.Dropped.WithLabelValues(kind).Inc()
+		return false
+	}
+	r.queue = append(r.queue, m)
+	r.m.Queued.Set(float64(len(r.queue)))
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take returns the queued hand-offs and empties the queue.
+func (r *router) take() []routerMsg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := r.queue
+	r.queue = nil
+	r.m.Queued.Set(0)
+	return q
+}
 
 func (r *router) run(ctx context.Context) {
 	ready, err := r.pool.Subscribe(ctx)
@@ -50,14 +101,18 @@ func (r *router) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-r.msgs:
-			if m.join {
-				r.add(m.c, m.skill)
-			} else {
-				r.remove(m.c, m.skill)
+		case <-r.wake:
+			joined := map[string]bool{}
+			for _, m := range r.take() {
+				if m.join {
+					r.add(m.c, m.skill)
+					joined[m.skill] = true
+				} else {
+					r.remove(m.c, m.skill)
+				}
 			}
-			if m.join {
-				r.match(ctx, m.skill)
+			for skill := range joined {
+				r.match(ctx, skill)
 			}
 		case skill, ok := <-ready:
 			if !ok {
@@ -117,10 +172,19 @@ func (r *router) match(ctx context.Context, skill string) {
 		switch {
 		case err == nil:
 			r.remove(c, skill)
-			if !c.send(func(c *Call) { c.offer(ext, skill) }) {
-				// The call ended meanwhile: give the agent back at once.
+			if err := tell(ctx, c, func(c *Call) { c.offer(ext, skill) }); err != nil {
+				// The call ended meanwhile, or its owner is stuck: give the
+				// agent back at once; a live call waits again at its place.
 				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				_ = r.pool.Release(rctx, ext, c.id, acd.Cancelled)
+				if errors.Is(err, ErrOwnerBusy) {
+					r.log.Warn("router: call owner did not take the offer; call queued again", "call_id", c.id, "agent", ext, "err", err)
+					if err := r.pool.Enqueue(rctx, skill, c.id, c.priority, c.entered); err == nil {
+						r.add(c, skill)
+					}
+					cancel()
+					return // the next turn tries again
+				}
 				cancel()
 			}
 		case errors.Is(err, acd.ErrNotWaiting):

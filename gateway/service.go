@@ -153,7 +153,7 @@ func New(o Options) *Service {
 	s := &Service{o: o, log: o.Logger, ctx: ctx, cancel: cancel, bg: bg, bgCancel: bgCancel,
 		calls: map[string]*Call{}, from110: map[string]*Call{}, bgDone: make(chan struct{})}
 	if o.Pool != nil {
-		s.router = newRouter(o.Pool, o.Logger, o.PollInterval)
+		s.router = newRouter(o.Pool, o.Logger, o.Metrics.Router, o.PollInterval)
 	}
 	if o.Outbox != nil {
 		s.tickets = newTicketSpool(o.Outbox, o.Logger, 100000)
@@ -304,29 +304,29 @@ func (s *Service) OnConnect(ctx context.Context, info ari.ConnectInfo) {
 		all = append(all, c)
 	}
 	s.mu.Unlock()
-	gone := 0
+	// Each owner checks its own legs; the asks run side by side and each is
+	// bounded (ask), so a call that ends meanwhile or an owner stuck in a
+	// slow request never holds the ARI loop.
+	var (
+		wg    sync.WaitGroup
+		gone  atomic.Int64
+		stuck atomic.Int64
+	)
 	for _, c := range all {
-		ok := make(chan bool, 1)
-		if !c.send(func(c *Call) {
-			for _, leg := range c.legs() {
-				if leg != "" && live[leg] {
-					ok <- true
-					return
-				}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ended, err := ask(ctx, c, func(c *Call) bool { return c.resyncLegs(live) })
+			switch {
+			case errors.Is(err, ErrOwnerBusy):
+				stuck.Add(1)
+				s.log.Warn("resync: call owner did not answer; it resynchronises on its next event", "call_id", c.id, "err", err)
+			case err == nil && ended:
+				gone.Add(1)
 			}
-			ok <- false
-			if c.out != nil {
-				c.outboundEnd(c.ctx, ResultFailed)
-				return
-			}
-			c.channelGone("resync")
-		}) {
-			continue
-		}
-		if !<-ok {
-			gone++
-		}
+		}()
 	}
+	wg.Wait()
 	adopted := 0
 	for _, id := range ids {
 		if _, ok := s.call(id); ok || !s.Accepting() {
@@ -336,7 +336,7 @@ func (s *Service) OnConnect(ctx context.Context, info ari.ConnectInfo) {
 			adopted++
 		}
 	}
-	s.log.Info("resynchronised with Asterisk", "restarted", info.Restarted, "in_app", len(ids), "ended", gone, "adopted", adopted)
+	s.log.Info("resynchronised with Asterisk", "restarted", info.Restarted, "in_app", len(ids), "ended", gone.Load(), "unanswered", stuck.Load(), "adopted", adopted)
 	s.SweepBridges(ctx)
 	s.ReapUnobserved(ctx)
 }

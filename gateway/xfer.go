@@ -179,3 +179,24 @@ func (c *Call) transferProtos() []*hotlinev1.TransferRecord {
 	}
 	return out
 }
+
+// closeTransfer gives a transfer still open when the call ends its final
+// record, saved and told to 110: a call ended by a resync or an Asterisk
+// restart never got the caller's StasisEnd that would have closed it.
+func (c *Call) closeTransfer(ctx context.Context) {
+	if c.xfer == nil {
+		return
+	}
+	c.unschedule("xfer")
+	res, err := c.xfer.Handle(ctx, transfer.CallerHangup{})
+	if err != nil {
+		c.s.log.Warn("transfer not closed at the call's end", "call_id", c.id, "err", err)
+		return
+	}
+	for _, err := range res.Errs {
+		c.s.log.Debug("transfer: PBX action failed at the call's end", "call_id", c.id, "err", err)
+	}
+	if rec := res.Record; rec != nil && !res.Existing {
+		c.saveTransfer(ctx, rec)
+	}
+}

@@ -22,6 +22,8 @@ type Metrics struct {
 	Outbound  *Outbound
 	// EventLoop is the event loop's heartbeat.
 	EventLoop *EventLoop
+	// Router is the hand-off queue to the routing loop.
+	Router *Router
 	// Build is hotline_build_info: 1, labelled with the running build.
 	Build prometheus.Gauge
 }
@@ -37,6 +39,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		Transfers: newTransfers(f),
 		Outbound:  newOutbound(f),
 		EventLoop: newEventLoop(f),
+		Router:    newRouter(f),
 		Build:     newBuildInfo(f),
 	}
 }

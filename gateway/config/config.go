@@ -72,6 +72,14 @@ type Config struct {
 	// default: the host name.
 	Instance string   `yaml:"instance"`
 	Shutdown Shutdown `yaml:"shutdown"`
+	Health   Health   `yaml:"health"`
+}
+
+// Health configures the liveness probe (/healthz) and the systemd watchdog.
+type Health struct {
+	// StallAfter: an event loop stuck in one step longer than this makes
+	// /healthz answer 503 and stops the watchdog's WATCHDOG=1.
+	StallAfter Duration `yaml:"stall_after"`
 }
 
 // Log configures log/slog.
@@ -97,6 +105,11 @@ type ARI struct {
 	Application    string   `yaml:"application"`
 	RequestTimeout Duration `yaml:"request_timeout"`
 	QueueSize      int      `yaml:"queue_size"`
+	// PingInterval: a websocket ping after that much silence.
+	PingInterval Duration `yaml:"ping_interval"`
+	// ReadTimeout: nothing read that long is a half-open websocket (not
+	// ready, reconnect); at least twice PingInterval.
+	ReadTimeout Duration `yaml:"read_timeout"`
 }
 
 // Shutdown bounds the two-phase shutdown.
@@ -115,6 +128,8 @@ func Default() Config {
 			Application:    "hotline-gw",
 			RequestTimeout: Duration(ari.DefaultRequestTimeout),
 			QueueSize:      ari.DefaultQueueSize,
+			PingInterval:   Duration(ari.DefaultPingInterval),
+			ReadTimeout:    Duration(ari.DefaultReadTimeout),
 		},
 		Redis:        store.DefaultConfig(),
 		Timezone:     "Asia/Shanghai",
@@ -125,6 +140,7 @@ func Default() Config {
 		Outbound:     outbound.DefaultConfig(),
 		Survey:       gateway.DefaultSurveyConfig(),
 		Shutdown:     Shutdown{DrainTimeout: Duration(30 * time.Second)},
+		Health:       Health{StallAfter: Duration(15 * time.Second)},
 	}
 }
 
@@ -232,6 +248,12 @@ func (c *Config) Validate() error {
 	if c.ARI.RequestTimeout <= 0 {
 		bad("ari.request_timeout", "must be positive")
 	}
+	if c.ARI.PingInterval <= 0 {
+		bad("ari.ping_interval", "must be positive")
+	}
+	if c.ARI.ReadTimeout < 2*c.ARI.PingInterval {
+		bad("ari.read_timeout", "%v is less than twice ari.ping_interval %v", c.ARI.ReadTimeout.D(), c.ARI.PingInterval.D())
+	}
 	if c.ARI.QueueSize < 8 {
 		bad("ari.queue_size", "%d is too small (at least 8)", c.ARI.QueueSize)
 	}
@@ -257,6 +279,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Shutdown.DrainTimeout < 0 {
 		bad("shutdown.drain_timeout", "must not be negative")
+	}
+	if c.Health.StallAfter.D() < time.Second {
+		bad("health.stall_after", "%v is less than 1s", c.Health.StallAfter.D())
 	}
 	if err := transfer.ValidateConfig(&c.Transfer); err != nil {
 		errs = append(errs, err)

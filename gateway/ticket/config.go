@@ -4,6 +4,8 @@ import (
 	"os"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/hotline12345/hotline-gw/internal/conf"
 )
 
@@ -17,11 +19,61 @@ type Config struct {
 	TokenFile string        `yaml:"token_file"`
 	Timeout   conf.Duration `yaml:"timeout"`
 	Workers   int           `yaml:"workers"`
+	// RetryMax caps the delay before a refused ticket is submitted again
+	// (Options.RetryMax).
+	RetryMax conf.Duration `yaml:"retry_max"`
+	// DeadLetterCodes are the gRPC code names (as grpc-go spells them:
+	// "InvalidArgument") that move a ticket to the dead letters at once.
+	DeadLetterCodes []string `yaml:"dead_letter_codes"`
+	// MaxAttempts dead-letters a ticket after that many refusals; -1: never.
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxAge dead-letters a ticket not delivered within it; negative: never.
+	MaxAge conf.Duration `yaml:"max_age"`
+	// DeadLetterMaxAge trims dead letters older than it; negative: never.
+	DeadLetterMaxAge conf.Duration `yaml:"dead_letter_max_age"`
 }
 
 // DefaultConfig is the section's defaults.
 func DefaultConfig() Config {
-	return Config{Timeout: conf.Duration(5 * time.Second), Workers: 16}
+	names := make([]string, 0, len(DefaultDeadLetterCodes))
+	for _, c := range DefaultDeadLetterCodes {
+		names = append(names, c.String())
+	}
+	return Config{Timeout: conf.Duration(5 * time.Second), Workers: 16,
+		RetryMax: conf.Duration(time.Minute), DeadLetterCodes: names, MaxAttempts: 20,
+		MaxAge: conf.Duration(72 * time.Hour), DeadLetterMaxAge: conf.Duration(30 * 24 * time.Hour)}
+}
+
+// codeByName maps grpc-go's code names (codes.Code.String) to codes.
+func codeByName(name string) (codes.Code, bool) {
+	for c := codes.Canceled; c <= codes.Unauthenticated; c++ {
+		if c.String() == name {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// Codes returns DeadLetterCodes as gRPC codes (Validate has checked them);
+// an empty list is an empty, non-nil slice: no code dead-letters at once.
+func (c *Config) Codes() []codes.Code {
+	out := make([]codes.Code, 0, len(c.DeadLetterCodes))
+	for _, n := range c.DeadLetterCodes {
+		if code, ok := codeByName(n); ok {
+			out = append(out, code)
+		}
+	}
+	return out
+}
+
+// Apply copies the section's delivery knobs into o.
+func (c *Config) Apply(o *Options) {
+	o.Workers = c.Workers
+	o.RetryMax = c.RetryMax.D()
+	o.DeadLetterCodes = c.Codes()
+	o.MaxAttempts = c.MaxAttempts
+	o.MaxAge = c.MaxAge.D()
+	o.DeadLetterMaxAge = c.DeadLetterMaxAge.D()
 }
 
 // ResolveSecrets reads tickets.token_file, then HOTLINE_TICKET_SINK_TOKEN.
@@ -50,6 +102,23 @@ func (c *Config) Validate() []error {
 	}
 	if t.Workers < 1 || t.Workers > 256 {
 		bad("tickets.workers", "%d must be between 1 and 256", t.Workers)
+	}
+	if t.RetryMax <= 0 {
+		bad("tickets.retry_max", "must be positive")
+	}
+	for i, n := range t.DeadLetterCodes {
+		if c, ok := codeByName(n); !ok || c == codes.OK {
+			bad("tickets.dead_letter_codes", "[%d] %q is not a gRPC code name other than OK (InvalidArgument, FailedPrecondition...)", i, n)
+		}
+	}
+	if t.MaxAttempts == 0 || t.MaxAttempts < -1 {
+		bad("tickets.max_attempts", "%d must be positive, or -1 for never", t.MaxAttempts)
+	}
+	if t.MaxAge == 0 {
+		bad("tickets.max_age", "must not be zero (negative: never)")
+	}
+	if t.DeadLetterMaxAge == 0 {
+		bad("tickets.dead_letter_max_age", "must not be zero (negative: never)")
 	}
 	return e.List()
 }

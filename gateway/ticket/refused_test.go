@@ -227,11 +227,18 @@ func TestDeadLettersByAttemptsAgeListRequeueTrim(t *testing.T) {
 			t.Errorf("dead letter %s = %+v, want reason %s after %d attempts, with error, entry, consumer and ticket", id, dl, want.reason, want.attempts)
 		}
 	}
-	if got := testutil.ToFloat64(m.DeadLetters.WithLabelValues(ticket.DeadMaxAttempts)); got != 2 {
-		t.Errorf("dead_letters{max_attempts} = %v, want 2", got)
-	}
-	if got := testutil.ToFloat64(m.DeadLetters.WithLabelValues("permission_denied")); got != 1 {
-		t.Errorf("dead_letters{permission_denied} = %v, want 1", got)
+	// The counter follows the dead letter's write: wait for it, then hold.
+	for _, want := range []struct {
+		reason string
+		n      float64
+	}{{ticket.DeadMaxAttempts, 2}, {"permission_denied", 1}} {
+		deadline := time.Now().Add(5 * time.Second)
+		for testutil.ToFloat64(m.DeadLetters.WithLabelValues(want.reason)) < want.n && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := testutil.ToFloat64(m.DeadLetters.WithLabelValues(want.reason)); got != want.n {
+			t.Errorf("dead_letters{%s} = %v, want %v", want.reason, got, want.n)
+		}
 	}
 	// ResourceExhausted means "later": it counts towards MaxAge only.
 	if n, err := ob.Backlog(ctx); err != nil || n != 1 {
