@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/gateway"
 	"github.com/hotline12345/hotline-gw/gateway/callback"
 	"github.com/hotline12345/hotline-gw/gateway/number"
@@ -118,16 +119,19 @@ func (cs *CallServer) dialledNumber(ctx context.Context, req *hotlinev1.Originat
 	return n, nil
 }
 
-// ListCallbacks lists a day's call-back tasks.
+// ListCallbacks lists a day's call-back tasks: whole to a supervisor; to
+// an agent with the citizen's number masked on every task it has not
+// claimed itself (auth.MaskCallbacks).
 func (cs *CallServer) ListCallbacks(ctx context.Context, req *hotlinev1.ListCallbacksRequest) (*hotlinev1.ListCallbacksResponse, error) {
-	if _, err := cs.Auth.Caller(ctx); err != nil {
+	p, err := auth.Require(ctx, auth.RoleAgent, auth.RoleSupervisor)
+	if err != nil {
 		return nil, err
 	}
 	tasks, err := cs.Callbacks.List(ctx, req.GetDay(), req.GetOpenOnly())
 	if err != nil {
 		return nil, toStatus(cs.Log, "list call-backs", err)
 	}
-	return &hotlinev1.ListCallbacksResponse{Callbacks: callback.ProtoList(tasks)}, nil
+	return &hotlinev1.ListCallbacksResponse{Callbacks: auth.MaskCallbacks(p, callback.ProtoList(tasks))}, nil
 }
 
 // ClaimCallback gives a call-back task to the authenticated agent.

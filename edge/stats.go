@@ -6,6 +6,7 @@ import (
 	"time"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
 )
@@ -21,8 +22,12 @@ type StatsServer struct {
 	Log          *slog.Logger
 }
 
-// GetStats returns the counts for an inclusive range of days.
+// GetStats returns the counts for an inclusive range of days, to
+// supervisor tokens only.
 func (s *StatsServer) GetStats(ctx context.Context, req *hotlinev1.GetStatsRequest) (*hotlinev1.GetStatsResponse, error) {
+	if _, err := auth.Require(ctx, auth.RoleSupervisor); err != nil {
+		return nil, err
+	}
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/gateway"
 	"github.com/hotline12345/hotline-gw/transfer"
 )
 
-// Authenticator names the agent whose token a request carries.
+// Authenticator names the agent whose token a request carries; in the
+// gateway it is auth.Agents{}, reading the guard's principal.
 type Authenticator interface {
 	Caller(ctx context.Context) (ext string, err error)
 }
@@ -82,9 +84,12 @@ func (ts *TransferServer) Cancel(ctx context.Context, req *hotlinev1.CancelTrans
 	})
 }
 
-// ListTransfers returns a call's transfers, or the most recent ones.
+// ListTransfers returns a call's transfers, or the most recent ones: to a
+// supervisor and to 110 all of them, to an agent only those of its own
+// calls (auth.FilterTransfers).
 func (ts *TransferServer) ListTransfers(ctx context.Context, req *hotlinev1.ListTransfersRequest) (*hotlinev1.ListTransfersResponse, error) {
-	if _, err := ts.Auth.Caller(ctx); err != nil {
+	p, err := auth.Require(ctx, auth.RoleAgent, auth.RoleSupervisor, auth.RolePolice110)
+	if err != nil {
 		return nil, err
 	}
 	if ts.Records == nil {
@@ -97,10 +102,7 @@ func (ts *TransferServer) ListTransfers(ctx context.Context, req *hotlinev1.List
 	if limit > 1000 {
 		return nil, invalid("limit", "%d is more than 1000", limit)
 	}
-	var (
-		recs []*transfer.Record
-		err  error
-	)
+	var recs []*transfer.Record
 	if req.GetCallId() != "" {
 		recs, err = ts.Records.List(ctx, req.GetCallId(), limit)
 	} else {
@@ -109,17 +111,21 @@ func (ts *TransferServer) ListTransfers(ctx context.Context, req *hotlinev1.List
 	if err != nil {
 		return nil, toStatus(ts.Log, "list transfers", err)
 	}
-	out := &hotlinev1.ListTransfersResponse{}
+	all := make([]*hotlinev1.TransferRecord, 0, len(recs))
 	for _, r := range recs {
-		out.Transfers = append(out.Transfers, r.Proto())
+		all = append(all, r.Proto())
 	}
-	return out, nil
+	return &hotlinev1.ListTransfersResponse{Transfers: auth.FilterTransfers(p, all)}, nil
 }
 
 // PushPoliceReference attaches 110's case reference to the call it
 // transfers to 12345: to the live call from that caller if there is one,
-// otherwise kept until the call arrives.
+// otherwise kept until the call arrives. Only the 110 platform's tokens
+// may push one.
 func (ts *TransferServer) PushPoliceReference(ctx context.Context, req *hotlinev1.PushPoliceReferenceRequest) (*hotlinev1.PushPoliceReferenceResponse, error) {
+	if _, err := auth.Require(ctx, auth.RolePolice110); err != nil {
+		return nil, err
+	}
 	num, ref := req.GetCallerNumber(), req.GetPoliceReference()
 	if num == "" || len(num) > 32 || !digitsPlus(num) {
 		return nil, invalid("caller_number", "%q must be digits with an optional leading +", gateway.ClipRef(num))
