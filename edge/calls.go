@@ -19,11 +19,19 @@ type CallbackStore interface {
 	Claim(ctx context.Context, id, agentExt string) (callback.Task, error)
 }
 
+// Originator is what the CallServer needs of the gateway
+// (*gateway.Service): a request reaches it only once every field the
+// edge can check is valid.
+type Originator interface {
+	Originate(ctx context.Context, req gateway.OriginateRequest) (callID, result string, err error)
+	HasLine(number string) bool
+}
+
 // CallServer implements hotlinev1.CallService: agents' outbound calls and
 // the missed-call call-back list.
 type CallServer struct {
 	hotlinev1.UnimplementedCallServiceServer
-	Service   *gateway.Service
+	Service   Originator
 	Auth      Authenticator
 	Numbers   *number.Policy
 	Callbacks CallbackStore

@@ -11,10 +11,15 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway/line"
 )
 
+// Counts is what the StatsServer reads (*count.Counter).
+type Counts interface {
+	Query(ctx context.Context, r count.Range) (count.Totals, error)
+}
+
 // StatsServer implements hotlinev1.StatsService over the Redis counts.
 type StatsServer struct {
 	hotlinev1.UnimplementedStatsServiceServer
-	Counter      *count.Counter
+	Counter      Counts
 	Plan         *line.Plan
 	Location     *time.Location
 	AnswerTarget time.Duration
