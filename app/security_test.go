@@ -31,6 +31,9 @@ import (
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/gateway/config"
+	"github.com/hotline12345/hotline-gw/gateway/store"
+	"github.com/hotline12345/hotline-gw/gateway/ticket"
+	"github.com/hotline12345/hotline-gw/metrics"
 	"github.com/hotline12345/hotline-gw/test/redistest"
 )
 
@@ -151,4 +154,86 @@ shutdown: {drain_timeout: 1s}
 		}
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// tlsSink is a TicketSink served only over TLS.
+type tlsSink struct {
+	hotlinev1.UnimplementedTicketSinkServer
+	got chan string
+}
+
+func (s *tlsSink) SubmitTicket(_ context.Context, req *hotlinev1.SubmitTicketRequest) (*hotlinev1.SubmitTicketResponse, error) {
+	s.got <- req.GetTicket().GetTicketId()
+	return &hotlinev1.SubmitTicketResponse{}, nil
+}
+
+// tickets.sink_tls: a ticket in the outbox reaches a sink that speaks TLS
+// only, verified with the configured CA.
+func TestAppDeliversTicketsOverTLS(t *testing.T) {
+	rd := redistest.Start(t)
+	ariSrv := fakeARI(t)
+	certFile, keyFile, _ := selfSigned(t, t.TempDir())
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &tlsSink{got: make(chan string, 4)}
+	gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{pair}})))
+	hotlinev1.RegisterTicketSinkServer(gs, sink)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = gs.Serve(ln) }()
+	t.Cleanup(gs.Stop)
+
+	yaml := fmt.Sprintf(`
+listen: {http: "127.0.0.1:0", grpc: "127.0.0.1:0"}
+ari: {url: %q, username: hotline, password: secret}
+redis: {addrs: [%q], key_prefix: apptls}
+instance: apptls
+lines:
+  - {number: "12345", name: main, skill: general}
+tickets: {sink: %q, sink_tls: {ca_file: %q}}
+shutdown: {drain_timeout: 1s}
+`, ariSrv.URL+"/ari", rd.Addr, ln.Addr().String(), certFile)
+	cfg, err := config.Parse(strings.NewReader(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb, err := store.Open(cfg.Redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	outbox := ticket.NewOutbox(ticket.OutboxOptions{Redis: rdb, Keys: store.NewKeys("apptls"), Logger: slog.New(slog.DiscardHandler),
+		Metrics: metrics.New(prometheus.NewRegistry()).Tickets})
+	ctx0, cancel0 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel0()
+	if err := outbox.Enqueue(ctx0, &hotlinev1.Ticket{TicketId: "1747300000.77", Line: "12345"}); err != nil {
+		t.Fatal(err)
+	}
+
+	a, err := New(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-runErr
+		sctx, c := context.WithTimeout(context.Background(), 20*time.Second)
+		defer c()
+		_ = a.Stop(sctx)
+	}()
+	select {
+	case id := <-sink.got:
+		if id != "1747300000.77" {
+			t.Errorf("the TLS sink received ticket %q", id)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no ticket reached the TLS-only sink within 15 s")
+	}
 }
