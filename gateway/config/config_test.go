@@ -1,14 +1,15 @@
 package config
 
 import (
-	"github.com/hotline12345/hotline-gw/auth"
-	"github.com/hotline12345/hotline-gw/tlsconf"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotline12345/hotline-gw/auth"
+	"github.com/hotline12345/hotline-gw/tlsconf"
 )
 
 // secretEnv are the variables resolveSecrets reads; tests clear them so that
