@@ -21,12 +21,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
-	"google.golang.org/grpc/reflection"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/edge"
 	"github.com/hotline12345/hotline-gw/gateway"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
@@ -40,6 +39,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
 	"github.com/hotline12345/hotline-gw/metrics"
 	"github.com/hotline12345/hotline-gw/sdnotify"
+	"github.com/hotline12345/hotline-gw/tlsconf"
 	"github.com/hotline12345/hotline-gw/transfer"
 )
 
@@ -68,6 +68,9 @@ type App struct {
 	grpc           *grpc.Server
 	health         *health.Server
 	http           *http.Server
+	guard          *auth.Guard
+	grpcTLS        *tlsconf.ServerTLS
+	httpTLS        *tlsconf.ServerTLS
 	m              *metrics.Metrics
 
 	started atomic.Bool
@@ -88,6 +91,13 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 			_ = lc.stop(sctx)
 		}
 	}()
+	// TLS material first: a missing or expired certificate stops the start.
+	if a.grpcTLS, err = tlsconf.LoadServer("listen.grpc_tls", cfg.Listen.GRPCTLS); err != nil {
+		return nil, err
+	}
+	if a.httpTLS, err = tlsconf.LoadServer("listen.http_tls", cfg.Listen.HTTPTLS); err != nil {
+		return nil, err
+	}
 	if a.httpLn, err = net.Listen("tcp", cfg.Listen.HTTP); err != nil {
 		return nil, fmt.Errorf("listen.http: %w", err)
 	}
@@ -97,22 +107,39 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	}
 	a.lc.onStop("grpc listener", func(context.Context) error { return ignoreClosed(a.grpcLn.Close()) })
 
+	a.httpLn = a.httpTLS.Listener(a.httpLn)
+
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 	a.m = m
 	loc := cfg.Location()
 
-	a.rdb = store.Open(cfg.Redis)
+	creds, err := cfg.Credentials()
+	if err != nil {
+		return nil, err
+	}
+	ao := cfg.Auth.Options()
+	ao.Registerer, ao.Log = reg, log.With("component", "auth")
+	if a.guard, err = auth.NewGuard(creds, ao); err != nil {
+		return nil, err
+	}
+	if a.rdb, err = store.Open(cfg.Redis); err != nil {
+		return nil, err
+	}
 	a.lc.onStop("redis client", func(context.Context) error { return a.rdb.Close() })
 	keys := store.NewKeys(cfg.Redis.KeyPrefix)
 	a.counter = count.New(count.Options{
 		Redis: a.rdb, Keys: keys, Location: loc, Logger: log, Metrics: m.Calls,
 		PendingLimit: cfg.Redis.PendingLimit, Timeout: cfg.Redis.Timeout.D(),
 	})
+	ariTLS, err := cfg.ARI.TLS.TLSConfig("ari.tls")
+	if err != nil {
+		return nil, err
+	}
 	if a.ari, err = ari.New(ari.Config{
 		URL: cfg.ARI.URL, Username: cfg.ARI.Username, Password: cfg.ARI.Password,
 		Application: cfg.ARI.Application, RequestTimeout: cfg.ARI.RequestTimeout.D(),
-		QueueSize: cfg.ARI.QueueSize, PingInterval: cfg.ARI.PingInterval.D(), ReadTimeout: cfg.ARI.ReadTimeout.D(),
+		QueueSize: cfg.ARI.QueueSize, PingInterval: cfg.ARI.PingInterval.D(), ReadTimeout: cfg.ARI.ReadTimeout.D(), TLS: ariTLS,
 	}, log.With("component", "ari"), m.ARI); err != nil {
 		return nil, err
 	}
@@ -124,14 +151,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	}
 	a.pool = acd.New(acd.Options{Redis: a.rdb, Keys: keys, Logger: log.With("component", "acd"), Metrics: m.ACD,
 		Skills: skills, Timeout: cfg.Redis.Timeout.D()})
-	tokens := map[string]string{}
-	for _, ag := range cfg.ACD.Agents {
-		tokens[ag.Extension] = ag.Token
-	}
-	agentSrv, err := edge.NewAgentServer(a.pool, tokens, log.With("component", "agents"))
-	if err != nil {
-		return nil, err
-	}
+	agentSrv := edge.NewAgentServer(a.pool, log.With("component", "agents"))
 	xfers, err := transfer.New(cfg.Transfer, transfer.Deps{PBX: a.ari, Metrics: m.Transfers, Log: log.With("component", "transfer")})
 	if err != nil {
 		return nil, err
@@ -153,7 +173,11 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	}
 	outbox := ticket.NewOutbox(ticket.OutboxOptions{Redis: a.rdb, Keys: keys, Logger: log, Metrics: m.Tickets, Timeout: cfg.Redis.Timeout.D()})
 	if addr := cfg.Transfer.PoliceLink; addr != "" {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		creds, err := tlsconf.GRPCDialOption("transfer.police_link_tls", cfg.Transfer.PoliceLinkTLS)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := grpc.NewClient(addr, creds)
 		if err != nil {
 			return nil, fmt.Errorf("transfer.police_link: %w", err)
 		}
@@ -161,7 +185,11 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		a.police = transfer.NewPoliceNotifier(hotlinev1.NewPoliceLinkClient(conn), cfg.Transfer.PoliceLinkToken, log.With("component", "police-link"))
 	}
 	if cfg.Tickets.Sink != "" {
-		conn, err := grpc.NewClient(cfg.Tickets.Sink, append(ticket.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		creds, err := tlsconf.GRPCDialOption("tickets.sink_tls", cfg.Tickets.SinkTLS)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := grpc.NewClient(cfg.Tickets.Sink, append(ticket.DialOptions(), creds)...)
 		if err != nil {
 			return nil, fmt.Errorf("tickets.sink: %w", err)
 		}
@@ -190,18 +218,21 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	a.ari.SetOnDisconnect(a.svc.OnDisconnect)
 	a.ari.SetOnReplaced(a.svc.OnReplaced)
 
-	// gRPC: health, reflection and the hotline's services.
+	// gRPC: health, reflection and the hotline's services, every request
+	// through the guard (auth.DefaultPolicy) and over listen.grpc_tls.
 	rpcLog := log.With("component", "grpc")
-	a.grpc = grpc.NewServer()
+	a.grpc = grpc.NewServer(append(a.guard.ServerOptions(), a.grpcTLS.GRPCServerOption())...)
 	a.health = health.NewServer()
 	registerHealth(a.grpc, a.health)
-	reflection.Register(a.grpc)
+	reflectionOn := auth.RegisterReflection(a.grpc, cfg.Auth.Reflection)
 	hotlinev1.RegisterStatsServiceServer(a.grpc, &edge.StatsServer{Counter: a.counter, Plan: plan, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), Log: rpcLog})
 	agentSrv.Register(a.grpc)
-	hotlinev1.RegisterCallServiceServer(a.grpc, &edge.CallServer{Service: a.svc, Auth: agentSrv, Numbers: numbers,
+	hotlinev1.RegisterCallServiceServer(a.grpc, &edge.CallServer{Service: a.svc, Auth: auth.Agents{}, Numbers: numbers,
 		Callbacks: a.callbacks, Outcome: m.Outbound.CallEnded, Log: rpcLog})
-	hotlinev1.RegisterTransferServiceServer(a.grpc, &edge.TransferServer{Service: a.svc, Auth: agentSrv, Records: xferStore, PoliceRefs: policeRefs, Log: rpcLog})
+	hotlinev1.RegisterTransferServiceServer(a.grpc, &edge.TransferServer{Service: a.svc, Auth: auth.Agents{}, Records: xferStore, PoliceRefs: policeRefs, Log: rpcLog})
 
+	log.Info("grpc and http security", "grpc_tls", !a.grpcTLS.Plaintext(), "grpc_mtls", a.grpcTLS.MutualTLS(),
+		"http_tls", !a.httpTLS.Plaintext(), "reflection", reflectionOn, "credentials", len(creds))
 	a.http = &http.Server{Handler: a.httpHandler(reg), ReadHeaderTimeout: 5 * time.Second}
 	a.lc.onStop("servers", a.stopServers)
 	return a, nil

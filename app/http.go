@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hotline12345/hotline-gw/auth"
 )
 
 // httpHandler serves /metrics, the probes and, when configured, pprof.
@@ -29,10 +31,14 @@ func (a *App) httpHandler(reg *prometheus.Registry) http.Handler {
 		http.Error(w, fmt.Sprintf("not ready: ari_ready=%t accepting=%t", ariReady, accepting), http.StatusServiceUnavailable)
 	})
 	if a.cfg.Listen.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		// Profiles show memory and goroutines (numbers, tokens in flight):
+		// supervisor tokens only.
+		pp := http.NewServeMux()
+		pp.HandleFunc("/debug/pprof/", pprof.Index)
+		pp.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pp.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", a.guard.HTTP(auth.RoleSupervisor, pp))
 	}
 	return mux
 }

@@ -96,7 +96,7 @@ func New(cfg Config, logger *slog.Logger, m *metrics.ARI) (*Client, error) {
 		Username:     cfg.Username,
 		Password:     cfg.Password,
 	})
-	hc := newHTTPClient(cfg.RequestTimeout, cfg.DialTimeout)
+	hc := newHTTPClient(cfg.RequestTimeout, cfg.DialTimeout, cfg.TLS)
 	if err := setNativeHTTPClient(nc, hc); err != nil {
 		return nil, fmt.Errorf("ari client: %w", err)
 	}

@@ -315,7 +315,7 @@ func histogramCount(t *testing.T, reg *prometheus.Registry, name string, labels 
 }
 
 func TestSetNativeHTTPClientChecksField(t *testing.T) {
-	if err := setNativeHTTPClient(nil, newHTTPClient(time.Second, time.Second)); err == nil {
+	if err := setNativeHTTPClient(nil, newHTTPClient(time.Second, time.Second, nil)); err == nil {
 		t.Fatal("nil native client accepted")
 	}
 }

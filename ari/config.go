@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -54,6 +55,10 @@ type Config struct {
 	// application (PUT /applications/{app}/eventFilter); default
 	// DefaultDisallowedEvents. Set to an empty non-nil slice to receive all.
 	DisallowEvents []string `yaml:"disallow_events"`
+	// TLS is the client configuration for an https:// URL and a wss://
+	// websocket (REST and events alike); nil: verified by the system's
+	// roots under the URL's host name. Unused for http:// and ws://.
+	TLS *tls.Config `yaml:"-"`
 }
 
 // DefaultDisallowedEvents are the event types the gateway never uses: about

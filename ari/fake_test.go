@@ -37,6 +37,13 @@ type fakeConn struct {
 
 func newFakeARI(t *testing.T) *fakeARI {
 	t.Helper()
+	return newFakeARIServer(t, false)
+}
+
+// newFakeARIServer is newFakeARI, served over TLS (https, wss) when
+// secure; f.srv.Certificate() is then its self-signed certificate.
+func newFakeARIServer(t *testing.T, secure bool) *fakeARI {
+	t.Helper()
 	f := &fakeARI{
 		t:        t,
 		entityID: "52:54:00:12:34:56",
@@ -103,7 +110,12 @@ func newFakeARI(t *testing.T) *fakeARI {
 		f.note(r)
 		fmt.Fprintf(w, `{"value":%q}`, "v="+r.URL.Query().Get("variable"))
 	})
-	f.srv = httptest.NewServer(mux)
+	f.srv = httptest.NewUnstartedServer(mux)
+	if secure {
+		f.srv.StartTLS()
+	} else {
+		f.srv.Start()
+	}
 	t.Cleanup(f.srv.Close)
 	return f
 }

@@ -62,7 +62,14 @@ func (c *Client) dialWebsocket(ctx context.Context, cfg *websocket.Config) (*web
 	var raw net.Conn
 	var err error
 	if cfg.Location.Scheme == "wss" {
-		td := &tls.Dialer{NetDialer: d, Config: &tls.Config{ServerName: cfg.Location.Hostname(), MinVersion: tls.VersionTLS12}}
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.cfg.TLS != nil {
+			tc = c.cfg.TLS.Clone()
+		}
+		if tc.ServerName == "" {
+			tc.ServerName = cfg.Location.Hostname()
+		}
+		td := &tls.Dialer{NetDialer: d, Config: tc}
 		raw, err = td.DialContext(dctx, "tcp", host)
 	} else {
 		raw, err = d.DialContext(dctx, "tcp", host)

@@ -3,6 +3,7 @@ package ari
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,7 +23,7 @@ const userAgent = "hotline-gw-ari"
 // newHTTPClient returns the HTTP client used for ARI REST requests: a
 // dedicated transport (http.DefaultTransport is not touched) sized for a
 // single Asterisk host, wrapped by ariRoundTripper.
-func newHTTPClient(requestTimeout, dialTimeout time.Duration) http.Client {
+func newHTTPClient(requestTimeout, dialTimeout time.Duration, tlsCfg *tls.Config) http.Client {
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	base := &http.Transport{
 		Proxy:                 nil, // ARI is local; never go through HTTP_PROXY
@@ -32,6 +33,7 @@ func newHTTPClient(requestTimeout, dialTimeout time.Duration) http.Client {
 		MaxConnsPerHost:       128,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   dialTimeout,
+		TLSClientConfig:       tlsCfg.Clone(), // nil: the system's roots
 		ResponseHeaderTimeout: requestTimeout,
 		ExpectContinueTimeout: time.Second,
 	}

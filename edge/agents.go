@@ -2,30 +2,30 @@ package edge
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 )
 
 // AgentServer is the AgentService used by agents' desktops.
 //
-// Every RPC carries metadata "authorization: Bearer <token>"; the token
-// names one extension (configured map) and the caller may act only on that
-// extension. Errors become gRPC codes in toStatus:
+// The gRPC server's auth.Guard authenticates every RPC (metadata
+// "authorization: Bearer <token>", the token configured per extension in
+// acd.agents) and admits agent tokens only; the server then lets the
+// caller act only on its own extension. Errors become gRPC codes in
+// toStatus:
 //
-//	missing or unknown token                   Unauthenticated
+//	missing or unknown token (the guard)       Unauthenticated
+//	another role's token (the guard)           PermissionDenied
 //	malformed extension, skill, state, reason  InvalidArgument (names the field)
 //	another agent's extension                  PermissionDenied
 //	extension never logged in                  NotFound
@@ -37,39 +37,23 @@ import (
 // A refused request changes nothing.
 type AgentServer struct {
 	hotlinev1.UnimplementedAgentServiceServer
-	pool   *acd.Pool
-	tokens map[string]string // extension → token
-	log    *slog.Logger
+	pool *acd.Pool
+	log  *slog.Logger
 }
 
-// NewAgentServer returns the service. tokens maps each agent's extension to its
-// secret token; tokens must be distinct and at least 16 characters.
-func NewAgentServer(pool *acd.Pool, tokens map[string]string, log *slog.Logger) (*AgentServer, error) {
-	s := &AgentServer{pool: pool, tokens: make(map[string]string, len(tokens)), log: log}
-	seen := make(map[string]string, len(tokens))
-	for ext, tok := range tokens {
-		if !acd.ValidExtension(ext) {
-			return nil, fmt.Errorf("agent tokens: extension %q must be 2-8 digits", ext)
-		}
-		if len(tok) < 16 || strings.ContainsAny(tok, " \t\r\n") {
-			return nil, fmt.Errorf("agent tokens[%s]: token must be at least 16 characters without spaces", ext)
-		}
-		if other, dup := seen[tok]; dup {
-			return nil, fmt.Errorf("agent tokens[%s]: token is the same as the token of %s", ext, other)
-		}
-		seen[tok] = ext
-		s.tokens[ext] = tok
-	}
-	return s, nil
+// NewAgentServer returns the service over pool. Register it on a server
+// whose interceptors are an auth.Guard's.
+func NewAgentServer(pool *acd.Pool, log *slog.Logger) *AgentServer {
+	return &AgentServer{pool: pool, log: log}
 }
 
 // Register registers the service on g.
 func (s *AgentServer) Register(g grpc.ServiceRegistrar) { hotlinev1.RegisterAgentServiceServer(g, s) }
 
-// authorize checks the caller's token and that ext is the caller's own,
-// valid extension.
+// authorize checks that the request's principal is an agent and that ext
+// is its own, valid extension.
 func (s *AgentServer) authorize(ctx context.Context, ext string) error {
-	caller, err := s.Caller(ctx)
+	caller, err := auth.Agents{}.Caller(ctx)
 	if err != nil {
 		return err
 	}
@@ -80,33 +64,6 @@ func (s *AgentServer) authorize(ctx context.Context, ext string) error {
 		return toStatus(s.log, "authorize", denied("token of agent %s may not act on agent %s", caller, ext))
 	}
 	return nil
-}
-
-// Caller returns the extension whose token the request carries, or an
-// Unauthenticated status. Other agent-facing services (transfers,
-// call-backs) authenticate with it too.
-func (s *AgentServer) Caller(ctx context.Context) (string, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	var tok string
-	if v := md.Get("authorization"); len(v) == 1 {
-		scheme, rest, ok := strings.Cut(v[0], " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			tok = strings.TrimSpace(rest)
-		}
-	}
-	caller := ""
-	if tok != "" {
-		// Compare against every token, without stopping early.
-		for e, t := range s.tokens {
-			if subtle.ConstantTimeCompare([]byte(t), []byte(tok)) == 1 {
-				caller = e
-			}
-		}
-	}
-	if caller == "" {
-		return "", status.Error(codes.Unauthenticated, "missing or invalid agent token (authorization: Bearer <token>)")
-	}
-	return caller, nil
 }
 
 // Login starts the agent's session; the agent starts paused (reason

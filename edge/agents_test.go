@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/edge"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/test/redistest"
@@ -30,15 +32,12 @@ var tokens = map[string]string{
 // serve runs the AgentService on a real loopback listener and returns a client.
 func serve(t *testing.T, p *acd.Pool) hotlinev1.AgentServiceClient {
 	t.Helper()
-	srv, err := edge.NewAgentServer(p, tokens, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := edge.NewAgentServer(p, slog.New(slog.DiscardHandler))
+	g := grpc.NewServer(guard(t).ServerOptions()...)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer()
 	srv.Register(g)
 	done := make(chan struct{})
 	go func() { _ = g.Serve(lis); close(done) }()
@@ -289,14 +288,43 @@ func TestScreenPopFromAnotherInstance(t *testing.T) {
 	}
 }
 
-func TestNewServerRejectsBadTokens(t *testing.T) {
+// The agents' tokens now reach the guard, which refuses the same bad
+// tables NewAgentServer used to.
+func TestGuardRejectsBadAgentTokens(t *testing.T) {
 	for name, m := range map[string]map[string]string{
 		"bad extension": {"x1": "0123456789abcdef"},
 		"short token":   {"1001": "short"},
 		"shared token":  {"1001": "0123456789abcdef", "1002": "0123456789abcdef"},
 	} {
-		if _, err := edge.NewAgentServer(nil, m, slog.New(slog.DiscardHandler)); err == nil {
+		var creds []auth.Credential
+		for ext, tok := range m {
+			creds = append(creds, auth.AgentCredential(ext, tok))
+		}
+		if _, err := auth.NewGuard(creds, auth.Options{Registerer: prometheus.NewRegistry()}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 }
+
+// guard is the gateway's guard over the test's agent tokens, a supervisor
+// and 110.
+func guard(t testing.TB) *auth.Guard {
+	t.Helper()
+	creds := []auth.Credential{
+		{Role: auth.RoleSupervisor, Name: "sup", Token: supervisorToken},
+		{Role: auth.RolePolice110, Name: "110", Token: policeToken},
+	}
+	for ext, tok := range tokens {
+		creds = append(creds, auth.AgentCredential(ext, tok))
+	}
+	g, err := auth.NewGuard(creds, auth.Options{Registerer: prometheus.NewRegistry(), Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+const (
+	supervisorToken = "token-of-the-supervisor"
+	policeToken     = "token-of-the-110-platform"
+)

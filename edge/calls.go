@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/gateway"
 	"github.com/hotline12345/hotline-gw/gateway/callback"
 	"github.com/hotline12345/hotline-gw/gateway/number"
@@ -18,11 +19,19 @@ type CallbackStore interface {
 	Claim(ctx context.Context, id, agentExt string) (callback.Task, error)
 }
 
+// Originator is what the CallServer needs of the gateway
+// (*gateway.Service): a request reaches it only once every field the
+// edge can check is valid.
+type Originator interface {
+	Originate(ctx context.Context, req gateway.OriginateRequest) (callID, result string, err error)
+	HasLine(number string) bool
+}
+
 // CallServer implements hotlinev1.CallService: agents' outbound calls and
 // the missed-call call-back list.
 type CallServer struct {
 	hotlinev1.UnimplementedCallServiceServer
-	Service   *gateway.Service
+	Service   Originator
 	Auth      Authenticator
 	Numbers   *number.Policy
 	Callbacks CallbackStore
@@ -118,16 +127,19 @@ func (cs *CallServer) dialledNumber(ctx context.Context, req *hotlinev1.Originat
 	return n, nil
 }
 
-// ListCallbacks lists a day's call-back tasks.
+// ListCallbacks lists a day's call-back tasks: whole to a supervisor; to
+// an agent with the citizen's number masked on every task it has not
+// claimed itself (auth.MaskCallbacks).
 func (cs *CallServer) ListCallbacks(ctx context.Context, req *hotlinev1.ListCallbacksRequest) (*hotlinev1.ListCallbacksResponse, error) {
-	if _, err := cs.Auth.Caller(ctx); err != nil {
+	p, err := auth.Require(ctx, auth.RoleAgent, auth.RoleSupervisor)
+	if err != nil {
 		return nil, err
 	}
 	tasks, err := cs.Callbacks.List(ctx, req.GetDay(), req.GetOpenOnly())
 	if err != nil {
 		return nil, toStatus(cs.Log, "list call-backs", err)
 	}
-	return &hotlinev1.ListCallbacksResponse{Callbacks: callback.ProtoList(tasks)}, nil
+	return &hotlinev1.ListCallbacksResponse{Callbacks: auth.MaskCallbacks(p, callback.ProtoList(tasks))}, nil
 }
 
 // ClaimCallback gives a call-back task to the authenticated agent.

@@ -6,14 +6,20 @@ import (
 	"time"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
 )
 
+// Counts is what the StatsServer reads (*count.Counter).
+type Counts interface {
+	Query(ctx context.Context, r count.Range) (count.Totals, error)
+}
+
 // StatsServer implements hotlinev1.StatsService over the Redis counts.
 type StatsServer struct {
 	hotlinev1.UnimplementedStatsServiceServer
-	Counter      *count.Counter
+	Counter      Counts
 	Plan         *line.Plan
 	Location     *time.Location
 	AnswerTarget time.Duration
@@ -21,8 +27,12 @@ type StatsServer struct {
 	Log          *slog.Logger
 }
 
-// GetStats returns the counts for an inclusive range of days.
+// GetStats returns the counts for an inclusive range of days, to
+// supervisor tokens only.
 func (s *StatsServer) GetStats(ctx context.Context, req *hotlinev1.GetStatsRequest) (*hotlinev1.GetStatsResponse, error) {
+	if _, err := auth.Require(ctx, auth.RoleSupervisor); err != nil {
+		return nil, err
+	}
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now

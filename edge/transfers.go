@@ -7,11 +7,13 @@ import (
 	"log/slog"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/gateway"
 	"github.com/hotline12345/hotline-gw/transfer"
 )
 
-// Authenticator names the agent whose token a request carries.
+// Authenticator names the agent whose token a request carries; in the
+// gateway it is auth.Agents{}, reading the guard's principal.
 type Authenticator interface {
 	Caller(ctx context.Context) (ext string, err error)
 }
@@ -28,11 +30,18 @@ type PoliceRefs interface {
 	Put(ctx context.Context, callerNumber, ref string) error
 }
 
+// TransferCalls is what the TransferServer needs of the gateway
+// (*gateway.Service): a request reaches it only once its fields are valid.
+type TransferCalls interface {
+	HandleTransfer(ctx context.Context, callID, agentExt string, input func() (transfer.Input, error)) (transfer.Result, error)
+	AttachPoliceRef(ctx context.Context, num, ref string) string
+}
+
 // TransferServer implements hotlinev1.TransferService: the desktop's
 // one-key transfer button, and the 110 platform's case references.
 type TransferServer struct {
 	hotlinev1.UnimplementedTransferServiceServer
-	Service *gateway.Service
+	Service TransferCalls
 	Auth    Authenticator
 	Records TransferRecordReader
 	// PoliceRefs keeps references 110 pushes before its call arrives.
@@ -40,17 +49,24 @@ type TransferServer struct {
 	Log        *slog.Logger
 }
 
-// onCall authenticates the agent and hands the transfer input to the owner
-// of the call the agent is on.
+// onCall authenticates the agent, builds and checks the transfer input, and
+// only then hands it to the owner of the call the agent is on.
 func (ts *TransferServer) onCall(ctx context.Context, op, callID string, input func(ext string) (transfer.Input, error)) (*hotlinev1.TransferResponse, error) {
 	ext, err := ts.Auth.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if callID == "" {
-		return nil, invalid("call_id", "required")
+		return nil, toStatus(ts.Log, op, invalid("call_id", "required"))
 	}
-	res, err := ts.Service.HandleTransfer(ctx, callID, ext, func() (transfer.Input, error) { return input(ext) })
+	if len(callID) > maxIDLen {
+		return nil, toStatus(ts.Log, op, invalid("call_id", "longer than %d characters", maxIDLen))
+	}
+	in, err := input(ext)
+	if err != nil {
+		return nil, toStatus(ts.Log, op, err)
+	}
+	res, err := ts.Service.HandleTransfer(ctx, callID, ext, func() (transfer.Input, error) { return in, nil })
 	if err != nil {
 		return nil, toStatus(ts.Log, op, err)
 	}
@@ -82,9 +98,12 @@ func (ts *TransferServer) Cancel(ctx context.Context, req *hotlinev1.CancelTrans
 	})
 }
 
-// ListTransfers returns a call's transfers, or the most recent ones.
+// ListTransfers returns a call's transfers, or the most recent ones: to a
+// supervisor and to 110 all of them, to an agent only those of its own
+// calls (auth.FilterTransfers).
 func (ts *TransferServer) ListTransfers(ctx context.Context, req *hotlinev1.ListTransfersRequest) (*hotlinev1.ListTransfersResponse, error) {
-	if _, err := ts.Auth.Caller(ctx); err != nil {
+	p, err := auth.Require(ctx, auth.RoleAgent, auth.RoleSupervisor, auth.RolePolice110)
+	if err != nil {
 		return nil, err
 	}
 	if ts.Records == nil {
@@ -95,12 +114,9 @@ func (ts *TransferServer) ListTransfers(ctx context.Context, req *hotlinev1.List
 		limit = 50
 	}
 	if limit > 1000 {
-		return nil, invalid("limit", "%d is more than 1000", limit)
+		return nil, toStatus(ts.Log, "list transfers", invalid("limit", "%d is more than 1000", limit))
 	}
-	var (
-		recs []*transfer.Record
-		err  error
-	)
+	var recs []*transfer.Record
 	if req.GetCallId() != "" {
 		recs, err = ts.Records.List(ctx, req.GetCallId(), limit)
 	} else {
@@ -109,23 +125,27 @@ func (ts *TransferServer) ListTransfers(ctx context.Context, req *hotlinev1.List
 	if err != nil {
 		return nil, toStatus(ts.Log, "list transfers", err)
 	}
-	out := &hotlinev1.ListTransfersResponse{}
+	all := make([]*hotlinev1.TransferRecord, 0, len(recs))
 	for _, r := range recs {
-		out.Transfers = append(out.Transfers, r.Proto())
+		all = append(all, r.Proto())
 	}
-	return out, nil
+	return &hotlinev1.ListTransfersResponse{Transfers: auth.FilterTransfers(p, all)}, nil
 }
 
 // PushPoliceReference attaches 110's case reference to the call it
 // transfers to 12345: to the live call from that caller if there is one,
-// otherwise kept until the call arrives.
+// otherwise kept until the call arrives. Only the 110 platform's tokens
+// may push one.
 func (ts *TransferServer) PushPoliceReference(ctx context.Context, req *hotlinev1.PushPoliceReferenceRequest) (*hotlinev1.PushPoliceReferenceResponse, error) {
+	if _, err := auth.Require(ctx, auth.RolePolice110); err != nil {
+		return nil, err
+	}
 	num, ref := req.GetCallerNumber(), req.GetPoliceReference()
 	if num == "" || len(num) > 32 || !digitsPlus(num) {
-		return nil, invalid("caller_number", "%q must be digits with an optional leading +", gateway.ClipRef(num))
+		return nil, toStatus(ts.Log, "push police reference", invalid("caller_number", "%q must be digits with an optional leading +", gateway.ClipRef(num)))
 	}
 	if ref == "" || gateway.ClipRef(ref) != ref {
-		return nil, invalid("police_reference", "required, at most 64 printable characters")
+		return nil, toStatus(ts.Log, "push police reference", invalid("police_reference", "required, at most 64 printable characters"))
 	}
 	if id := ts.Service.AttachPoliceRef(ctx, num, ref); id != "" {
 		return &hotlinev1.PushPoliceReferenceResponse{CallId: id}, nil
@@ -138,6 +158,9 @@ func (ts *TransferServer) PushPoliceReference(ctx context.Context, req *hotlinev
 	}
 	return &hotlinev1.PushPoliceReferenceResponse{}, nil
 }
+
+// maxIDLen bounds a call ID in a request (Asterisk's are about 25).
+const maxIDLen = 128
 
 func digitsPlus(s string) bool {
 	for i, r := range s {

@@ -213,3 +213,54 @@ func (c Client) TLSConfig(field string) (*tls.Config, error) {
 
 // ErrPlaintext is returned by ServerTLS.Config for a plaintext listener.
 var ErrPlaintext = errors.New("tlsconf: plaintext listener has no TLS configuration")
+
+// Loopback reports whether addr ("127.0.0.1:6379", "[::1]:50051",
+// "localhost:8088") is on the loopback interface. Configurations use it to
+// default a connection or listener on loopback to plaintext.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// IsZero reports whether no key of s is set.
+func (s Server) IsZero() bool { return s == Server{} }
+
+// IsZero reports whether no key of c is set.
+func (c Client) IsZero() bool { return c == Client{} }
+
+// DefaultLoopback makes an unset s plaintext when every one of addrs is on
+// loopback: the lab and a gateway beside its peers on one host keep working
+// without TLS files, and anything that leaves the host needs TLS (or an
+// explicit plaintext: true, which CheckListen refuses for listeners).
+func (s *Server) DefaultLoopback(addrs ...string) {
+	if s.IsZero() && allLoopback(addrs) {
+		s.Plaintext = true
+	}
+}
+
+// DefaultLoopback makes an unset c plaintext when every one of addrs is on
+// loopback; an unset c to another host is TLS verified by the system's roots.
+func (c *Client) DefaultLoopback(addrs ...string) {
+	if c.IsZero() && allLoopback(addrs) {
+		c.Plaintext = true
+	}
+}
+
+func allLoopback(addrs []string) bool {
+	if len(addrs) == 0 {
+		return false
+	}
+	for _, a := range addrs {
+		if !Loopback(a) {
+			return false
+		}
+	}
+	return true
+}

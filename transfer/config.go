@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hotline12345/hotline-gw/internal/conf"
+	"github.com/hotline12345/hotline-gw/tlsconf"
 )
 
 // Caller ID policies for the call to 110.
@@ -66,6 +67,9 @@ type Config struct {
 	// every change of a transfer record is pushed to it.
 	PoliceLink      string `yaml:"police_link"`
 	PoliceLinkToken string `yaml:"police_link_token"`
+	// PoliceLinkTLS secures the connection to PoliceLink; unset, it is
+	// plaintext for a loopback address and TLS (system roots) otherwise.
+	PoliceLinkTLS tlsconf.Client `yaml:"police_link_tls"`
 }
 
 // FeatureCodes are the DTMF sequences of the transfer features. Each is 2-4
@@ -127,6 +131,9 @@ func ValidateConfig(c *Config) error {
 	if c.PoliceLink != "" {
 		if _, port, err := net.SplitHostPort(c.PoliceLink); err != nil || port == "" {
 			field("police_link", fmt.Errorf("%q is not host:port", c.PoliceLink))
+		}
+		if err := c.PoliceLinkTLS.Validate("transfer.police_link_tls"); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	switch c.CallerID {

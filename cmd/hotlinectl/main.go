@@ -1,6 +1,7 @@
 // Command hotlinectl is the PBX administrator's tool for a running hotline-gw.
 //
-//	hotlinectl report --from 2023-01-01 --to 2023-02-28 [--json] [--addr 127.0.0.1:50051]
+//	HOTLINE_TOKEN=<supervisor token> hotlinectl report --from 2023-01-01 --to 2023-02-28 [--json] [--addr 127.0.0.1:50051]
+//	    [--token-file FILE] [--ca FILE [--cert FILE --key FILE] [--server-name NAME]]
 package main
 
 import (
@@ -9,22 +10,25 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/buildinfo"
 	"github.com/hotline12345/hotline-gw/gateway/report"
+	"github.com/hotline12345/hotline-gw/tlsconf"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: hotlinectl report --from YYYY-MM-DD --to YYYY-MM-DD [--json] [--addr host:port]")
+	fmt.Fprintln(w, "usage: HOTLINE_TOKEN=<supervisor token> hotlinectl report --from YYYY-MM-DD --to YYYY-MM-DD [--json] [--addr host:port]")
+	fmt.Fprintln(w, "         [--token-file FILE] [--ca FILE [--cert FILE --key FILE] [--server-name NAME]]")
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -56,7 +60,32 @@ func reportCmd(args []string, stdout, stderr io.Writer) int {
 	to := fs.String("to", "", "last day, YYYY-MM-DD (default: from)")
 	asJSON := fs.Bool("json", false, "print the statistics as JSON")
 	timeout := fs.Duration("timeout", 10*time.Second, "request timeout")
+	tokenFile := fs.String("token-file", "", "file holding a supervisor token (default: $HOTLINE_TOKEN)")
+	caFile := fs.String("ca", "", "CA file verifying the gateway's TLS certificate (listen.grpc_tls); empty: plaintext")
+	certFile := fs.String("cert", "", "client certificate for a gateway with client_ca_file (with -key)")
+	keyFile := fs.String("key", "", "client certificate's key")
+	serverName := fs.String("server-name", "", "verify the gateway's certificate under this name")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	token := os.Getenv("HOTLINE_TOKEN")
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "hotlinectl report: --token-file: %v\n", err)
+			return 2
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" {
+		fmt.Fprintln(stderr, "hotlinectl report: a supervisor token is required (HOTLINE_TOKEN or --token-file)")
+		return 2
+	}
+	tc := tlsconf.Client{CAFile: *caFile, CertFile: *certFile, KeyFile: *keyFile, ServerName: *serverName}
+	tc.Plaintext = tc.IsZero()
+	creds, err := tlsconf.GRPCDialOption("hotlinectl", tc)
+	if err != nil {
+		fmt.Fprintf(stderr, "hotlinectl report: %v\n", err)
 		return 2
 	}
 	if *from == "" {
@@ -66,7 +95,7 @@ func reportCmd(args []string, stdout, stderr io.Writer) int {
 	if *to == "" {
 		*to = *from
 	}
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(*addr, creds, grpc.WithPerRPCCredentials(auth.Bearer{Token: token, AllowPlaintext: tc.Plaintext}))
 	if err != nil {
 		fmt.Fprintf(stderr, "hotlinectl report: --addr %q: %v\n", *addr, err)
 		return 2

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/gateway"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/gateway/line"
@@ -26,6 +28,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
 	"github.com/hotline12345/hotline-gw/internal/conf"
+	"github.com/hotline12345/hotline-gw/tlsconf"
 	"github.com/hotline12345/hotline-gw/transfer"
 )
 
@@ -72,7 +75,11 @@ type Config struct {
 	// default: the host name.
 	Instance string   `yaml:"instance"`
 	Shutdown Shutdown `yaml:"shutdown"`
-	Health   Health   `yaml:"health"`
+	// Auth holds the credentials of the roles other than agents (whose
+	// tokens stay in acd.agents), the rate limit, the event-stream cap and
+	// the reflection switch.
+	Auth   auth.Config `yaml:"auth"`
+	Health Health      `yaml:"health"`
 }
 
 // Health configures the liveness probe (/healthz) and the systemd watchdog.
@@ -92,8 +99,14 @@ type Log struct {
 type Listen struct {
 	HTTP string `yaml:"http"` // /metrics, /healthz, /readyz
 	GRPC string `yaml:"grpc"`
-	// Pprof serves /debug/pprof/ on the HTTP listener (keep it on loopback).
+	// Pprof serves /debug/pprof/ on the HTTP listener, to supervisor
+	// tokens only.
 	Pprof bool `yaml:"pprof"`
+	// GRPCTLS and HTTPTLS are the listeners' TLS. Unset on a loopback
+	// address they are plaintext; off loopback they need cert_file and
+	// key_file (plaintext is refused there).
+	GRPCTLS tlsconf.Server `yaml:"grpc_tls"`
+	HTTPTLS tlsconf.Server `yaml:"http_tls"`
 }
 
 // ARI is the connection to Asterisk's REST interface.
@@ -105,6 +118,10 @@ type ARI struct {
 	Application    string   `yaml:"application"`
 	RequestTimeout Duration `yaml:"request_timeout"`
 	QueueSize      int      `yaml:"queue_size"`
+	// TLS is used with an https:// URL (REST over https, events over wss).
+	// With an http:// URL it must be plaintext: unset on loopback it is;
+	// an http:// URL to another host needs an explicit plaintext: true.
+	TLS tlsconf.Client `yaml:"tls"`
 	// PingInterval: a websocket ping after that much silence.
 	PingInterval Duration `yaml:"ping_interval"`
 	// ReadTimeout: nothing read that long is a half-open websocket (not
@@ -140,6 +157,7 @@ func Default() Config {
 		Outbound:     outbound.DefaultConfig(),
 		Survey:       gateway.DefaultSurveyConfig(),
 		Shutdown:     Shutdown{DrainTimeout: Duration(30 * time.Second)},
+		Auth:         auth.Default(),
 		Health:       Health{StallAfter: Duration(15 * time.Second)},
 	}
 }
@@ -186,6 +204,27 @@ func Parse(r io.Reader) (*Config, error) {
 	return &cfg, nil
 }
 
+// defaultTLS makes each unset TLS section plaintext where its addresses
+// are all on loopback (the lab, peers on the same host); everything else
+// keeps the TLS its section says, or TLS verified by the system's roots.
+func (c *Config) defaultTLS() {
+	c.Listen.GRPCTLS.DefaultLoopback(c.Listen.GRPC)
+	c.Listen.HTTPTLS.DefaultLoopback(c.Listen.HTTP)
+	c.Redis.TLS.DefaultLoopback(c.Redis.Addrs...)
+	if c.Tickets.Sink != "" {
+		c.Tickets.SinkTLS.DefaultLoopback(c.Tickets.Sink)
+	}
+	if c.Transfer.PoliceLink != "" {
+		c.Transfer.PoliceLinkTLS.DefaultLoopback(c.Transfer.PoliceLink)
+	}
+	if u, err := url.Parse(c.ARI.URL); err == nil && u.Scheme == "http" {
+		c.ARI.TLS.DefaultLoopback(u.Host)
+		if u.Port() == "" {
+			c.ARI.TLS.DefaultLoopback(net.JoinHostPort(u.Hostname(), "80"))
+		}
+	}
+}
+
 // cleanYAMLError turns yaml.v3's multi-line type errors into one line.
 func cleanYAMLError(err error) error {
 	var te *yaml.TypeError
@@ -211,8 +250,11 @@ func (c *Config) resolveSecrets() error {
 	return c.Tickets.ResolveSecrets()
 }
 
-// Validate checks every field; the error names each bad field by its YAML path.
+// Validate checks every field; the error names each bad field by its YAML
+// path. It first makes each unset TLS section whose addresses are all on
+// loopback plaintext (defaultTLS), so it sees the addresses in force.
 func (c *Config) Validate() error {
+	c.defaultTLS()
 	var errs []error
 	bad := func(field, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
@@ -232,6 +274,28 @@ func (c *Config) Validate() error {
 	}
 	if err := conf.CheckHostPort(c.Listen.GRPC); err != nil {
 		bad("listen.grpc", "%v", err)
+	}
+	for _, l := range []struct {
+		field, addr string
+		tls         tlsconf.Server
+	}{{"listen.grpc_tls", c.Listen.GRPC, c.Listen.GRPCTLS}, {"listen.http_tls", c.Listen.HTTP, c.Listen.HTTPTLS}} {
+		if err := l.tls.Validate(l.field); err != nil {
+			errs = append(errs, err)
+		} else if err := l.tls.CheckListen(l.field, l.addr); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if u, err := url.Parse(c.ARI.URL); err == nil {
+		switch {
+		case u.Scheme == "http" && !c.ARI.TLS.Plaintext:
+			bad("ari.tls", "ari.url is http://; use https:// for TLS, or set plaintext: true (unset, only a loopback http:// URL is plaintext)")
+		case u.Scheme == "https" && c.ARI.TLS.Plaintext:
+			bad("ari.tls.plaintext", "ari.url is https://")
+		default:
+			if err := c.ARI.TLS.Validate("ari.tls"); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	if u, err := url.Parse(c.ARI.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("ari.url", "%q is not an http(s) URL", c.ARI.URL)
@@ -286,7 +350,27 @@ func (c *Config) Validate() error {
 	if err := transfer.ValidateConfig(&c.Transfer); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Auth.Validate(); err != nil {
+		errs = append(errs, err)
+	} else if _, err := c.Credentials(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// Credentials returns every configured token with its role: the agents'
+// (acd.agents) and the auth section's, read from their files and the
+// environment now. Call it again on reload.
+func (c *Config) Credentials() ([]auth.Credential, error) {
+	agents := make([]auth.Credential, 0, len(c.ACD.Agents))
+	for _, a := range c.ACD.Agents {
+		agents = append(agents, auth.AgentCredential(a.Extension, a.Token))
+	}
+	creds, err := c.Auth.Credentials(agents)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return creds, nil
 }
 
 // Location returns the configured time zone (validated by Validate).

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotline12345/hotline-gw/auth"
+	"github.com/hotline12345/hotline-gw/tlsconf"
 )
 
 // secretEnv are the variables resolveSecrets reads; tests clear them so that
@@ -70,7 +73,37 @@ func TestValidate(t *testing.T) {
 		{"bad log format", func(c *Config) { c.Log.Format = "xml" }, `log.format: "xml" is not one of`},
 		{"listen http no port", func(c *Config) { c.Listen.HTTP = "127.0.0.1" }, `listen.http: "127.0.0.1" is not host:port`},
 		{"listen grpc empty", func(c *Config) { c.Listen.GRPC = "" }, `listen.grpc: "" is not host:port`},
-		{"listen all interfaces", func(c *Config) { c.Listen.HTTP = ":9108" }, ""},
+		{"listen all interfaces needs tls", func(c *Config) { c.Listen.HTTP = ":9108" }, "listen.http_tls: set cert_file and key_file, or plaintext: true"},
+		{"plaintext grpc off loopback refused", func(c *Config) {
+			c.Listen.GRPC, c.Listen.GRPCTLS = "0.0.0.0:50051", tlsconf.Server{Plaintext: true}
+		}, "listen.grpc_tls.plaintext: the listener 0.0.0.0:50051 is not on loopback"},
+		{"grpc tls files missing", func(c *Config) {
+			c.Listen.GRPCTLS = tlsconf.Server{CertFile: "/nonexistent/gw.crt", KeyFile: "/nonexistent/gw.key"}
+		}, "listen.grpc_tls.cert_file:"},
+		{"ari http off loopback needs explicit plaintext", func(c *Config) { c.ARI.URL = "http://pbx.example:8088/ari" }, "ari.tls: ari.url is http://"},
+		{"ari http off loopback explicit plaintext", func(c *Config) {
+			c.ARI.URL, c.ARI.TLS = "http://pbx.example:8088/ari", tlsconf.Client{Plaintext: true}
+		}, ""},
+		{"ari https with plaintext", func(c *Config) {
+			c.ARI.URL, c.ARI.TLS = "https://pbx.example:8089/ari", tlsconf.Client{Plaintext: true}
+		}, "ari.tls.plaintext: ari.url is https://"},
+		{"ari https system roots", func(c *Config) { c.ARI.URL = "https://pbx.example:8089/ari" }, ""},
+		{"redis tls ca missing", func(c *Config) {
+			c.Redis.Addrs, c.Redis.TLS = []string{"redis.example:6380"}, tlsconf.Client{CAFile: "/nonexistent/ca.crt"}
+		}, "redis.tls.ca_file:"},
+		{"tickets sink tls half a client cert", func(c *Config) {
+			c.Tickets.Sink, c.Tickets.SinkTLS = "tickets.example:7443", tlsconf.Client{CertFile: "/x.crt"}
+		}, "tickets.sink_tls.key_file: required with cert_file"},
+		{"police link tls bad version", func(c *Config) {
+			c.Transfer.PoliceLink, c.Transfer.PoliceLinkTLS = "110.example:7443", tlsconf.Client{MinVersion: "1.1"}
+		}, "transfer.police_link_tls.min_version:"},
+		{"auth supervisor token too short", func(c *Config) {
+			c.Auth.Supervisors = []auth.Secret{{Name: "duty", Token: "short"}}
+		}, "auth.supervisors[0].token: must be at least 16 characters"},
+		{"auth token shared with an agent", func(c *Config) {
+			c.ACD.Agents = []Agent{{Extension: "1001", Token: "the-same-token-0123456789"}}
+			c.Auth.Police110 = []auth.Secret{{Name: "110", Token: "the-same-token-0123456789"}}
+		}, "the same as the token of"},
 		{"missing ari.password", func(c *Config) { c.ARI.Password = "" }, "ari.password: required"},
 		{"missing ari.username", func(c *Config) { c.ARI.Username = "" }, "ari.username: required"},
 		{"ari.url without scheme", func(c *Config) { c.ARI.URL = "127.0.0.1:8088/ari" }, `ari.url: "127.0.0.1:8088/ari" is not an http(s) URL`},
@@ -276,6 +309,9 @@ func TestDefaultsForOmittedKeys(t *testing.T) {
 	want.Lines = []Line{{Number: "12345", Name: "main", Skill: "general"}}
 	host, _ := os.Hostname()
 	want.Instance = host
+	// Every address is on loopback: the unset TLS sections are plaintext.
+	want.Listen.GRPCTLS.Plaintext, want.Listen.HTTPTLS.Plaintext = true, true
+	want.ARI.TLS.Plaintext, want.Redis.TLS.Plaintext = true, true
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("Load(minimal.yaml) =\n%+v\nwant\n%+v", *cfg, want)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hotline12345/hotline-gw/internal/conf"
+	"github.com/hotline12345/hotline-gw/tlsconf"
 )
 
 // Config is the `redis:` section: the store for counts, agents, queues and
@@ -28,6 +29,10 @@ type Config struct {
 	// PendingLimit bounds the count operations held in memory while Redis is
 	// unreachable; past it they are dropped and counted.
 	PendingLimit int `yaml:"pending_limit"`
+	// TLS secures the connections to Redis (and to Sentinel); unset, it is
+	// plaintext when every address is on loopback and TLS (system roots)
+	// otherwise.
+	TLS tlsconf.Client `yaml:"tls"`
 }
 
 // DefaultConfig is the section's defaults: the lab's Redis.
@@ -70,6 +75,9 @@ func (c *Config) Validate() []error {
 	}
 	if c.PendingLimit < 0 {
 		e.Bad("redis.pending_limit", "must not be negative")
+	}
+	if err := c.TLS.Validate("redis.tls"); err != nil {
+		e.Add(err)
 	}
 	return e.List()
 }

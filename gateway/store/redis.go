@@ -13,10 +13,16 @@ import (
 )
 
 // Open returns a universal client: one address is a single node, several a
-// Cluster, and a master name selects Sentinel — from configuration alone.
-func Open(cfg Config) redis.UniversalClient {
+// Cluster, and a master name selects Sentinel — from configuration alone;
+// over TLS as redis.tls says (plaintext when it is plaintext).
+func Open(cfg Config) (redis.UniversalClient, error) {
 	t := cfg.Timeout.D()
+	tlsCfg, err := cfg.TLS.TLSConfig("redis.tls")
+	if err != nil {
+		return nil, err
+	}
 	return redis.NewUniversalClient(&redis.UniversalOptions{
+		TLSConfig:       tlsCfg, // nil: plaintext
 		Addrs:           cfg.Addrs,
 		MasterName:      cfg.MasterName,
 		Username:        cfg.Username,
@@ -29,7 +35,7 @@ func Open(cfg Config) redis.UniversalClient {
 		MinRetryBackoff: 50 * time.Millisecond,
 		MaxRetryBackoff: 500 * time.Millisecond,
 		PoolTimeout:     t,
-	})
+	}), nil
 }
 
 // Ping checks that Redis answers within the context's deadline.

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/hotline12345/hotline-gw/internal/conf"
+	"github.com/hotline12345/hotline-gw/tlsconf"
 )
 
 // Config is the `tickets:` section: the hand-off of one ticket per call to
@@ -19,6 +20,9 @@ type Config struct {
 	TokenFile string        `yaml:"token_file"`
 	Timeout   conf.Duration `yaml:"timeout"`
 	Workers   int           `yaml:"workers"`
+	// SinkTLS secures the connection to the sink; unset, it is plaintext
+	// for a loopback sink and TLS (system roots) otherwise.
+	SinkTLS tlsconf.Client `yaml:"sink_tls"`
 	// RetryMax caps the delay before a refused ticket is submitted again
 	// (Options.RetryMax).
 	RetryMax conf.Duration `yaml:"retry_max"`
@@ -95,6 +99,9 @@ func (c *Config) Validate() []error {
 	if t.Sink != "" {
 		if err := conf.CheckHostPort(t.Sink); err != nil {
 			bad("tickets.sink", "%v", err)
+		}
+		if err := t.SinkTLS.Validate("tickets.sink_tls"); err != nil {
+			e.Add(err)
 		}
 	}
 	if t.Timeout <= 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -297,6 +298,7 @@ func hotlinectl(t *testing.T, args ...string) string {
 func hotlinectlCode(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(labtest.Binary(t, "hotlinectl"), args...)
+	cmd.Env = append(os.Environ(), "HOTLINE_TOKEN="+labtest.SupervisorToken) // StatsService: supervisors only
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	_ = cmd.Run()

@@ -37,7 +37,7 @@ func getStats(g *labtest.Gateway, from, to string) (*hotlinev1.GetStatsResponse,
 		return nil, err
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(labtest.AsSupervisor(context.Background()), 5*time.Second)
 	defer cancel()
 	return hotlinev1.NewStatsServiceClient(conn).GetStats(ctx, &hotlinev1.GetStatsRequest{From: from, To: to})
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -153,11 +154,26 @@ func TestAbandonedCallerIsCalledBack(t *testing.T) {
 		task = resp.Callbacks[0]
 		return nil
 	})
-	if task.CallerNumber != "13912345678" || task.Line != "12333" {
-		t.Fatalf("task = %v", task)
+	// An agent sees an unclaimed task's number masked; a supervisor sees it whole.
+	if task.CallerNumber != "139****5678" || task.Line != "12333" {
+		t.Fatalf("task as agent 1001 sees it = %v, want the number masked 139****5678", task)
 	}
-	if _, err := cc.ClaimCallback(ctx, &hotlinev1.ClaimCallbackRequest{CallbackId: task.CallbackId, AgentExtension: "1001"}); err != nil {
+	sctx, scancel := context.WithTimeout(labtest.AsSupervisor(context.Background()), 10*time.Second)
+	defer scancel()
+	sup, err := cc.ListCallbacks(sctx, &hotlinev1.ListCallbacksRequest{OpenOnly: true})
+	if err != nil || len(sup.Callbacks) != 1 || sup.Callbacks[0].CallerNumber != "13912345678" {
+		t.Fatalf("tasks as the supervisor sees them = %v (%v), want one with 13912345678", sup.GetCallbacks(), err)
+	}
+	claimed, err := cc.ClaimCallback(ctx, &hotlinev1.ClaimCallbackRequest{CallbackId: task.CallbackId, AgentExtension: "1001"})
+	if err != nil {
 		t.Fatalf("ClaimCallback: %v", err)
+	}
+	if claimed.CallerNumber != "13912345678" {
+		t.Errorf("the claimed task's number = %q, want 13912345678 (the claimant dials it)", claimed.CallerNumber)
+	}
+	mine, err := cc.ListCallbacks(ctx, &hotlinev1.ListCallbacksRequest{})
+	if err != nil || len(mine.Callbacks) != 1 || mine.Callbacks[0].CallerNumber != "13912345678" {
+		t.Errorf("tasks after the claim as agent 1001 sees them = %v (%v), want its own claimed task's number whole", mine.GetCallbacks(), err)
 	}
 	resp, err := cc.Originate(ctx, &hotlinev1.OriginateRequest{AgentExtension: "1001", Purpose: hotlinev1.CallPurpose_CALL_PURPOSE_CALLBACK,
 		CallbackId: task.CallbackId, Line: "12333"})

@@ -175,7 +175,7 @@ func stats(g *labtest.Gateway) (*hotlinev1.GetStatsResponse, error) {
 		return nil, err
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(labtest.AsSupervisor(context.Background()), 5*time.Second)
 	defer cancel()
 	day := time.Now().In(time.FixedZone("CST", 8*3600)).Format(time.DateOnly)
 	return hotlinev1.NewStatsServiceClient(conn).GetStats(ctx, &hotlinev1.GetStatsRequest{From: day, To: day})

@@ -140,6 +140,27 @@ func (p *Phone) PeakConcurrent() (peak, calls int, err error) {
 // AgentToken is the lab token of extension ext.
 func AgentToken(ext string) string { return "lab-token-agent-" + ext }
 
+// The lab tokens of the other roles, in every generated gateway config
+// (GatewayConfig) as in configs/gateway.example.yaml.
+const (
+	SupervisorToken   = "lab-token-supervisor"
+	PoliceToken       = "lab-token-police110"
+	TicketSystemToken = "lab-token-ticket-system"
+)
+
+// WithToken adds "authorization: Bearer tok" to ctx.
+func WithToken(ctx context.Context, tok string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+}
+
+// AsSupervisor adds the lab supervisor's token to ctx (StatsService,
+// every call-back and transfer record, reflection).
+func AsSupervisor(ctx context.Context) context.Context { return WithToken(ctx, SupervisorToken) }
+
+// AsPolice adds the lab 110 platform's token to ctx (PushPoliceReference,
+// ListTransfers).
+func AsPolice(ctx context.Context) context.Context { return WithToken(ctx, PoliceToken) }
+
 // AgentsYAML configures the lab's agents 1001..1008 for a gateway.
 func AgentsYAML(sink string, extra string) string {
 	s := "acd:\n  ring_timeout: 4s\n  poll_interval: 200ms\n  require_desktop: true\n" + extra + "  agents:\n"
@@ -168,7 +189,14 @@ type Desktop struct {
 // logs it in with skills and sets it ready.
 func OpenDesktop(t testing.TB, g *Gateway, ext string, skills ...string) *Desktop {
 	t.Helper()
-	conn, err := grpc.NewClient(g.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return OpenDesktopDial(t, g.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()), ext, skills...)
+}
+
+// OpenDesktopDial is OpenDesktop to the gRPC address addr with the
+// transport credentials creds (TLS, a client certificate).
+func OpenDesktopDial(t testing.TB, addr string, creds grpc.DialOption, ext string, skills ...string) *Desktop {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, creds)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -259,6 +259,9 @@ type GatewayOptions struct {
 	App string
 	// Record turns on recording of answered calls on the main line 12345.
 	Record bool
+	// GRPCTLS is the YAML flow mapping of listen.grpc_tls (e.g.
+	// "{cert_file: ..., key_file: ...}"); empty: plaintext on loopback.
+	GRPCTLS string
 }
 
 // StartGateway writes a lab configuration and starts hotline-gw; it waits
@@ -308,9 +311,13 @@ func GatewayConfig(o GatewayOptions) string {
 	if o.App == "" {
 		o.App = "hotline-gw"
 	}
+	listen := fmt.Sprintf("{http: %q, grpc: %q}", o.HTTP, o.GRPC)
+	if o.GRPCTLS != "" {
+		listen = fmt.Sprintf("{http: %q, grpc: %q, grpc_tls: %s}", o.HTTP, o.GRPC, o.GRPCTLS)
+	}
 	return fmt.Sprintf(`log: {level: debug}
 instance: %s
-listen: {http: %q, grpc: %q}
+listen: %s
 ari: {url: %q, username: %q, password: %q, application: %s}
 redis: {addrs: %s, key_prefix: hl}
 numbering: {strip_prefixes: ["+86", "0086", "86", "0739"]}
@@ -320,7 +327,13 @@ lines:
   - {number: "12315", name: "市场监管", skill: shichang, merged_into: "12345"}
   - {number: "12348", name: "法律服务", skill: falv, merged_into: "12345"}
 shutdown: {drain_timeout: 5s}
-%s`, o.App, o.HTTP, o.GRPC, ARIURL, ARIUser, ARIPass, o.App, redis, o.Record, o.Extra)
+auth:
+  supervisors: [{name: lab-supervisor, token: %q}]
+  police110: [{name: lab-110, token: %q}]
+  ticket_system: [{name: lab-tickets, token: %q}]
+  rate_limit: {per_second: 1000, burst: 2000}
+  reflection: true
+%s`, o.App, listen, ARIURL, ARIUser, ARIPass, o.App, redis, o.Record, SupervisorToken, PoliceToken, TicketSystemToken, o.Extra)
 }
 
 // Start starts the process (again, after Kill or Terminate).
