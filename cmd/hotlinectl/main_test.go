@@ -338,3 +338,13 @@ func TestHelpAndBadFlags(t *testing.T) {
 		t.Errorf("--help: exit %d\n%s", code, out)
 	}
 }
+
+// Hours over more than MaxHourRangeDays are refused by the gateway as an
+// invalid argument, said in one line.
+func TestReportByHourOverAYearIsRefused(t *testing.T) {
+	r := startStats(t)
+	_, errOut, code := ctl(t, map[string]string{"HOTLINE_ADDR": r.addr}, "report", "--from", "2023-01-01", "--to", "2023-12-31", "--by", "hour")
+	if code != 1 || !strings.Contains(errOut, "InvalidArgument") || !strings.Contains(errOut, "per hour at most 92") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("exit %d, %q; want exit 1 and one InvalidArgument line", code, errOut)
+	}
+}
