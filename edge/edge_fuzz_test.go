@@ -352,6 +352,16 @@ func (c *countsFake) Query(context.Context, count.Range) (count.Totals, error) {
 	return count.Totals{}, nil
 }
 
+func (c *countsFake) QueryDays(context.Context, count.Range) ([]count.Day, error) {
+	c.queries++
+	return nil, nil
+}
+
+func (c *countsFake) QueryHours(context.Context, count.Range) ([24]count.Totals, error) {
+	c.queries++
+	return [24]count.Totals{}, nil
+}
+
 func FuzzGetStats(f *testing.F) {
 	f.Add("2026-11-01", "2026-11-30")
 	f.Add("2026-11-01", "")

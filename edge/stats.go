@@ -2,6 +2,8 @@ package edge
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -14,6 +16,8 @@ import (
 // Counts is what the StatsServer reads (*count.Counter).
 type Counts interface {
 	Query(ctx context.Context, r count.Range) (count.Totals, error)
+	QueryDays(ctx context.Context, r count.Range) ([]count.Day, error)
+	QueryHours(ctx context.Context, r count.Range) ([24]count.Totals, error)
 }
 
 // StatsServer implements hotlinev1.StatsService over the Redis counts.
@@ -45,7 +49,50 @@ func (s *StatsServer) GetStats(ctx context.Context, req *hotlinev1.GetStatsReque
 	if err != nil {
 		return nil, toStatus(s.Log, "get stats", err)
 	}
-	return BuildStats(tot, s.Plan, req.GetFrom(), req.GetTo(), s.Location.String(), s.AnswerTarget), nil
+	resp := BuildStats(tot, s.Plan, req.GetFrom(), req.GetTo(), s.Location.String(), s.AnswerTarget)
+	switch req.GetBy() {
+	case hotlinev1.StatsBreakdown_STATS_BREAKDOWN_DAY:
+		days, err := s.Counter.QueryDays(ctx, r)
+		if err != nil {
+			return nil, toStatus(s.Log, "get stats by day", err)
+		}
+		for _, d := range days {
+			resp.Periods = append(resp.Periods, PeriodStats(d.Date, d.Totals))
+		}
+	case hotlinev1.StatsBreakdown_STATS_BREAKDOWN_HOUR:
+		hours, err := s.Counter.QueryHours(ctx, r)
+		if errors.Is(err, count.ErrBadRange) {
+			return nil, toStatus(s.Log, "get stats by hour", &argError{err.Error()})
+		}
+		if err != nil {
+			return nil, toStatus(s.Log, "get stats by hour", err)
+		}
+		for h, t := range hours {
+			resp.Periods = append(resp.Periods, PeriodStats(fmt.Sprintf("%02d", h), t))
+		}
+	}
+	return resp, nil
+}
+
+// PeriodStats turns one day's or one hour's counts, every line summed,
+// into a row of the API's answer.
+func PeriodStats(period string, t count.Totals) *hotlinev1.PeriodStats {
+	p := &hotlinev1.PeriodStats{
+		Period:               period,
+		Inbound:              uint64(t.Sum(count.Inbound)),
+		Outbound:             uint64(t.Sum(count.Outbound)),
+		From110:              uint64(t.Sum(count.From110)),
+		Answered:             uint64(t.Sum(count.Answered)),
+		AnsweredWithinTarget: uint64(t.Sum(count.AnsweredTarget)),
+		AbandonedGreeting:    uint64(t.Sum(count.AbandonGreeting)),
+		AbandonedQueue:       uint64(t.Sum(count.AbandonQueue)),
+		AbandonedRinging:     uint64(t.Sum(count.AbandonRinging)),
+		Rejected:             uint64(t.Sum(count.Rejected)),
+		AvgWaitSeconds:       avgSeconds(t.SumMs(count.Answered), t.Sum(count.Answered)),
+		AvgTalkSeconds:       avgSeconds(t.SumMs(count.Talk), t.Sum(count.Talk)),
+	}
+	p.ConnectRate = ratio(p.Answered, p.Inbound)
+	return p
 }
 
 // BuildStats turns summed counts into the API's answer.

@@ -6,5 +6,5 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_root
 # prometheus: promtool (deploy rules); systemd: systemd-analyze (the unit); dpkg: the .deb test
-ensure_host_packages debootstrap redis-server redis-tools sip-tester curl protobuf-compiler make \
+ensure_host_packages debootstrap redis-server redis-tools sip-tester curl protobuf-compiler libprotobuf-dev make \
   prometheus systemd dpkg

@@ -1,5 +1,5 @@
-// Package count keeps the hotline's call counts durably in Redis, per day and
-// per month in the hotline's time zone, per line, and exactly once per call:
+// Package count keeps the hotline's call counts durably in Redis, per hour,
+// per day and per month in the hotline's time zone, per line, and exactly once per call:
 // every increment carries the call ID and the kind of count, and a Redis
 // script applies it only if that pair was never applied before. Counts are
 // queued in memory while Redis is unreachable (bounded, overflow counted)
@@ -51,7 +51,7 @@ const UnknownLine = "unknown"
 const dedupTTL = 8 * 24 * time.Hour
 
 // Op is one increment: it adds 1 to "<kind>:<line>" (and Value to
-// "<kind>_ms:<line>" when Value is set) in the day and month of At.
+// "<kind>_ms:<line>" when Value is set) in the hour, day and month of At.
 type Op struct {
 	CallID string
 	Kind   Kind
@@ -60,20 +60,25 @@ type Op struct {
 	Value  int64     // milliseconds, for kinds that carry a duration
 }
 
-// applyScript applies one op exactly once. KEYS: once, day, month.
+// applyScript applies one op exactly once to every period's hash.
+// KEYS: once, then the period hashes (day, month, hour).
 // ARGV: ttl seconds, field, value field, value.
 var applyScript = redis.NewScript(`
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-  redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
-  if ARGV[3] ~= '' then
-    redis.call('HINCRBY', KEYS[2], ARGV[3], ARGV[4])
-    redis.call('HINCRBY', KEYS[3], ARGV[3], ARGV[4])
+  for i = 2, #KEYS do
+    redis.call('HINCRBY', KEYS[i], ARGV[2], 1)
+    if ARGV[3] ~= '' then
+      redis.call('HINCRBY', KEYS[i], ARGV[3], ARGV[4])
+    end
   end
   return 1
 end
 return 0
 `)
+
+// HourLayout names an hour's hash: the day and the hour of the day in the
+// hotline's time zone, "2023-01-10T09".
+const HourLayout = "2006-01-02T15"
 
 // Counter applies ops to Redis from one goroutine (Run) that owns the
 // pending queue.
@@ -221,6 +226,7 @@ func (c *Counter) apply(ctx context.Context, batch []Op) error {
 			c.keys.Key("once", op.CallID, string(op.Kind)),
 			c.keys.Key("count", "day", at.Format(time.DateOnly)),
 			c.keys.Key("count", "month", at.Format("2006-01")),
+			c.keys.Key("count", "hour", at.Format(HourLayout)),
 		}
 		cmds[i] = applyScript.Eval(ctx, pipe, keys, int(dedupTTL/time.Second), field, vfield, v)
 	}

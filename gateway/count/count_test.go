@@ -2,6 +2,7 @@ package count_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -204,5 +205,99 @@ func TestParseRangeRejects(t *testing.T) {
 	}
 	if _, err := count.ParseRange("2023-01-01", "2023-02-28", shanghai, now); err != nil {
 		t.Errorf("valid range rejected: %v", err)
+	}
+}
+
+// Counts are kept per hour beside the day: a day's 24 hours sum to the day,
+// the hour follows Shanghai, and a replayed op counts once in its hour too.
+func TestHoursSumToTheDay(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRig(t, redis.NewClient(&redis.Options{Addr: srv.Addr}))
+	placed := map[int]int{0: 2, 9: 3, 14: 1, 23: 4}
+	n := 0
+	for h, k := range placed {
+		for i := 0; i < k; i++ {
+			at := time.Date(2023, 3, 7, h, 17, 0, 0, shanghai).UTC() // hours follow Shanghai, not the clock's zone
+			for replay := 0; replay < 2; replay++ {
+				r.c.Add(count.Op{CallID: fmt.Sprintf("h%d-%d", h, i), Kind: count.Inbound, Line: "12345", At: at})
+				r.c.Add(count.Op{CallID: fmt.Sprintf("h%d-%d", h, i), Kind: count.Answered, Line: "12345", At: at, Value: 1500})
+			}
+			n++
+		}
+	}
+	r.flush(t)
+	rg, err := count.ParseRange("2023-03-07", "2023-03-07", shanghai, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hours, err := r.c.QueryHours(context.Background(), rg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum, sumMs int64
+	for h, tot := range hours {
+		if got := tot.Get(count.Inbound, "12345"); got != int64(placed[h]) {
+			t.Errorf("hour %02d inbound = %d, want %d", h, got, placed[h])
+		}
+		sum += tot.Sum(count.Inbound)
+		sumMs += tot.SumMs(count.Answered)
+	}
+	d := day(t, r, "2023-03-07")
+	if sum != d.Sum(count.Inbound) || sum != int64(n) {
+		t.Errorf("hours sum to %d inbound, the day has %d, placed %d", sum, d.Sum(count.Inbound), n)
+	}
+	if sumMs != d.SumMs(count.Answered) || sumMs != int64(n)*1500 {
+		t.Errorf("hours sum to %d ms of wait, the day has %d, placed %d", sumMs, d.SumMs(count.Answered), n*1500)
+	}
+}
+
+// A two-day range read day by day gives two days, each with its own calls,
+// in order; the range's total is their sum.
+func TestTwoDayRangeGivesTwoDays(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRig(t, redis.NewClient(&redis.Options{Addr: srv.Addr}))
+	first := time.Date(2023, 4, 30, 22, 0, 0, 0, shanghai)
+	for i := 0; i < 3; i++ {
+		r.c.Add(count.Op{CallID: fmt.Sprintf("a%d", i), Kind: count.Inbound, Line: "12333", At: first})
+	}
+	for i := 0; i < 5; i++ {
+		r.c.Add(count.Op{CallID: fmt.Sprintf("b%d", i), Kind: count.Inbound, Line: "12345", At: first.Add(3 * time.Hour)}) // 01:00 on 1 May
+	}
+	r.flush(t)
+	rg, err := count.ParseRange("2023-04-30", "2023-05-01", shanghai, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	days, err := r.c.QueryDays(context.Background(), rg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(days) != 2 || days[0].Date != "2023-04-30" || days[1].Date != "2023-05-01" {
+		t.Fatalf("days = %+v, want 2023-04-30 and 2023-05-01", days)
+	}
+	if got := days[0].Totals.Get(count.Inbound, "12333"); got != 3 {
+		t.Errorf("2023-04-30 inbound 12333 = %d, want 3", got)
+	}
+	if got := days[1].Totals.Sum(count.Inbound); got != 5 {
+		t.Errorf("2023-05-01 inbound = %d, want 5", got)
+	}
+	tot, err := r.c.Query(context.Background(), rg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tot.Sum(count.Inbound); got != 8 {
+		t.Errorf("range inbound = %d, want 8", got)
+	}
+}
+
+func TestHourRangeIsBounded(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRig(t, redis.NewClient(&redis.Options{Addr: srv.Addr}))
+	rg, err := count.ParseRange("2023-01-01", "2023-12-31", shanghai, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.c.QueryHours(context.Background(), rg); !errors.Is(err, count.ErrBadRange) {
+		t.Fatalf("QueryHours over a year: %v, want ErrBadRange", err)
 	}
 }

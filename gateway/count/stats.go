@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // MaxRangeDays bounds a stats query.
@@ -94,31 +96,107 @@ func (c *Counter) Query(ctx context.Context, r Range) (Totals, error) {
 		keys = append(keys, c.keys.Key("count", "day", d.Format(time.DateOnly)))
 		d = d.AddDate(0, 0, 1)
 	}
+	sums, err := c.hashes(ctx, r, keys)
+	if err != nil {
+		return nil, err
+	}
+	tot := Totals{}
+	for _, t := range sums {
+		tot.add(t)
+	}
+	return tot, nil
+}
+
+// Day is the counts of one day.
+type Day struct {
+	Date   string // "2023-01-10"
+	Totals Totals
+}
+
+// QueryDays returns the counts of each day of r, in order.
+func (c *Counter) QueryDays(ctx context.Context, r Range) ([]Day, error) {
+	var keys []string
+	var days []Day
+	for d := r.From; !d.After(r.To); d = d.AddDate(0, 0, 1) {
+		keys = append(keys, c.keys.Key("count", "day", d.Format(time.DateOnly)))
+		days = append(days, Day{Date: d.Format(time.DateOnly)})
+	}
+	sums, err := c.hashes(ctx, r, keys)
+	if err != nil {
+		return nil, err
+	}
+	for i := range days {
+		days[i].Totals = sums[i]
+	}
+	return days, nil
+}
+
+// MaxHourRangeDays bounds a per-hour query (24 hashes a day).
+const MaxHourRangeDays = 92
+
+// QueryHours returns the counts of each hour of the day (0 to 23, in the
+// hotline's time zone) summed over the days of r: for one day, that day's
+// hours. Hours are kept for counts applied since hotline-gw counted per
+// hour; older days have their day and month totals only.
+func (c *Counter) QueryHours(ctx context.Context, r Range) ([24]Totals, error) {
+	var hours [24]Totals
+	if n := r.Days(); n > MaxHourRangeDays {
+		return hours, fmt.Errorf("%d days from %s to %s; per hour at most %d: %w",
+			n, r.From.Format(time.DateOnly), r.To.Format(time.DateOnly), MaxHourRangeDays, ErrBadRange)
+	}
+	var keys []string
+	for d := r.From; !d.After(r.To); d = d.AddDate(0, 0, 1) {
+		for h := 0; h < 24; h++ {
+			at := time.Date(d.Year(), d.Month(), d.Day(), h, 0, 0, 0, d.Location())
+			keys = append(keys, c.keys.Key("count", "hour", at.Format(HourLayout)))
+		}
+	}
+	sums, err := c.hashes(ctx, r, keys)
+	if err != nil {
+		return hours, err
+	}
+	for h := range hours {
+		hours[h] = Totals{}
+	}
+	for i, t := range sums {
+		hours[i%24].add(t)
+	}
+	return hours, nil
+}
+
+func (t Totals) add(o Totals) {
+	for k, v := range o {
+		t[k] += v
+	}
+}
+
+// hashes reads the count hashes named by keys, in one round trip.
+func (c *Counter) hashes(ctx context.Context, r Range, keys []string) ([]Totals, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	pipe := c.rdb.Pipeline()
-	for _, k := range keys {
-		pipe.HGetAll(ctx, k)
+	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.HGetAll(ctx, k)
 	}
-	cmds, err := pipe.Exec(ctx)
-	if err != nil {
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("query counts %s..%s: %w", r.From.Format(time.DateOnly), r.To.Format(time.DateOnly), err)
 	}
-	tot := Totals{}
-	for _, cmd := range cmds {
-		m, err := cmd.(interface {
-			Result() (map[string]string, error)
-		}).Result()
+	out := make([]Totals, len(keys))
+	for i, cmd := range cmds {
+		m, err := cmd.Result()
 		if err != nil {
-			return nil, fmt.Errorf("query counts: %w", err)
+			return nil, fmt.Errorf("query counts %s: %w", keys[i], err)
 		}
+		t := Totals{}
 		for f, v := range m {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("query counts: field %s holds %q: %w", f, v, err)
+				return nil, fmt.Errorf("query counts: %s field %s holds %q: %w", keys[i], f, v, err)
 			}
-			tot[f] += n
+			t[f] = n
 		}
+		out[i] = t
 	}
-	return tot, nil
+	return out, nil
 }

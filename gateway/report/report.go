@@ -5,8 +5,8 @@ package report
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
@@ -66,27 +66,107 @@ func Paragraph(s *hotlinev1.GetStatsResponse) string {
 
 func pct(r float64) string { return fmt.Sprintf("%.2f%%", r*100) }
 
-// Write prints the paragraph and a per-line table.
-func Write(w io.Writer, s *hotlinev1.GetStatsResponse) error {
-	if _, err := fmt.Fprintln(w, Paragraph(s)); err != nil {
-		return err
+// By is what a report's rows are: lines, days or hours of the day.
+type By string
+
+// The report's row kinds (hotlinectl report --by).
+const (
+	ByLine By = "line"
+	ByDay  By = "day"
+	ByHour By = "hour"
+)
+
+// ParseBy accepts "line", "day" or "hour".
+func ParseBy(s string) (By, error) {
+	switch b := By(s); b {
+	case ByLine, ByDay, ByHour:
+		return b, nil
 	}
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "线路\t名称\t呼入\t呼出\t接通\t目标内接通\t放弃(问候/排队/振铃)\t平均等待(秒)\t平均通话(秒)")
+	return "", fmt.Errorf("--by %q: want day, hour or line", s)
+}
+
+// Breakdown is the StatsService request's by for b.
+func (b By) Breakdown() hotlinev1.StatsBreakdown {
+	switch b {
+	case ByDay:
+		return hotlinev1.StatsBreakdown_STATS_BREAKDOWN_DAY
+	case ByHour:
+		return hotlinev1.StatsBreakdown_STATS_BREAKDOWN_HOUR
+	}
+	return hotlinev1.StatsBreakdown_STATS_BREAKDOWN_UNSPECIFIED
+}
+
+// TableOf is the report's table: one row per line (LinesTable) or per
+// period of s (PeriodsTable), and a 合计 row.
+func TableOf(s *hotlinev1.GetStatsResponse, by By) Table {
+	if by == ByDay || by == ByHour {
+		return PeriodsTable(s, by)
+	}
+	return LinesTable(s)
+}
+
+func u(n uint64) string     { return strconv.FormatUint(n, 10) }
+func f1(x float64) string   { return strconv.FormatFloat(x, 'f', 1, 64) }
+func pct2(r float64) string { return strconv.FormatFloat(r*100, 'f', 2, 64) }
+
+// LinesTable has one row per line, the merged ones marked 归并, then the
+// totals.
+func LinesTable(s *hotlinev1.GetStatsResponse) Table {
+	t := Table{
+		Header:  []string{"线路", "名称", "呼入", "呼出", "接通", "目标内接通", "放弃(问候)", "放弃(排队)", "放弃(振铃)", "平均等待(秒)", "平均通话(秒)"},
+		Numeric: []bool{false, false, true, true, true, true, true, true, true, true, true},
+	}
 	for _, l := range s.GetLines() {
 		name := l.GetName()
 		if l.GetMerged() {
 			name += " [归并]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d/%d/%d\t%.1f\t%.1f\n", l.GetLine(), name, l.GetInbound(), l.GetOutbound(),
-			l.GetAnswered(), l.GetAnsweredWithinTarget(), l.GetAbandonedGreeting(), l.GetAbandonedQueue(), l.GetAbandonedRinging(),
-			l.GetAvgWaitSeconds(), l.GetAvgTalkSeconds())
+		t.Rows = append(t.Rows, []string{l.GetLine(), name, u(l.GetInbound()), u(l.GetOutbound()), u(l.GetAnswered()),
+			u(l.GetAnsweredWithinTarget()), u(l.GetAbandonedGreeting()), u(l.GetAbandonedQueue()), u(l.GetAbandonedRinging()),
+			f1(l.GetAvgWaitSeconds()), f1(l.GetAvgTalkSeconds())})
 	}
-	fmt.Fprintf(tw, "合计\t\t%d\t%d\t%d\t%d\t%d/%d/%d\t%.1f\t%.1f\n", s.GetInboundTotal(), s.GetOutboundTotal(), s.GetAnswered(),
-		s.GetAnsweredWithinTarget(), s.GetAbandonedGreeting(), s.GetAbandonedQueue(), s.GetAbandonedRinging(),
-		s.GetAvgWaitSeconds(), s.GetAvgTalkSeconds())
-	if err := tw.Flush(); err != nil {
+	t.Rows = append(t.Rows, []string{"合计", "", u(s.GetInboundTotal()), u(s.GetOutboundTotal()), u(s.GetAnswered()),
+		u(s.GetAnsweredWithinTarget()), u(s.GetAbandonedGreeting()), u(s.GetAbandonedQueue()), u(s.GetAbandonedRinging()),
+		f1(s.GetAvgWaitSeconds()), f1(s.GetAvgTalkSeconds())})
+	return t
+}
+
+// PeriodsTable has one row per day ("2023-01-10") or per hour of the day
+// ("09:00-10:00") of s.Periods, every line included, then the totals of
+// the range.
+func PeriodsTable(s *hotlinev1.GetStatsResponse, by By) Table {
+	first := "日期"
+	if by == ByHour {
+		first = "时段"
+	}
+	t := Table{
+		Header:  []string{first, "呼入", "呼出", "110转入", "接通", "接通率(%)", "目标内接通", "放弃(问候)", "放弃(排队)", "放弃(振铃)", "拒接", "平均等待(秒)", "平均通话(秒)"},
+		Numeric: []bool{false, true, true, true, true, true, true, true, true, true, true, true, true},
+	}
+	for _, p := range s.GetPeriods() {
+		name := p.GetPeriod()
+		if by == ByHour {
+			if h, err := strconv.Atoi(name); err == nil {
+				name = fmt.Sprintf("%02d:00-%02d:00", h, h+1)
+			}
+		}
+		t.Rows = append(t.Rows, []string{name, u(p.GetInbound()), u(p.GetOutbound()), u(p.GetFrom110()), u(p.GetAnswered()),
+			pct2(p.GetConnectRate()), u(p.GetAnsweredWithinTarget()), u(p.GetAbandonedGreeting()), u(p.GetAbandonedQueue()),
+			u(p.GetAbandonedRinging()), u(p.GetRejected()), f1(p.GetAvgWaitSeconds()), f1(p.GetAvgTalkSeconds())})
+	}
+	t.Rows = append(t.Rows, []string{"合计", u(s.GetInboundTotal()), u(s.GetOutboundTotal()), u(s.GetFrom110Total()), u(s.GetAnswered()),
+		pct2(s.GetConnectRate()), u(s.GetAnsweredWithinTarget()), u(s.GetAbandonedGreeting()), u(s.GetAbandonedQueue()),
+		u(s.GetAbandonedRinging()), u(s.GetRejected()), f1(s.GetAvgWaitSeconds()), f1(s.GetAvgTalkSeconds())})
+	return t
+}
+
+// Write prints the paragraph, the table of by, and the footer (rejected
+// calls, time zone).
+func Write(w io.Writer, s *hotlinev1.GetStatsResponse, by By) error {
+	if _, err := fmt.Fprintf(w, "%s\n\n", Paragraph(s)); err != nil {
+		return err
+	}
+	if err := TableOf(s, by).WriteText(w); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "\n拒接(非热线号码) %d 次；时区 %s。\n", s.GetRejected(), s.GetTimezone())

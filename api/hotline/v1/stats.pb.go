@@ -21,12 +21,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type StatsBreakdown int32
+
+const (
+	StatsBreakdown_STATS_BREAKDOWN_UNSPECIFIED StatsBreakdown = 0 // totals and lines only
+	StatsBreakdown_STATS_BREAKDOWN_DAY         StatsBreakdown = 1 // one row per day of the range
+	StatsBreakdown_STATS_BREAKDOWN_HOUR        StatsBreakdown = 2 // one row per hour of the day (00..23), summed over the range (at most 92 days)
+)
+
+// Enum value maps for StatsBreakdown.
+var (
+	StatsBreakdown_name = map[int32]string{
+		0: "STATS_BREAKDOWN_UNSPECIFIED",
+		1: "STATS_BREAKDOWN_DAY",
+		2: "STATS_BREAKDOWN_HOUR",
+	}
+	StatsBreakdown_value = map[string]int32{
+		"STATS_BREAKDOWN_UNSPECIFIED": 0,
+		"STATS_BREAKDOWN_DAY":         1,
+		"STATS_BREAKDOWN_HOUR":        2,
+	}
+)
+
+func (x StatsBreakdown) Enum() *StatsBreakdown {
+	p := new(StatsBreakdown)
+	*p = x
+	return p
+}
+
+func (x StatsBreakdown) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StatsBreakdown) Descriptor() protoreflect.EnumDescriptor {
+	return file_hotline_v1_stats_proto_enumTypes[0].Descriptor()
+}
+
+func (StatsBreakdown) Type() protoreflect.EnumType {
+	return &file_hotline_v1_stats_proto_enumTypes[0]
+}
+
+func (x StatsBreakdown) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StatsBreakdown.Descriptor instead.
+func (StatsBreakdown) EnumDescriptor() ([]byte, []int) {
+	return file_hotline_v1_stats_proto_rawDescGZIP(), []int{0}
+}
+
 type GetStatsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Inclusive dates in the hotline's time zone (Asia/Shanghai), "2023-01-01".
 	// For one day set from = to; for a month use its first and last day.
-	From          string `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
-	To            string `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	From string `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To   string `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	// by adds a row per day or per hour to the answer (periods); the totals
+	// and the per-line rows are there either way.
+	By            StatsBreakdown `protobuf:"varint,3,opt,name=by,proto3,enum=hotline.v1.StatsBreakdown" json:"by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -75,6 +127,154 @@ func (x *GetStatsRequest) GetTo() string {
 	return ""
 }
 
+func (x *GetStatsRequest) GetBy() StatsBreakdown {
+	if x != nil {
+		return x.By
+	}
+	return StatsBreakdown_STATS_BREAKDOWN_UNSPECIFIED
+}
+
+// PeriodStats is one day or one hour of the day, every line included.
+type PeriodStats struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	Period               string                 `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"` // "2023-01-10" for a day, "09" for the hour 09:00-09:59
+	Inbound              uint64                 `protobuf:"varint,2,opt,name=inbound,proto3" json:"inbound,omitempty"`
+	Outbound             uint64                 `protobuf:"varint,3,opt,name=outbound,proto3" json:"outbound,omitempty"`
+	From110              uint64                 `protobuf:"varint,4,opt,name=from110,proto3" json:"from110,omitempty"`
+	Answered             uint64                 `protobuf:"varint,5,opt,name=answered,proto3" json:"answered,omitempty"`
+	AnsweredWithinTarget uint64                 `protobuf:"varint,6,opt,name=answered_within_target,json=answeredWithinTarget,proto3" json:"answered_within_target,omitempty"`
+	AbandonedGreeting    uint64                 `protobuf:"varint,7,opt,name=abandoned_greeting,json=abandonedGreeting,proto3" json:"abandoned_greeting,omitempty"`
+	AbandonedQueue       uint64                 `protobuf:"varint,8,opt,name=abandoned_queue,json=abandonedQueue,proto3" json:"abandoned_queue,omitempty"`
+	AbandonedRinging     uint64                 `protobuf:"varint,9,opt,name=abandoned_ringing,json=abandonedRinging,proto3" json:"abandoned_ringing,omitempty"`
+	Rejected             uint64                 `protobuf:"varint,10,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	AvgWaitSeconds       float64                `protobuf:"fixed64,11,opt,name=avg_wait_seconds,json=avgWaitSeconds,proto3" json:"avg_wait_seconds,omitempty"`
+	AvgTalkSeconds       float64                `protobuf:"fixed64,12,opt,name=avg_talk_seconds,json=avgTalkSeconds,proto3" json:"avg_talk_seconds,omitempty"`
+	ConnectRate          float64                `protobuf:"fixed64,13,opt,name=connect_rate,json=connectRate,proto3" json:"connect_rate,omitempty"` // answered / inbound
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *PeriodStats) Reset() {
+	*x = PeriodStats{}
+	mi := &file_hotline_v1_stats_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeriodStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeriodStats) ProtoMessage() {}
+
+func (x *PeriodStats) ProtoReflect() protoreflect.Message {
+	mi := &file_hotline_v1_stats_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeriodStats.ProtoReflect.Descriptor instead.
+func (*PeriodStats) Descriptor() ([]byte, []int) {
+	return file_hotline_v1_stats_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PeriodStats) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+func (x *PeriodStats) GetInbound() uint64 {
+	if x != nil {
+		return x.Inbound
+	}
+	return 0
+}
+
+func (x *PeriodStats) GetOutbound() uint64 {
+	if x != nil {
+		return x.Outbound
+	}
+	return 0
+}
+
+func (x *PeriodStats) GetFrom110() uint64 {
+	if x != nil {
+		return x.From110
+	}
+	return 0
+}
+
+func (x *PeriodStats) GetAnswered() uint64 {
+	if x != nil {
+		return x.Answered
+	}
+	return 0
+}
+
+func (x *PeriodStats) GetAnsweredWithinTarget() uint64 {
+	if x != nil {
+		return x.AnsweredWithinTarget
+	}
+	return 0
+}
+
+func (x *PeriodStats) GetAbandonedGreeting() uint64 {
+	if x != nil {
+		return x.AbandonedGreeting
+	}
+	return 0
+}
+
+func (x *PeriodStats) GetAbandonedQueue() uint64 {
+	if x != nil {
+		return x.AbandonedQueue
+	}
+	return 0
+}
+
+func (x *PeriodStats) GetAbandonedRinging() uint64 {
+	if x != nil {
+		return x.AbandonedRinging
+	}
+	return 0
+}
+
+func (x *PeriodStats) GetRejected() uint64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+func (x *PeriodStats) GetAvgWaitSeconds() float64 {
+	if x != nil {
+		return x.AvgWaitSeconds
+	}
+	return 0
+}
+
+func (x *PeriodStats) GetAvgTalkSeconds() float64 {
+	if x != nil {
+		return x.AvgTalkSeconds
+	}
+	return 0
+}
+
+func (x *PeriodStats) GetConnectRate() float64 {
+	if x != nil {
+		return x.ConnectRate
+	}
+	return 0
+}
+
 type LineStats struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Line                 string                 `protobuf:"bytes,1,opt,name=line,proto3" json:"line,omitempty"`
@@ -96,7 +296,7 @@ type LineStats struct {
 
 func (x *LineStats) Reset() {
 	*x = LineStats{}
-	mi := &file_hotline_v1_stats_proto_msgTypes[1]
+	mi := &file_hotline_v1_stats_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -108,7 +308,7 @@ func (x *LineStats) String() string {
 func (*LineStats) ProtoMessage() {}
 
 func (x *LineStats) ProtoReflect() protoreflect.Message {
-	mi := &file_hotline_v1_stats_proto_msgTypes[1]
+	mi := &file_hotline_v1_stats_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -121,7 +321,7 @@ func (x *LineStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LineStats.ProtoReflect.Descriptor instead.
 func (*LineStats) Descriptor() ([]byte, []int) {
-	return file_hotline_v1_stats_proto_rawDescGZIP(), []int{1}
+	return file_hotline_v1_stats_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LineStats) GetLine() string {
@@ -240,13 +440,14 @@ type GetStatsResponse struct {
 	SurveyNoAnswer       uint64                 `protobuf:"varint,21,opt,name=survey_no_answer,json=surveyNoAnswer,proto3" json:"survey_no_answer,omitempty"`
 	SatisfactionRate     float64                `protobuf:"fixed64,22,opt,name=satisfaction_rate,json=satisfactionRate,proto3" json:"satisfaction_rate,omitempty"` // satisfied / (satisfied + unsatisfied)
 	AnswerTargetSeconds  uint32                 `protobuf:"varint,23,opt,name=answer_target_seconds,json=answerTargetSeconds,proto3" json:"answer_target_seconds,omitempty"`
+	Periods              []*PeriodStats         `protobuf:"bytes,24,rep,name=periods,proto3" json:"periods,omitempty"` // as the request's by asks, in order
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_hotline_v1_stats_proto_msgTypes[2]
+	mi := &file_hotline_v1_stats_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -258,7 +459,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hotline_v1_stats_proto_msgTypes[2]
+	mi := &file_hotline_v1_stats_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -271,7 +472,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_hotline_v1_stats_proto_rawDescGZIP(), []int{2}
+	return file_hotline_v1_stats_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetStatsResponse) GetFrom() string {
@@ -435,15 +636,38 @@ func (x *GetStatsResponse) GetAnswerTargetSeconds() uint32 {
 	return 0
 }
 
+func (x *GetStatsResponse) GetPeriods() []*PeriodStats {
+	if x != nil {
+		return x.Periods
+	}
+	return nil
+}
+
 var File_hotline_v1_stats_proto protoreflect.FileDescriptor
 
 const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\n" +
 	"\x16hotline/v1/stats.proto\x12\n" +
-	"hotline.v1\"5\n" +
+	"hotline.v1\"a\n" +
 	"\x0fGetStatsRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
-	"\x02to\x18\x02 \x01(\tR\x02to\"\xc8\x03\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12*\n" +
+	"\x02by\x18\x03 \x01(\x0e2\x1a.hotline.v1.StatsBreakdownR\x02by\"\xdf\x03\n" +
+	"\vPeriodStats\x12\x16\n" +
+	"\x06period\x18\x01 \x01(\tR\x06period\x12\x18\n" +
+	"\ainbound\x18\x02 \x01(\x04R\ainbound\x12\x1a\n" +
+	"\boutbound\x18\x03 \x01(\x04R\boutbound\x12\x18\n" +
+	"\afrom110\x18\x04 \x01(\x04R\afrom110\x12\x1a\n" +
+	"\banswered\x18\x05 \x01(\x04R\banswered\x124\n" +
+	"\x16answered_within_target\x18\x06 \x01(\x04R\x14answeredWithinTarget\x12-\n" +
+	"\x12abandoned_greeting\x18\a \x01(\x04R\x11abandonedGreeting\x12'\n" +
+	"\x0fabandoned_queue\x18\b \x01(\x04R\x0eabandonedQueue\x12+\n" +
+	"\x11abandoned_ringing\x18\t \x01(\x04R\x10abandonedRinging\x12\x1a\n" +
+	"\brejected\x18\n" +
+	" \x01(\x04R\brejected\x12(\n" +
+	"\x10avg_wait_seconds\x18\v \x01(\x01R\x0eavgWaitSeconds\x12(\n" +
+	"\x10avg_talk_seconds\x18\f \x01(\x01R\x0eavgTalkSeconds\x12!\n" +
+	"\fconnect_rate\x18\r \x01(\x01R\vconnectRate\"\xc8\x03\n" +
 	"\tLineStats\x12\x12\n" +
 	"\x04line\x18\x01 \x01(\tR\x04line\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -458,7 +682,7 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	" \x01(\x04R\x10abandonedRinging\x12\x1a\n" +
 	"\boverflow\x18\v \x01(\x04R\boverflow\x12(\n" +
 	"\x10avg_wait_seconds\x18\f \x01(\x01R\x0eavgWaitSeconds\x12(\n" +
-	"\x10avg_talk_seconds\x18\r \x01(\x01R\x0eavgTalkSeconds\"\xef\x06\n" +
+	"\x10avg_talk_seconds\x18\r \x01(\x01R\x0eavgTalkSeconds\"\xa2\a\n" +
 	"\x10GetStatsResponse\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1a\n" +
@@ -484,7 +708,12 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\vunsatisfied\x18\x14 \x01(\x04R\vunsatisfied\x12(\n" +
 	"\x10survey_no_answer\x18\x15 \x01(\x04R\x0esurveyNoAnswer\x12+\n" +
 	"\x11satisfaction_rate\x18\x16 \x01(\x01R\x10satisfactionRate\x122\n" +
-	"\x15answer_target_seconds\x18\x17 \x01(\rR\x13answerTargetSeconds2U\n" +
+	"\x15answer_target_seconds\x18\x17 \x01(\rR\x13answerTargetSeconds\x121\n" +
+	"\aperiods\x18\x18 \x03(\v2\x17.hotline.v1.PeriodStatsR\aperiods*d\n" +
+	"\x0eStatsBreakdown\x12\x1f\n" +
+	"\x1bSTATS_BREAKDOWN_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13STATS_BREAKDOWN_DAY\x10\x01\x12\x18\n" +
+	"\x14STATS_BREAKDOWN_HOUR\x10\x022U\n" +
 	"\fStatsService\x12E\n" +
 	"\bGetStats\x12\x1b.hotline.v1.GetStatsRequest\x1a\x1c.hotline.v1.GetStatsResponseB=Z;github.com/hotline12345/hotline-gw/api/hotline/v1;hotlinev1b\x06proto3"
 
@@ -500,21 +729,26 @@ func file_hotline_v1_stats_proto_rawDescGZIP() []byte {
 	return file_hotline_v1_stats_proto_rawDescData
 }
 
-var file_hotline_v1_stats_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_hotline_v1_stats_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_hotline_v1_stats_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_hotline_v1_stats_proto_goTypes = []any{
-	(*GetStatsRequest)(nil),  // 0: hotline.v1.GetStatsRequest
-	(*LineStats)(nil),        // 1: hotline.v1.LineStats
-	(*GetStatsResponse)(nil), // 2: hotline.v1.GetStatsResponse
+	(StatsBreakdown)(0),      // 0: hotline.v1.StatsBreakdown
+	(*GetStatsRequest)(nil),  // 1: hotline.v1.GetStatsRequest
+	(*PeriodStats)(nil),      // 2: hotline.v1.PeriodStats
+	(*LineStats)(nil),        // 3: hotline.v1.LineStats
+	(*GetStatsResponse)(nil), // 4: hotline.v1.GetStatsResponse
 }
 var file_hotline_v1_stats_proto_depIdxs = []int32{
-	1, // 0: hotline.v1.GetStatsResponse.lines:type_name -> hotline.v1.LineStats
-	0, // 1: hotline.v1.StatsService.GetStats:input_type -> hotline.v1.GetStatsRequest
-	2, // 2: hotline.v1.StatsService.GetStats:output_type -> hotline.v1.GetStatsResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	0, // 0: hotline.v1.GetStatsRequest.by:type_name -> hotline.v1.StatsBreakdown
+	3, // 1: hotline.v1.GetStatsResponse.lines:type_name -> hotline.v1.LineStats
+	2, // 2: hotline.v1.GetStatsResponse.periods:type_name -> hotline.v1.PeriodStats
+	1, // 3: hotline.v1.StatsService.GetStats:input_type -> hotline.v1.GetStatsRequest
+	4, // 4: hotline.v1.StatsService.GetStats:output_type -> hotline.v1.GetStatsResponse
+	4, // [4:5] is the sub-list for method output_type
+	3, // [3:4] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_hotline_v1_stats_proto_init() }
@@ -527,13 +761,14 @@ func file_hotline_v1_stats_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hotline_v1_stats_proto_rawDesc), len(file_hotline_v1_stats_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   3,
+			NumEnums:      1,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_hotline_v1_stats_proto_goTypes,
 		DependencyIndexes: file_hotline_v1_stats_proto_depIdxs,
+		EnumInfos:         file_hotline_v1_stats_proto_enumTypes,
 		MessageInfos:      file_hotline_v1_stats_proto_msgTypes,
 	}.Build()
 	File_hotline_v1_stats_proto = out.File
