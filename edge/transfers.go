@@ -127,7 +127,11 @@ func (ts *TransferServer) PushPoliceReference(ctx context.Context, req *hotlinev
 	if ref == "" || gateway.ClipRef(ref) != ref {
 		return nil, invalid("police_reference", "required, at most 64 printable characters")
 	}
-	if id := ts.Service.AttachPoliceRef(num, ref); id != "" {
+	id, err := ts.Service.AttachPoliceRef(num, ref)
+	if err != nil {
+		return nil, toStatus(ts.Log, "push police reference", err)
+	}
+	if id != "" {
 		return &hotlinev1.PushPoliceReferenceResponse{CallId: id}, nil
 	}
 	if ts.PoliceRefs == nil {

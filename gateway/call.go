@@ -328,7 +328,7 @@ func (c *Call) countEntry(ctx context.Context, l line.Line) {
 		c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.From110, Line: l.Number, At: c.entered})
 		c.s.o.Metrics.Transfers.From110Arrived()
 		c.s.mu.Lock()
-		c.s.from110[c.caller] = c
+		c.s.from110[c.caller] = append(c.s.from110[c.caller], c)
 		c.s.mu.Unlock()
 		if c.policeRef == "" && c.s.o.PoliceRefs != nil {
 			rctx, cancel := c.s.opCtx(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hotline12345/hotline-gw/transfer"
 )
@@ -61,24 +62,48 @@ func (s *Service) HandleTransfer(ctx context.Context, callID, agentExt string, i
 	}
 }
 
+// ErrPoliceRefAmbiguous is returned by AttachPoliceRef when more than one
+// live call from 110 has the caller number: the reference could belong to
+// either, so it is attached to neither.
+var ErrPoliceRefAmbiguous = errors.New("more than one live call from 110 has this caller number")
+
 // AttachPoliceRef sets ref on the live from-110 call of caller number num;
-// it returns the call ID, or "" when there is none.
-func (s *Service) AttachPoliceRef(num, ref string) string {
+// it returns the call ID, or "" when there is none, and
+// ErrPoliceRefAmbiguous when there are several.
+func (s *Service) AttachPoliceRef(num, ref string) (string, error) {
 	s.mu.Lock()
-	c := s.from110[num]
+	var c *Call
+	n := len(s.from110[num])
+	if n == 1 {
+		c = s.from110[num][0]
+	}
 	s.mu.Unlock()
-	if c == nil {
-		return ""
+	switch {
+	case n == 0:
+		return "", nil
+	case n > 1:
+		return "", fmt.Errorf("police reference for %s: %d calls: %w", num, n, ErrPoliceRefAmbiguous)
 	}
 	got := make(chan bool, 1)
 	if !c.send(func(c *Call) {
 		c.policeRef = ref
 		got <- true
 	}) {
-		return ""
+		return "", nil
 	}
 	<-got
-	return c.id
+	return c.id, nil
+}
+
+// forgetFrom110 removes an ended call from the from-110 calls by number.
+// The caller holds s.mu.
+func (s *Service) forgetFrom110(c *Call) {
+	calls := slices.DeleteFunc(s.from110[c.caller], func(o *Call) bool { return o == c })
+	if len(calls) == 0 {
+		delete(s.from110, c.caller)
+		return
+	}
+	s.from110[c.caller] = calls
 }
 
 // PoliceRefs holds 110 case references by caller number until the call

@@ -115,7 +115,7 @@ type Service struct {
 	mu      sync.Mutex
 	calls   map[string]*Call // by call ID (the caller channel's ID)
 	closing bool             // Close has begun: no new owners
-	from110 map[string]*Call // live calls from 110, by caller number (for 110's references)
+	from110 map[string][]*Call // live calls from 110, by caller number (for 110's references)
 
 	router  *router
 	tickets *ticketSpool
@@ -151,7 +151,7 @@ func New(o Options) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	bg, bgCancel := context.WithCancel(context.Background())
 	s := &Service{o: o, log: o.Logger, ctx: ctx, cancel: cancel, bg: bg, bgCancel: bgCancel,
-		calls: map[string]*Call{}, from110: map[string]*Call{}, bgDone: make(chan struct{})}
+		calls: map[string]*Call{}, from110: map[string][]*Call{}, bgDone: make(chan struct{})}
 	if o.Pool != nil {
 		s.router = newRouter(o.Pool, o.Logger, o.PollInterval)
 	}
@@ -269,9 +269,7 @@ func (s *Service) spawn(c *Call, attach func()) bool {
 		c.mb.Close()
 		s.mu.Lock()
 		delete(s.calls, c.id)
-		if s.from110[c.caller] == c {
-			delete(s.from110, c.caller)
-		}
+		s.forgetFrom110(c)
 		s.mu.Unlock()
 	}()
 	return true
