@@ -113,8 +113,8 @@ type Service struct {
 	wg        sync.WaitGroup
 
 	mu      sync.Mutex
-	calls   map[string]*Call // by call ID (the caller channel's ID)
-	closing bool             // Close has begun: no new owners
+	calls   map[string]*Call   // by call ID (the caller channel's ID)
+	closing bool               // Close has begun: no new owners
 	from110 map[string][]*Call // live calls from 110, by caller number (for 110's references)
 
 	router  *router
