@@ -388,6 +388,7 @@ func (c *Call) channelGone(why string) {
 // handOver ends this owner without recording an outcome: another gateway
 // instance has adopted the call and will count its end.
 func (c *Call) handOver() {
+	c.outHandOver()
 	if c.counted {
 		c.s.o.Metrics.Calls.Active.WithLabelValues(c.line.Number).Dec()
 		c.counted = false
