@@ -8,6 +8,7 @@ import (
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/dialplan"
 	"github.com/hotline12345/hotline-gw/gateway/store"
+	"github.com/hotline12345/hotline-gw/gateway/ticket"
 )
 
 // LiveCall is what the call registry keeps of a live call (store.LiveCall).
@@ -63,7 +64,7 @@ func (s *Service) ReapUnobserved(ctx context.Context) {
 			TicketId: lc.ID, CallId: lc.ID, Direction: hotlinev1.Direction_DIRECTION_INBOUND,
 			CallerNumber: lc.Caller, CalledNumber: lc.DNIS, Line: lc.Line, MainLine: lc.Main, Skill: lc.Skill,
 			EnteredAt: timestamppb.New(lc.Entered), EndedAt: timestamppb.Now(),
-			EndReason: "ended_unobserved", GatewayInstance: s.o.Instance,
+			EndReason: ticket.EndReasonUnobserved, GatewayInstance: s.o.Instance,
 		}
 		switch lc.Entry {
 		case EntryFrom110:
