@@ -84,6 +84,11 @@ type Options struct {
 	// Registry of live calls, so that calls ending unobserved still get
 	// their ticket; nil disables it.
 	Registry Registry
+	// Leases are the instances' heartbeats (store.Leases): this instance
+	// renews its own, and the reaper leaves the calls of an instance whose
+	// lease is current to that instance. Nil: every instance is taken for
+	// gone (the reaper's behaviour before leases).
+	Leases Leases
 }
 
 // Limiter bounds outbound calls (outbound.Limiter).
@@ -173,6 +178,10 @@ func (s *Service) Start() {
 	if s.tickets != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.tickets.run(s.bg) }()
+	}
+	if s.o.Leases != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.renewLease(s.bg) }()
 	}
 	go func() { wg.Wait(); close(s.bgDone) }()
 	s.accepting.Store(true)

@@ -28,15 +28,20 @@ type Config struct {
 	// PendingLimit bounds the count operations held in memory while Redis is
 	// unreachable; past it they are dropped and counted.
 	PendingLimit int `yaml:"pending_limit"`
+	// InstanceLease is the TTL of each gateway instance's heartbeat in
+	// Redis (renewed every third of it): the reaper writes the stub ticket
+	// of a call that ended unobserved only once its owner's lease lapsed.
+	InstanceLease conf.Duration `yaml:"instance_lease"`
 }
 
 // DefaultConfig is the section's defaults: the lab's Redis.
 func DefaultConfig() Config {
 	return Config{
-		Addrs:        []string{"127.0.0.1:6379"},
-		KeyPrefix:    "hl",
-		Timeout:      conf.Duration(2 * time.Second),
-		PendingLimit: 100000,
+		Addrs:         []string{"127.0.0.1:6379"},
+		KeyPrefix:     "hl",
+		Timeout:       conf.Duration(2 * time.Second),
+		PendingLimit:  100000,
+		InstanceLease: conf.Duration(15 * time.Second),
 	}
 }
 
@@ -67,6 +72,9 @@ func (c *Config) Validate() []error {
 	}
 	if c.Timeout <= 0 {
 		e.Bad("redis.timeout", "must be positive")
+	}
+	if c.InstanceLease < conf.Duration(time.Second) {
+		e.Bad("redis.instance_lease", "must be at least 1s")
 	}
 	if c.PendingLimit < 0 {
 		e.Bad("redis.pending_limit", "must not be negative")
