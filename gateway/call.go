@@ -438,8 +438,7 @@ func (c *Call) finish(ctx context.Context, why string) {
 	c.s.log.Debug("call ended", "call_id", c.id, "line", c.line.Number, "phase", c.phase.String(),
 		"result", c.end.Result.String(), "reason", c.end.Reason, "why", why)
 	if c.line.Number != "" {
-		c.s.submitTicket(c.ticket(now))
-		c.unregister()
+		c.s.submitTicket(c.ticket(now)) // and unregisters the call once it is in Redis
 	}
 	c.enter(phaseEnded)
 }
@@ -455,18 +454,6 @@ func (c *Call) register(ctx context.Context) {
 		Skill: c.line.Skill, Caller: c.caller, DNIS: c.dnis, Entered: c.entered, Instance: c.s.o.Instance})
 	if err != nil {
 		c.s.log.Warn("call not registered as live", "call_id", c.id, "err", err)
-	}
-}
-
-// unregister removes the call from the registry once its ticket is written.
-func (c *Call) unregister() {
-	if c.s.o.Registry == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	if err := c.s.o.Registry.Leave(ctx, c.id); err != nil {
-		c.s.log.Debug("call not unregistered (the reaper will)", "call_id", c.id, "err", err)
 	}
 }
 

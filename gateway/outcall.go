@@ -305,8 +305,7 @@ func (c *Call) outboundEnd(ctx context.Context, result string) {
 	t.LinkedTicketId = o.req.TicketID
 	t.AgentExtension = o.req.AgentExt
 	t.WaitSeconds = 0
-	c.s.submitTicket(t)
-	c.unregister()
+	c.s.submitTicket(t) // and unregisters the call once it is in Redis
 	c.enter(phaseEnded)
 }
 

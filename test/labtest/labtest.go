@@ -259,6 +259,9 @@ type GatewayOptions struct {
 	App string
 	// Record turns on recording of answered calls on the main line 12345.
 	Record bool
+	// SpoolDir is the gateway's spool.dir (its local journals): NewGateway
+	// gives each gateway its own test directory, kept across restarts.
+	SpoolDir string
 }
 
 // StartGateway writes a lab configuration and starts hotline-gw; it waits
@@ -279,6 +282,9 @@ func NewGateway(t testing.TB, o GatewayOptions) *Gateway {
 	}
 	if o.GRPC == "" {
 		o.GRPC = FreeAddr(t)
+	}
+	if o.SpoolDir == "" {
+		o.SpoolDir = filepath.Join(t.TempDir(), "spool")
 	}
 	g := &Gateway{t: t, HTTP: o.HTTP, GRPC: o.GRPC}
 	cfg := GatewayConfig(o)
@@ -308,11 +314,15 @@ func GatewayConfig(o GatewayOptions) string {
 	if o.App == "" {
 		o.App = "hotline-gw"
 	}
+	if o.SpoolDir == "" {
+		o.SpoolDir = filepath.Join(os.TempDir(), "hotline-gw-lab-spool")
+	}
 	return fmt.Sprintf(`log: {level: debug}
 instance: %s
 listen: {http: %q, grpc: %q}
 ari: {url: %q, username: %q, password: %q, application: %s}
 redis: {addrs: %s, key_prefix: hl}
+spool: {dir: %q}
 numbering: {strip_prefixes: ["+86", "0086", "86", "0739"]}
 lines:
   - {number: "12345", name: "12345政务服务便民热线", skill: general, record: %t}
@@ -320,7 +330,7 @@ lines:
   - {number: "12315", name: "市场监管", skill: shichang, merged_into: "12345"}
   - {number: "12348", name: "法律服务", skill: falv, merged_into: "12345"}
 shutdown: {drain_timeout: 5s}
-%s`, o.App, o.HTTP, o.GRPC, ARIURL, ARIUser, ARIPass, o.App, redis, o.Record, o.Extra)
+%s`, o.App, o.HTTP, o.GRPC, ARIURL, ARIUser, ARIPass, o.App, redis, o.SpoolDir, o.Record, o.Extra)
 }
 
 // Start starts the process (again, after Kill or Terminate).
