@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway/outbound"
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
+	"github.com/hotline12345/hotline-gw/internal/journal"
 	"github.com/hotline12345/hotline-gw/metrics"
 	"github.com/hotline12345/hotline-gw/sdnotify"
 	"github.com/hotline12345/hotline-gw/tlsconf"
@@ -58,6 +60,7 @@ type App struct {
 
 	httpLn, grpcLn net.Listener
 	rdb            redis.UniversalClient
+	journals       []*journal.Journal // spool.dir: counts and tickets not yet in Redis
 	ari            *ari.Client
 	svc            *gateway.Service
 	counter        *count.Counter
@@ -128,14 +131,26 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	}
 	a.lc.onStop("redis client", func(context.Context) error { return a.rdb.Close() })
 	keys := store.NewKeys(cfg.Redis.KeyPrefix)
+	countJ, countReplay, err := journal.Open(filepath.Join(cfg.Spool.Dir, "counts.journal"))
+	if err != nil {
+		return nil, fmt.Errorf("spool.dir: %w", err)
+	}
+	a.lc.onStop("count journal", func(context.Context) error { return countJ.Close() })
+	ticketJ, ticketReplay, err := journal.Open(filepath.Join(cfg.Spool.Dir, "tickets.journal"))
+	if err != nil {
+		return nil, fmt.Errorf("spool.dir: %w", err)
+	}
+	a.lc.onStop("ticket journal", func(context.Context) error { return ticketJ.Close() })
+	a.journals = []*journal.Journal{countJ, ticketJ}
 	a.counter = count.New(count.Options{
 		Redis: a.rdb, Keys: keys, Location: loc, Logger: log, Metrics: m.Calls,
-		PendingLimit: cfg.Redis.PendingLimit, Timeout: cfg.Redis.Timeout.D(),
+		PendingLimit: cfg.Redis.PendingLimit, Timeout: cfg.Redis.Timeout.D(), Journal: countJ,
 	})
 	ariTLS, err := cfg.ARI.TLS.TLSConfig("ari.tls")
 	if err != nil {
 		return nil, err
 	}
+	a.counter.Replay(countReplay)
 	if a.ari, err = ari.New(ari.Config{
 		URL: cfg.ARI.URL, Username: cfg.ARI.Username, Password: cfg.ARI.Password,
 		Application: cfg.ARI.Application, RequestTimeout: cfg.ARI.RequestTimeout.D(),
@@ -209,6 +224,8 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		MOHClass: cfg.ACD.MOHClass, Pool: a.pool, Groups: cfg.ACD.GroupFor, AgentEndpoint: cfg.ACD.AgentEndpoint,
 		RingTimeout: cfg.ACD.RingTimeout.D(), RequireDesktop: cfg.ACD.RequireDesktop, PollInterval: cfg.ACD.PollInterval.D(),
 		Outbox: outbox, Instance: cfg.Instance, Registry: store.CallRegistry{Redis: a.rdb, Keys: keys},
+		Leases:        store.Leases{Redis: a.rdb, Keys: keys, TTL: cfg.Redis.InstanceLease.D()},
+		TicketJournal: ticketJ, TicketReplay: ticketReplay,
 		Transfers: xfers, TransferRecords: xferStore, From110DIDs: cfg.From110.DIDs, PoliceRefs: policeRefs,
 		Police:  policeNotifier(a.police),
 		Limiter: limiter, OutboundCallerID: cfg.Outbound.CallerID, OutboundDialTemplate: cfg.Outbound.DialTemplate,
@@ -269,6 +286,11 @@ func (a *App) Run(ctx context.Context) error {
 	})
 	goBG := func(name string, fn func(context.Context)) { a.lc.goGroup(name, &a.bgWG, func() { fn(bg) }) }
 	goBG("counter", a.counter.Run)
+	for _, j := range a.journals {
+		goBG("journal sync", func(ctx context.Context) {
+			j.Run(ctx, cfg.Spool.SyncEvery.D(), func(err error) { a.log.Error("spool journal not synced", "err", err) })
+		})
+	}
 	if a.police != nil {
 		goBG("police-link", a.police.Run)
 	}

@@ -60,11 +60,11 @@ func (f *fakeCalls) HandleTransfer(_ context.Context, callID, ext string, input 
 	return transfer.Result{Record: &transfer.Record{CallID: callID, AgentExt: ext}}, nil
 }
 
-func (f *fakeCalls) AttachPoliceRef(_ context.Context, num, ref string) string {
+func (f *fakeCalls) AttachPoliceRef(_ context.Context, num, ref string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refs = append(f.refs, num+"|"+ref)
-	return "call-from-110"
+	return "call-from-110", nil
 }
 
 func (f *fakeCalls) reached() int {

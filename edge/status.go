@@ -18,6 +18,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/gateway/callback"
+	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/transfer"
 )
 
@@ -65,6 +66,8 @@ var rules = []rule{
 	{match: is(gateway.ErrNotOnCall), code: codes.PermissionDenied, show: true},
 	{match: is(gateway.ErrRateLimited), code: codes.ResourceExhausted, show: true},
 	{match: is(gateway.ErrAgentBusy), code: codes.FailedPrecondition, show: true},
+	{match: is(gateway.ErrPoliceRefAmbiguous), code: codes.FailedPrecondition, show: true},
+	{match: is(store.ErrPoliceRefPending), code: codes.FailedPrecondition, show: true},
 
 	// Agents (AgentService): before the pool's own sentinels.
 	{match: as[*acd.FieldError](), code: codes.InvalidArgument, show: true},

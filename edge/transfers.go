@@ -34,7 +34,7 @@ type PoliceRefs interface {
 // (*gateway.Service): a request reaches it only once its fields are valid.
 type TransferCalls interface {
 	HandleTransfer(ctx context.Context, callID, agentExt string, input func() (transfer.Input, error)) (transfer.Result, error)
-	AttachPoliceRef(ctx context.Context, num, ref string) string
+	AttachPoliceRef(ctx context.Context, num, ref string) (string, error)
 }
 
 // TransferServer implements hotlinev1.TransferService: the desktop's
@@ -147,7 +147,11 @@ func (ts *TransferServer) PushPoliceReference(ctx context.Context, req *hotlinev
 	if ref == "" || gateway.ClipRef(ref) != ref {
 		return nil, toStatus(ts.Log, "push police reference", invalid("police_reference", "required, at most 64 printable characters"))
 	}
-	if id := ts.Service.AttachPoliceRef(ctx, num, ref); id != "" {
+	id, err := ts.Service.AttachPoliceRef(ctx, num, ref)
+	if err != nil {
+		return nil, toStatus(ts.Log, "push police reference", err)
+	}
+	if id != "" {
 		return &hotlinev1.PushPoliceReferenceResponse{CallId: id}, nil
 	}
 	if ts.PoliceRefs == nil {

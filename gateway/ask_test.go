@@ -62,7 +62,7 @@ func TestAttachPoliceRefReturnsWhenTheCallEnds(t *testing.T) {
 	release := r.holdOwnerThenEnd("c1")
 
 	got := make(chan string, 1)
-	go func() { got <- r.svc.AttachPoliceRef(context.Background(), testCaller, "110-late") }()
+	go func() { id, _ := r.svc.AttachPoliceRef(context.Background(), testCaller, "110-late"); got <- id }()
 	time.Sleep(50 * time.Millisecond)
 	close(release)
 	select {

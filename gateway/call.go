@@ -395,7 +395,7 @@ func (c *Call) countEntry(ctx context.Context, l line.Line) {
 		c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.From110, Line: l.Number, At: c.entered})
 		c.s.o.Metrics.Transfers.From110Arrived()
 		c.s.mu.Lock()
-		c.s.from110[c.caller] = c
+		c.s.from110[c.caller] = append(c.s.from110[c.caller], c)
 		c.s.mu.Unlock()
 		if c.policeRef == "" && c.s.o.PoliceRefs != nil {
 			rctx, cancel := c.s.opCtx(ctx)
@@ -455,6 +455,7 @@ func (c *Call) channelGone(why string) {
 // handOver ends this owner without recording an outcome: another gateway
 // instance has adopted the call and will count its end.
 func (c *Call) handOver() {
+	c.outHandOver()
 	if c.counted {
 		c.s.o.Metrics.Calls.Active.WithLabelValues(c.line.Number).Dec()
 		c.counted = false
@@ -504,8 +505,7 @@ func (c *Call) finish(ctx context.Context, why string) {
 	c.s.log.Debug("call ended", "call_id", c.id, "line", c.line.Number, "phase", c.phase.String(),
 		"result", c.end.Result.String(), "reason", c.end.Reason, "why", why)
 	if c.line.Number != "" {
-		c.s.submitTicket(c.ticket(now))
-		c.unregister()
+		c.s.submitTicket(c.ticket(now)) // and unregisters the call once it is in Redis
 	}
 	c.enter(phaseEnded)
 }
@@ -521,18 +521,6 @@ func (c *Call) register(ctx context.Context) {
 		Skill: c.line.Skill, Caller: c.caller, DNIS: c.dnis, Entered: c.entered, Instance: c.s.o.Instance})
 	if err != nil {
 		c.s.log.Warn("call not registered as live", "call_id", c.id, "err", err)
-	}
-}
-
-// unregister removes the call from the registry once its ticket is written.
-func (c *Call) unregister() {
-	if c.s.o.Registry == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	if err := c.s.o.Registry.Leave(ctx, c.id); err != nil {
-		c.s.log.Debug("call not unregistered (the reaper will)", "call_id", c.id, "err", err)
 	}
 }
 

@@ -631,10 +631,10 @@ func TestPoliceReferenceAttachesToLiveCallFrom110(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	r.start("c1", EntryFrom110, "12345")
 	r.waitAction("moh c1 hold")
-	if id := r.svc.AttachPoliceRef(context.Background(), "13000000000", "110-X"); id != "" {
+	if id, _ := r.svc.AttachPoliceRef(context.Background(), "13000000000", "110-X"); id != "" {
 		t.Fatalf("reference attached to %q for a caller with no call", id)
 	}
-	if id := r.svc.AttachPoliceRef(context.Background(), testCaller, "110-2026-7"); id != "c1" {
+	if id, _ := r.svc.AttachPoliceRef(context.Background(), testCaller, "110-2026-7"); id != "c1" {
 		t.Fatalf("reference attached to %q, want c1", id)
 	}
 	r.hangup("c1")
@@ -643,7 +643,36 @@ func TestPoliceReferenceAttachesToLiveCallFrom110(t *testing.T) {
 	if len(tks) != 1 || tks[0].PoliceReference != "110-2026-7" {
 		t.Fatalf("tickets %v, want one with the police reference", tks)
 	}
-	if id := r.svc.AttachPoliceRef(context.Background(), testCaller, "late"); id != "" {
+	if id, _ := r.svc.AttachPoliceRef(context.Background(), testCaller, "late"); id != "" {
 		t.Fatalf("reference attached to ended call %q", id)
+	}
+}
+
+// Two live calls from 110 with the same trunk number cannot be told apart:
+// a reference pushed for that number goes to neither (the push is refused
+// with ErrPoliceRefAmbiguous) instead of to the wrong one; once one of them
+// has ended it goes to the other.
+func TestPoliceReferenceRefusedWhenTwoCallsShareTheNumber(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.start("c1", EntryFrom110, "12345")
+	r.waitAction("moh c1 hold")
+	r.start("c2", EntryFrom110, "12345")
+	r.waitAction("moh c2 hold")
+	id, err := r.svc.AttachPoliceRef(context.Background(), testCaller, "110-A")
+	if !errors.Is(err, ErrPoliceRefAmbiguous) || id != "" {
+		t.Fatalf("AttachPoliceRef with two calls = %q, %v; want ErrPoliceRefAmbiguous", id, err)
+	}
+	r.hangup("c1")
+	r.waitEnded("c1")
+	if id, err := r.svc.AttachPoliceRef(context.Background(), testCaller, "110-B"); err != nil || id != "c2" {
+		t.Fatalf("AttachPoliceRef after c1 ended = %q, %v; want c2", id, err)
+	}
+	r.hangup("c2")
+	r.waitEnded("c2")
+	for _, tk := range r.tickets() {
+		want := map[string]string{"c1": "", "c2": "110-B"}[tk.CallId]
+		if tk.PoliceReference != want {
+			t.Errorf("ticket %s has police reference %q, want %q", tk.CallId, tk.PoliceReference, want)
+		}
 	}
 }

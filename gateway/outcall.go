@@ -305,9 +305,38 @@ func (c *Call) outboundEnd(ctx context.Context, result string) {
 	t.LinkedTicketId = o.req.TicketID
 	t.AgentExtension = o.req.AgentExt
 	t.WaitSeconds = 0
-	c.s.submitTicket(t)
-	c.unregister()
+	c.s.submitTicket(t) // and unregisters the call once it is in Redis
 	c.enter(phaseEnded)
+}
+
+// outHandOver frees what an outbound call holds when its owner stops
+// without ending it (the gateway stops, or another instance took over the
+// application): the limiter slot, and the agent's pause if this call set
+// it. The next gateway does not adopt an outbound call's legs (they carry
+// HOTLINE_ROLE and are hung up), so no one else would free them. An
+// Originate still waiting is answered "failed".
+func (c *Call) outHandOver() {
+	o := c.out
+	if o == nil || c.phase == phaseEnded {
+		return
+	}
+	c.outReply(ResultFailed)
+	if c.phase != phaseNew { // startOutbound counted it
+		c.s.o.Metrics.Outbound.Active.Dec()
+	}
+	if o.req.release != nil {
+		o.req.release()
+		o.req.release = nil
+	}
+	if o.req.pausedByUs && c.s.o.Pool != nil {
+		// The owner's context is already cancelled when the gateway stops.
+		ctx, cancel := c.s.opCtx(context.Background())
+		defer cancel()
+		if _, err := c.s.o.Pool.SetReady(ctx, o.req.AgentExt); err != nil {
+			c.s.log.Warn("outbound handed over: agent not set ready again", "agent", o.req.AgentExt, "err", err)
+		}
+		o.req.pausedByUs = false
+	}
 }
 
 // outResync re-reads an outbound call's legs after lost events.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hotline12345/hotline-gw/transfer"
 )
@@ -62,21 +63,45 @@ func (s *Service) HandleTransfer(ctx context.Context, callID, agentExt string, i
 	return r.res, r.err
 }
 
+// ErrPoliceRefAmbiguous is returned by AttachPoliceRef when more than one
+// live call from 110 has the caller number: the reference could belong to
+// either, so it is attached to neither.
+var ErrPoliceRefAmbiguous = errors.New("more than one live call from 110 has this caller number")
+
 // AttachPoliceRef sets ref on the live from-110 call of caller number num;
 // it returns the call ID, or "" when there is none (or its owner ended or did
-// not answer before ctx or the ask timeout ended).
-func (s *Service) AttachPoliceRef(ctx context.Context, num, ref string) string {
+// not answer before ctx or the ask timeout ended), and ErrPoliceRefAmbiguous
+// when there are several.
+func (s *Service) AttachPoliceRef(ctx context.Context, num, ref string) (string, error) {
 	s.mu.Lock()
-	c := s.from110[num]
+	var c *Call
+	n := len(s.from110[num])
+	if n == 1 {
+		c = s.from110[num][0]
+	}
 	s.mu.Unlock()
-	if c == nil {
-		return ""
+	switch {
+	case n == 0:
+		return "", nil
+	case n > 1:
+		return "", fmt.Errorf("police reference for %s: %d calls: %w", num, n, ErrPoliceRefAmbiguous)
 	}
 	if _, err := ask(ctx, c, func(c *Call) bool { c.policeRef = ref; return true }); err != nil {
 		s.log.Info("110 reference not attached: the call's owner did not take it", "call_id", c.id, "err", err)
-		return ""
+		return "", nil
 	}
-	return c.id
+	return c.id, nil
+}
+
+// forgetFrom110 removes an ended call from the from-110 calls by number.
+// The caller holds s.mu.
+func (s *Service) forgetFrom110(c *Call) {
+	calls := slices.DeleteFunc(s.from110[c.caller], func(o *Call) bool { return o == c })
+	if len(calls) == 0 {
+		delete(s.from110, c.caller)
+		return
+	}
+	s.from110[c.caller] = calls
 }
 
 // PoliceRefs holds 110 case references by caller number until the call

@@ -22,6 +22,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
 	"github.com/hotline12345/hotline-gw/gateway/number"
+	"github.com/hotline12345/hotline-gw/internal/journal"
 	"github.com/hotline12345/hotline-gw/metrics"
 	"github.com/hotline12345/hotline-gw/transfer"
 )
@@ -81,9 +82,19 @@ type Options struct {
 	// Tickets; nil drops them (tests only).
 	Outbox   TicketOutbox
 	Instance string
+	// TicketJournal keeps the tickets not yet in the outbox on local disk
+	// (spool.dir); nil keeps them in memory only. TicketReplay are the ones
+	// a previous process left in it (journal.Open), spooled again at Start.
+	TicketJournal *journal.Journal
+	TicketReplay  []journal.Record
 	// Registry of live calls, so that calls ending unobserved still get
 	// their ticket; nil disables it.
 	Registry Registry
+	// Leases are the instances' heartbeats (store.Leases): this instance
+	// renews its own, and the reaper leaves the calls of an instance whose
+	// lease is current to that instance. Nil: every instance is taken for
+	// gone (the reaper's behaviour before leases).
+	Leases Leases
 }
 
 // Limiter bounds outbound calls (outbound.Limiter).
@@ -113,9 +124,9 @@ type Service struct {
 	wg        sync.WaitGroup
 
 	mu      sync.Mutex
-	calls   map[string]*Call // by call ID (the caller channel's ID)
-	closing bool             // Close has begun: no new owners
-	from110 map[string]*Call // live calls from 110, by caller number (for 110's references)
+	calls   map[string]*Call   // by call ID (the caller channel's ID)
+	closing bool               // Close has begun: no new owners
+	from110 map[string][]*Call // live calls from 110, by caller number (for 110's references)
 
 	router  *router
 	tickets *ticketSpool
@@ -151,12 +162,14 @@ func New(o Options) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	bg, bgCancel := context.WithCancel(context.Background())
 	s := &Service{o: o, log: o.Logger, ctx: ctx, cancel: cancel, bg: bg, bgCancel: bgCancel,
-		calls: map[string]*Call{}, from110: map[string]*Call{}, bgDone: make(chan struct{})}
+		calls: map[string]*Call{}, from110: map[string][]*Call{}, bgDone: make(chan struct{})}
 	if o.Pool != nil {
 		s.router = newRouter(o.Pool, o.Logger, o.Metrics.Router, o.PollInterval)
 	}
 	if o.Outbox != nil {
 		s.tickets = newTicketSpool(o.Outbox, o.Logger, 100000)
+		s.tickets.j = o.TicketJournal
+		s.tickets.onEnqueued = s.unregister
 	}
 	o.Dispatcher.SetNewOwner(s.newOwner)
 	return s
@@ -171,8 +184,13 @@ func (s *Service) Start() {
 		go func() { defer wg.Done(); s.router.run(s.bg) }()
 	}
 	if s.tickets != nil {
+		s.tickets.replay(s.o.TicketReplay)
 		wg.Add(1)
 		go func() { defer wg.Done(); s.tickets.run(s.bg) }()
+	}
+	if s.o.Leases != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.renewLease(s.bg) }()
 	}
 	go func() { wg.Wait(); close(s.bgDone) }()
 	s.accepting.Store(true)
@@ -180,7 +198,10 @@ func (s *Service) Start() {
 
 // submitTicket writes a finished call's ticket to the outbox (a Redis
 // stream) before the call's owner ends, so that a crash right after loses
-// nothing; while Redis is unreachable the spool keeps retrying.
+// nothing; while Redis is unreachable the ticket goes to the local journal
+// (durable across a SIGKILL, replayed at start) and the spool keeps
+// retrying. The call leaves the live-call registry only once its ticket is
+// in Redis.
 func (s *Service) submitTicket(t *hotlinev1.Ticket) {
 	if s.tickets == nil {
 		return
@@ -188,9 +209,24 @@ func (s *Service) submitTicket(t *hotlinev1.Ticket) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	err := s.o.Outbox.Enqueue(ctx, t)
 	cancel()
-	if err != nil {
-		s.log.Warn("ticket not yet in the outbox; spooled for retry", "ticket_id", t.GetTicketId(), "err", err)
-		s.tickets.add(t)
+	if err == nil {
+		s.unregister(t.GetCallId())
+		return
+	}
+	s.log.Warn("ticket not yet in the outbox; spooled for retry", "ticket_id", t.GetTicketId(), "err", err)
+	s.tickets.journal(t)
+	s.tickets.add(t)
+}
+
+// unregister removes a call from the registry once its ticket is in Redis.
+func (s *Service) unregister(callID string) {
+	if s.o.Registry == nil || callID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := s.o.Registry.Leave(ctx, callID); err != nil {
+		s.log.Debug("call not unregistered (the reaper will)", "call_id", callID, "err", err)
 	}
 }
 
@@ -269,9 +305,7 @@ func (s *Service) spawn(c *Call, attach func()) bool {
 		c.mb.Close()
 		s.mu.Lock()
 		delete(s.calls, c.id)
-		if s.from110[c.caller] == c {
-			delete(s.from110, c.caller)
-		}
+		s.forgetFrom110(c)
 		s.mu.Unlock()
 	}()
 	return true

@@ -7,8 +7,11 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/internal/backoff"
+	"github.com/hotline12345/hotline-gw/internal/journal"
 )
 
 // TicketOutbox is where finished calls' tickets go (ticket.Outbox: a Redis
@@ -22,12 +25,15 @@ type TicketOutbox interface {
 // Redis and no ticket is lost to an outage (bounded; overflow is logged as
 // an error with the ticket ID).
 type ticketSpool struct {
-	out  TicketOutbox
-	log  *slog.Logger
-	q    chan *hotlinev1.Ticket
-	mu   sync.Mutex
-	cond *sync.Cond
-	busy int
+	out TicketOutbox
+	j   *journal.Journal // nil: memory only
+	// onEnqueued runs with the call ID once a ticket is in the outbox.
+	onEnqueued func(callID string)
+	log        *slog.Logger
+	q          chan *hotlinev1.Ticket
+	mu         sync.Mutex
+	cond       *sync.Cond
+	busy       int
 }
 
 func newTicketSpool(out TicketOutbox, log *slog.Logger, limit int) *ticketSpool {
@@ -45,6 +51,48 @@ func (s *ticketSpool) add(t *hotlinev1.Ticket) {
 	default:
 		s.done()
 		s.log.Error("ticket spool full: ticket not handed off", "ticket_id", t.GetTicketId())
+	}
+}
+
+// journal keeps t in the local journal before it is spooled in memory.
+func (s *ticketSpool) journal(t *hotlinev1.Ticket) {
+	if s.j == nil {
+		return
+	}
+	b, err := proto.Marshal(t)
+	if err == nil {
+		err = s.j.Add(t.GetTicketId(), b)
+	}
+	if err != nil {
+		s.log.Error("ticket not journaled: lost if the gateway dies before Redis is back", "ticket_id", t.GetTicketId(), "err", err)
+	}
+}
+
+// replay spools again the tickets a previous process left in the journal.
+func (s *ticketSpool) replay(recs []journal.Record) {
+	for _, r := range recs {
+		t := &hotlinev1.Ticket{}
+		if err := proto.Unmarshal(r.Data, t); err != nil {
+			s.log.Error("journaled ticket undecodable; dropped", "ticket_id", r.Key, "err", err)
+			if s.j != nil {
+				_ = s.j.Done(r.Key)
+			}
+			continue
+		}
+		s.log.Info("ticket from the journal of a previous process spooled again", "ticket_id", r.Key)
+		s.add(t)
+	}
+}
+
+// enqueued forgets a ticket that is in the outbox.
+func (s *ticketSpool) enqueued(t *hotlinev1.Ticket) {
+	if s.j != nil {
+		if err := s.j.Done(t.GetTicketId()); err != nil {
+			s.log.Warn("journal: ticket not marked done (replayed once more at start; the outbox dedups)", "ticket_id", t.GetTicketId(), "err", err)
+		}
+	}
+	if s.onEnqueued != nil {
+		s.onEnqueued(t.GetCallId())
 	}
 }
 
@@ -71,6 +119,7 @@ func (s *ticketSpool) run(ctx context.Context) {
 			err := s.out.Enqueue(octx, t)
 			cancel()
 			if err == nil {
+				s.enqueued(t)
 				break
 			}
 			s.log.Warn("ticket not yet in the outbox; retrying", "ticket_id", t.GetTicketId(), "err", err)

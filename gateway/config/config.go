@@ -28,6 +28,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
 	"github.com/hotline12345/hotline-gw/internal/conf"
+	"github.com/hotline12345/hotline-gw/internal/journal"
 	"github.com/hotline12345/hotline-gw/tlsconf"
 	"github.com/hotline12345/hotline-gw/transfer"
 )
@@ -37,6 +38,7 @@ import (
 type (
 	Duration     = conf.Duration
 	Redis        = store.Config
+	Spool        = journal.Config
 	Line         = line.Config
 	Numbering    = line.Numbering
 	ACD          = acd.Config
@@ -55,6 +57,7 @@ type Config struct {
 	Listen    Listen    `yaml:"listen"`
 	ARI       ARI       `yaml:"ari"`
 	Redis     Redis     `yaml:"redis"`
+	Spool     Spool     `yaml:"spool"`
 	Timezone  string    `yaml:"timezone"`
 	Numbering Numbering `yaml:"numbering"`
 	Lines     []Line    `yaml:"lines"`
@@ -149,6 +152,7 @@ func Default() Config {
 			ReadTimeout:    Duration(ari.DefaultReadTimeout),
 		},
 		Redis:        store.DefaultConfig(),
+		Spool:        journal.DefaultConfig(),
 		Timezone:     "Asia/Shanghai",
 		AnswerTarget: Duration(15 * time.Second),
 		ACD:          acd.DefaultConfig(),
@@ -322,6 +326,7 @@ func (c *Config) Validate() error {
 		bad("ari.queue_size", "%d is too small (at least 8)", c.ARI.QueueSize)
 	}
 	errs = append(errs, c.Redis.Validate()...)
+	errs = append(errs, c.Spool.Validate()...)
 	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
 		bad("timezone", "%q is not a known time zone", c.Timezone)
 	}

@@ -8,6 +8,7 @@ package count
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/internal/backoff"
+	"github.com/hotline12345/hotline-gw/internal/journal"
 	"github.com/hotline12345/hotline-gw/metrics"
 )
 
@@ -90,6 +92,7 @@ type Counter struct {
 	m       *metrics.Calls
 	pending chan Op
 	timeout time.Duration
+	j       *journal.Journal
 
 	mu       sync.Mutex
 	flushed  *sync.Cond
@@ -105,6 +108,9 @@ type Options struct {
 	Metrics      *metrics.Calls
 	PendingLimit int           // ops held while Redis is unreachable
 	Timeout      time.Duration // per Redis round trip
+	// Journal keeps every op on local disk until Redis has it (spool.dir),
+	// so a SIGKILL during a Redis outage loses no count; nil: memory only.
+	Journal *journal.Journal
 }
 
 // New returns a Counter; call Run to start applying.
@@ -117,7 +123,7 @@ func New(o Options) *Counter {
 	}
 	c := &Counter{
 		rdb: o.Redis, keys: o.Keys, loc: o.Location, log: o.Logger, m: o.Metrics,
-		pending: make(chan Op, o.PendingLimit), timeout: o.Timeout,
+		pending: make(chan Op, o.PendingLimit), timeout: o.Timeout, j: o.Journal,
 	}
 	c.flushed = sync.NewCond(&c.mu)
 	return c
@@ -129,6 +135,40 @@ func (c *Counter) Add(op Op) {
 	if op.At.IsZero() {
 		op.At = time.Now()
 	}
+	if c.j != nil {
+		b, err := json.Marshal(op)
+		if err == nil {
+			err = c.j.Add(journalKey(op), b)
+		}
+		if err != nil {
+			c.log.Error("count not journaled: lost if the gateway dies before Redis has it", "call_id", op.CallID, "kind", op.Kind, "err", err)
+		}
+	}
+	c.queue(op)
+}
+
+// Replay queues the ops a previous process left in the journal
+// (journal.Open); call it before Run. Applying an op twice counts it once.
+func (c *Counter) Replay(recs []journal.Record) {
+	for _, r := range recs {
+		var op Op
+		if err := json.Unmarshal(r.Data, &op); err != nil || op.CallID == "" {
+			c.log.Error("journaled count undecodable; dropped", "key", r.Key, "err", err)
+			if c.j != nil {
+				_ = c.j.Done(r.Key)
+			}
+			continue
+		}
+		c.queue(op)
+	}
+	if len(recs) > 0 {
+		c.log.Info("counts from the journal of a previous process queued again", "counts", len(recs))
+	}
+}
+
+func journalKey(op Op) string { return op.CallID + "/" + string(op.Kind) }
+
+func (c *Counter) queue(op Op) {
 	c.mu.Lock()
 	c.inFlight++
 	c.mu.Unlock()
@@ -206,6 +246,15 @@ func (c *Counter) Run(ctx context.Context) {
 			}
 		}
 		c.m.CountPending.Sub(float64(len(batch)))
+		if c.j != nil {
+			keys := make([]string, len(batch))
+			for i, op := range batch {
+				keys[i] = journalKey(op)
+			}
+			if err := c.j.Done(keys...); err != nil {
+				c.log.Warn("journal: counts not marked done (replayed at start; counted once anyway)", "err", err)
+			}
+		}
 		c.done(len(batch))
 	}
 }

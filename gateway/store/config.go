@@ -33,15 +33,20 @@ type Config struct {
 	// plaintext when every address is on loopback and TLS (system roots)
 	// otherwise.
 	TLS tlsconf.Client `yaml:"tls"`
+	// InstanceLease is the TTL of each gateway instance's heartbeat in
+	// Redis (renewed every third of it): the reaper writes the stub ticket
+	// of a call that ended unobserved only once its owner's lease lapsed.
+	InstanceLease conf.Duration `yaml:"instance_lease"`
 }
 
 // DefaultConfig is the section's defaults: the lab's Redis.
 func DefaultConfig() Config {
 	return Config{
-		Addrs:        []string{"127.0.0.1:6379"},
-		KeyPrefix:    "hl",
-		Timeout:      conf.Duration(2 * time.Second),
-		PendingLimit: 100000,
+		Addrs:         []string{"127.0.0.1:6379"},
+		KeyPrefix:     "hl",
+		Timeout:       conf.Duration(2 * time.Second),
+		PendingLimit:  100000,
+		InstanceLease: conf.Duration(15 * time.Second),
 	}
 }
 
@@ -72,6 +77,9 @@ func (c *Config) Validate() []error {
 	}
 	if c.Timeout <= 0 {
 		e.Bad("redis.timeout", "must be positive")
+	}
+	if c.InstanceLease < conf.Duration(time.Second) {
+		e.Bad("redis.instance_lease", "must be at least 1s")
 	}
 	if c.PendingLimit < 0 {
 		e.Bad("redis.pending_limit", "must not be negative")

@@ -430,6 +430,11 @@ func (d *Deliverer) deliver(ctx context.Context, msg redis.XMessage) {
 		return
 	}
 	id := t.GetTicketId()
+	if IsStub(t) && d.superseded(ctx, id) {
+		d.log.Info("stub ticket superseded by the full ticket; not delivered", "ticket_id", id, "entry", msg.ID)
+		d.ack(ctx, msg.ID)
+		return
+	}
 	dup, err := d.o.Sink.Submit(ctx, t)
 	if err != nil && status.Code(err) == codes.AlreadyExists {
 		dup, err = true, nil // the sink has it (by its ID, the idempotency key)
@@ -479,6 +484,15 @@ func (d *Deliverer) deliver(ctx context.Context, msg redis.XMessage) {
 	d.log.Log(ctx, lvl, "ticket not delivered; will retry", "ticket_id", id, "entry", msg.ID,
 		"attempt", n, "refusals", attempts, "code", code.String(), "retry_in", delay, "err", err)
 	d.scheduleRetry(msg, delay)
+}
+
+// superseded reports whether a full ticket has been enqueued for the ID of
+// a stub; on a Redis error the stub is delivered (the full one follows it).
+func (d *Deliverer) superseded(ctx context.Context, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
+	defer cancel()
+	n, err := supersededScript.Run(ctx, d.o.Redis, []string{seenKey(d.o.Keys, id)}).Int()
+	return err == nil && n == 1
 }
 
 // classify returns err's gRPC code and whether it means the sink could not

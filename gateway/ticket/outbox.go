@@ -57,14 +57,40 @@ func ValidateID(id string) error {
 	return nil
 }
 
+// EndReasonUnobserved is the end reason of a stub ticket: the one the
+// reaper writes for a call that ended while no gateway watched it. It holds
+// only what the call registry knew (line, caller, entry time); the owner's
+// full ticket, if it is written later, supersedes it.
+const EndReasonUnobserved = "ended_unobserved"
+
+// IsStub reports whether t is a reaper's stub ticket.
+func IsStub(t *hotlinev1.Ticket) bool { return t.GetEndReason() == EndReasonUnobserved }
+
+// The seen key's values: which kind of ticket was enqueued for the ID.
+// "1" (written before stubs existed) counts as full.
+const (
+	seenFull = "1"
+	seenStub = "stub"
+)
+
 // enqueueScript adds a ticket to the outbox unless its ID was enqueued
-// before. KEYS: seen, stream. ARGV: ttl seconds, ticket ID, encoded ticket.
-// Returns the new entry ID, or false when the ID was already enqueued.
+// before, or only a stub was and this ticket is full (it supersedes the
+// stub). KEYS: seen, stream. ARGV: ttl seconds, ticket ID, encoded ticket,
+// seen value ("1" full, "stub"). Returns the new entry ID, or false when
+// the ID was already enqueued.
 var enqueueScript = redis.NewScript(`
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  return redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], 't', ARGV[3])
-end
-return false
+local cur = redis.call('GET', KEYS[1])
+if cur and not (cur == 'stub' and ARGV[4] ~= 'stub') then return false end
+redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[1])
+return redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], 't', ARGV[3])
+`)
+
+// supersededScript tells whether a stub in the outbox has been superseded
+// by a full ticket for the same ID. KEYS: seen. Returns 1 if it has.
+var supersededScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= 'stub' then return 1 end
+return 0
 `)
 
 // Outbox is the durable queue of tickets waiting for delivery.
@@ -100,7 +126,11 @@ func seenKey(k store.Keys, id string) string { return k.Key("tickets", "seen", i
 // Enqueue stores t in the outbox and returns once Redis has it: from then on
 // the ticket is durable and will be delivered. A ticket ID enqueued before
 // (within SeenTTL) is accepted without being queued again, so retrying
-// Enqueue after an error is always safe.
+// Enqueue after an error is always safe — except that a full ticket for an
+// ID of which only a stub (IsStub) was enqueued supersedes the stub: it is
+// queued, and the stub, if still undelivered, is not delivered. The sink
+// sees the full ticket; if it already had the stub, it gets the full
+// ticket under the same ID after it and must let it replace the stub.
 func (o *Outbox) Enqueue(ctx context.Context, t *hotlinev1.Ticket) error {
 	_, err := o.Add(ctx, t)
 	return err
@@ -122,7 +152,11 @@ func (o *Outbox) Add(ctx context.Context, t *hotlinev1.Ticket) (added bool, err 
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	keys := []string{seenKey(o.keys, id), streamKey(o.keys)}
-	res, err := enqueueScript.Run(ctx, o.rdb, keys, int(SeenTTL/time.Second), id, b).Result()
+	kind := seenFull
+	if IsStub(t) {
+		kind = seenStub
+	}
+	res, err := enqueueScript.Run(ctx, o.rdb, keys, int(SeenTTL/time.Second), id, b, kind).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 		o.log.Info("ticket already enqueued; not queued again", "ticket_id", id)

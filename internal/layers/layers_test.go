@@ -49,6 +49,7 @@ var layer = map[string]int{
 	"sdnotify":                  7,
 	"internal/conf":             6,
 	"internal/randid":           6,
+	"internal/journal":          5,
 	"internal/backoff":          6,
 	"internal/layers":           6,
 	"api/...":                   6,

@@ -262,6 +262,9 @@ type GatewayOptions struct {
 	// GRPCTLS is the YAML flow mapping of listen.grpc_tls (e.g.
 	// "{cert_file: ..., key_file: ...}"); empty: plaintext on loopback.
 	GRPCTLS string
+	// SpoolDir is the gateway's spool.dir (its local journals): NewGateway
+	// gives each gateway its own test directory, kept across restarts.
+	SpoolDir string
 }
 
 // StartGateway writes a lab configuration and starts hotline-gw; it waits
@@ -282,6 +285,9 @@ func NewGateway(t testing.TB, o GatewayOptions) *Gateway {
 	}
 	if o.GRPC == "" {
 		o.GRPC = FreeAddr(t)
+	}
+	if o.SpoolDir == "" {
+		o.SpoolDir = filepath.Join(t.TempDir(), "spool")
 	}
 	g := &Gateway{t: t, HTTP: o.HTTP, GRPC: o.GRPC}
 	cfg := GatewayConfig(o)
@@ -311,6 +317,9 @@ func GatewayConfig(o GatewayOptions) string {
 	if o.App == "" {
 		o.App = "hotline-gw"
 	}
+	if o.SpoolDir == "" {
+		o.SpoolDir = filepath.Join(os.TempDir(), "hotline-gw-lab-spool")
+	}
 	listen := fmt.Sprintf("{http: %q, grpc: %q}", o.HTTP, o.GRPC)
 	if o.GRPCTLS != "" {
 		listen = fmt.Sprintf("{http: %q, grpc: %q, grpc_tls: %s}", o.HTTP, o.GRPC, o.GRPCTLS)
@@ -320,6 +329,7 @@ instance: %s
 listen: %s
 ari: {url: %q, username: %q, password: %q, application: %s}
 redis: {addrs: %s, key_prefix: hl}
+spool: {dir: %q}
 numbering: {strip_prefixes: ["+86", "0086", "86", "0739"]}
 lines:
   - {number: "12345", name: "12345政务服务便民热线", skill: general, record: %t}
@@ -333,7 +343,7 @@ auth:
   ticket_system: [{name: lab-tickets, token: %q}]
   rate_limit: {per_second: 1000, burst: 2000}
   reflection: true
-%s`, o.App, listen, ARIURL, ARIUser, ARIPass, o.App, redis, o.Record, SupervisorToken, PoliceToken, TicketSystemToken, o.Extra)
+%s`, o.App, listen, ARIURL, ARIUser, ARIPass, o.App, redis, o.SpoolDir, o.Record, SupervisorToken, PoliceToken, TicketSystemToken, o.Extra)
 }
 
 // Start starts the process (again, after Kill or Terminate).

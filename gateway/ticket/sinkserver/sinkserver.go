@@ -2,7 +2,10 @@
 // stand-in for the city's ticket system): it appends every new ticket as one
 // protojson line to a file, fsynced before it answers, and deduplicates by
 // ticket ID, also across restarts (the IDs are loaded from the file at
-// start). Concurrent submissions share one fsync (group commit).
+// start). Concurrent submissions share one fsync (group commit). A full
+// ticket supersedes a stored stub with the same ID (ticket.IsStub: the
+// reaper's "ended_unobserved" ticket): it is appended after it, and the last
+// line of an ID is the ticket. A stub never supersedes anything.
 package sinkserver
 
 import (
@@ -41,6 +44,7 @@ type FileSink struct {
 
 	mu     sync.Mutex
 	seen   map[string]*batch // nil: durable in the file; else: in that batch
+	stubs  map[string]bool   // IDs whose stored ticket is a stub
 	cur    *batch            // being filled, not yet written
 	failed error             // a write or fsync failed: the file is suspect
 	stored int
@@ -55,10 +59,11 @@ type FileSink struct {
 
 // batch is the lines committed by one write and one fsync.
 type batch struct {
-	buf  []byte
-	ids  []string
-	done chan struct{} // closed after the fsync
-	err  error
+	buf   []byte
+	ids   []string
+	fresh int           // IDs not stored before (the others supersede a stub)
+	done  chan struct{} // closed after the fsync
+	err   error
 }
 
 // Open loads the ticket IDs already in path (creating it if missing) and
@@ -70,7 +75,7 @@ func Open(path string, log *slog.Logger) (*FileSink, error) {
 		return nil, fmt.Errorf("open ticket file: %w", err)
 	}
 	s := &FileSink{
-		path: path, f: f, log: log, seen: make(map[string]*batch), submits: make(map[string]int),
+		path: path, f: f, log: log, seen: make(map[string]*batch), stubs: make(map[string]bool), submits: make(map[string]int),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if err := s.load(); err != nil {
@@ -118,6 +123,7 @@ func (s *FileSink) load() error {
 			s.seen[t.GetTicketId()] = nil
 			s.stored++
 		}
+		s.stubs[t.GetTicketId()] = ticket.IsStub(t) // the last line wins
 	}
 }
 
@@ -177,14 +183,22 @@ func (s *FileSink) SubmitTicket(ctx context.Context, req *hotlinev1.SubmitTicket
 		return nil, status.Errorf(codes.Unavailable, "ticket file unusable after a write error: %v", s.failed)
 	}
 	b, known := s.seen[id]
-	dup := known
-	if !known {
+	supersedes := known && s.stubs[id] && !ticket.IsStub(t)
+	dup := known && !supersedes
+	if !dup {
+		if supersedes {
+			s.log.Info("full ticket supersedes the stored stub", "ticket_id", id)
+		}
+		s.stubs[id] = ticket.IsStub(t)
 		if s.cur == nil {
 			s.cur = &batch{done: make(chan struct{})}
 		}
 		b = s.cur
 		b.buf = append(append(b.buf, line...), '\n')
 		b.ids = append(b.ids, id)
+		if !supersedes {
+			b.fresh++
+		}
 		s.seen[id] = b
 		select {
 		case s.wake <- struct{}{}:
@@ -245,13 +259,14 @@ func (s *FileSink) commit(b *batch) {
 		s.failed = err
 		for _, id := range b.ids {
 			delete(s.seen, id)
+			delete(s.stubs, id)
 		}
 		s.log.Error("ticket file write failed; sink refuses further tickets", "file", s.path, "err", err)
 	} else {
 		for _, id := range b.ids {
 			s.seen[id] = nil
 		}
-		s.stored += len(b.ids)
+		s.stored += b.fresh
 	}
 	s.mu.Unlock()
 	b.err = err

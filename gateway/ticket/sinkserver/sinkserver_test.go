@@ -164,3 +164,45 @@ func TestRestartedSinkStillDeduplicates(t *testing.T) {
 		t.Fatalf("file has %d lines, want 4:\n%s", len(lines), b)
 	}
 }
+
+// A full ticket replaces a stored stub (the reaper's "ended_unobserved")
+// with the same ID, also after a restart; a stub never replaces anything,
+// and the full ticket is deduplicated like any other.
+func TestFullTicketReplacesStoredStub(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.jsonl")
+	s := serve(t, path, "")
+	c := hotlinev1.NewTicketSinkClient(s.conn)
+	put := func(c hotlinev1.TicketSinkClient, reason string) bool {
+		t.Helper()
+		resp, err := c.SubmitTicket(ctxT(t), &hotlinev1.SubmitTicketRequest{Ticket: &hotlinev1.Ticket{
+			TicketId: "s-1", CallId: "s-1", Line: "12345", EndReason: reason}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetDuplicate()
+	}
+	if put(c, "ended_unobserved") {
+		t.Fatal("stub: duplicate on first submit")
+	}
+	s.stop()
+	s = serve(t, path, "")
+	c = hotlinev1.NewTicketSinkClient(s.conn)
+	if !put(c, "ended_unobserved") {
+		t.Fatal("a repeated stub was stored again")
+	}
+	if put(c, "completed") {
+		t.Fatal("the full ticket was refused as a duplicate of the stored stub")
+	}
+	if !put(c, "completed") || !put(c, "ended_unobserved") {
+		t.Fatal("the full ticket, or a stub after it, was stored again")
+	}
+	if s.fs.Len() != 1 {
+		t.Errorf("sink holds %d distinct tickets, want 1", s.fs.Len())
+	}
+	s.stop()
+	s = serve(t, path, "")
+	c = hotlinev1.NewTicketSinkClient(s.conn)
+	if !put(c, "ended_unobserved") || !put(c, "completed") {
+		t.Fatal("after a restart the full ticket was not kept over the stub")
+	}
+}
