@@ -67,6 +67,7 @@ shutdown: {drain_timeout: 2s}
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	cfg.Spool.Dir = t.TempDir() // never the production /var/lib/hotline-gw/spool
 	return cfg
 }
 

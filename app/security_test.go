@@ -81,6 +81,7 @@ shutdown: {drain_timeout: 1s}
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Spool.Dir = t.TempDir() // never the production /var/lib/hotline-gw/spool
 	a, err := New(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -201,6 +202,7 @@ shutdown: {drain_timeout: 1s}
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Spool.Dir = t.TempDir() // never the production /var/lib/hotline-gw/spool
 	rdb, err := store.Open(cfg.Redis)
 	if err != nil {
 		t.Fatal(err)
