@@ -34,6 +34,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway/config"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
+	"github.com/hotline12345/hotline-gw/gateway/live"
 	"github.com/hotline12345/hotline-gw/gateway/number"
 	"github.com/hotline12345/hotline-gw/gateway/outbound"
 	"github.com/hotline12345/hotline-gw/gateway/store"
@@ -67,6 +68,7 @@ type App struct {
 	pool           *acd.Pool
 	callbacks      *callback.Store
 	police         *transfer.PoliceNotifier
+	live           *live.Hub
 	deliverer      *ticket.Deliverer
 	grpc           *grpc.Server
 	health         *health.Server
@@ -244,6 +246,13 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	reflectionOn := auth.RegisterReflection(a.grpc, cfg.Auth.Reflection)
 	hotlinev1.RegisterStatsServiceServer(a.grpc, &edge.StatsServer{Counter: a.counter, Plan: plan, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), Log: rpcLog})
 	agentSrv.Register(a.grpc)
+	a.live = live.NewHub(live.HubOptions{
+		Source: &live.Source{Board: a.pool, Counts: a.counter, Calls: store.CallRegistry{Redis: a.rdb, Keys: keys}, Plan: plan,
+			Location: loc, AnswerTarget: cfg.AnswerTarget.D(), ConnectRateTarget: cfg.Live.ConnectRateTarget},
+		Interval: cfg.Live.RefreshInterval.D(), Ready: a.Ready, Instance: cfg.Instance, Metrics: m.Live,
+		Logger: log.With("component", "live"),
+	})
+	hotlinev1.RegisterLiveServiceServer(a.grpc, &edge.LiveServer{Live: a.live, Log: rpcLog})
 	hotlinev1.RegisterCallServiceServer(a.grpc, &edge.CallServer{Service: a.svc, Auth: auth.Agents{}, Numbers: numbers,
 		Callbacks: a.callbacks, Outcome: m.Outbound.CallEnded, Log: rpcLog})
 	hotlinev1.RegisterTransferServiceServer(a.grpc, &edge.TransferServer{Service: a.svc, Auth: auth.Agents{}, Records: xferStore, PoliceRefs: policeRefs, Log: rpcLog})
@@ -314,6 +323,7 @@ func (a *App) Run(ctx context.Context) error {
 	goBG("ari", func(ctx context.Context) { _ = a.ari.Run(ctx) })
 	goBG("health", func(ctx context.Context) { watchHealth(ctx, a.health, a.Ready) })
 	goBG("event loop watch", a.watchLoop)
+	goBG("live figures", a.live.Run)
 
 	a.svc.Start()
 	a.lc.onStop("call owners", a.closeCalls)

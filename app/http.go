@@ -22,6 +22,7 @@ func (a *App) httpHandler(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", a.healthz)
+	a.wallRoutes(mux)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		ariReady, accepting := a.ari.Ready(), a.svc.Accepting()
 		if ariReady && accepting {

@@ -19,6 +19,8 @@ import (
 //	  police110:
 //	    - {name: 110-platform, token_env: HOTLINE_POLICE110_TOKEN}
 //	  ticket_system: []
+//	  wall:
+//	    - {name: hall-screen, token_file: /etc/hotline/wall.token}
 //	  rate_limit: {per_second: 20, burst: 40}
 //	  max_event_streams_per_agent: 2
 //	  reflection: false
@@ -26,6 +28,8 @@ type Config struct {
 	Supervisors  []Secret `yaml:"supervisors"`
 	Police110    []Secret `yaml:"police110"`
 	TicketSystem []Secret `yaml:"ticket_system"`
+	// Wall are the read-only tokens of wall screens (/wall, LiveService).
+	Wall []Secret `yaml:"wall"`
 	// RateLimit applies to each token separately.
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// MaxEventStreamsPerAgent bounds AgentService.StreamEvents streams open
@@ -95,7 +99,7 @@ func (c Config) credentials(getenv func(string) string) ([]Credential, error) {
 		key  string
 		role Role
 		list []Secret
-	}{{"supervisors", RoleSupervisor, c.Supervisors}, {"police110", RolePolice110, c.Police110}, {"ticket_system", RoleTicketSystem, c.TicketSystem}} {
+	}{{"supervisors", RoleSupervisor, c.Supervisors}, {"police110", RolePolice110, c.Police110}, {"ticket_system", RoleTicketSystem, c.TicketSystem}, {"wall", RoleWall, c.Wall}} {
 		for i, s := range grp.list {
 			f := fmt.Sprintf("%s[%d]", grp.key, i)
 			if !validName(s.Name) {

@@ -49,6 +49,10 @@ const (
 	// can be configured so that such RPCs (e.g. a dead-letter requeue by the
 	// ticket system) get a role without a configuration change.
 	RoleTicketSystem Role = "ticket_system"
+	// RoleWall is a wall screen (大屏) or another read-only display: the
+	// live figures (LiveService, /live/snapshot, /live/stream) and nothing
+	// else. Its tokens sit in screens in a hall: they reveal no caller.
+	RoleWall Role = "wall"
 	// RoleGateway is the gateway itself as a client of a peer's service
 	// (TicketSink at the ticket system, PoliceLink at 110). The gateway never
 	// serves these; the policy is for the peers' servers that use this
@@ -58,7 +62,7 @@ const (
 
 // Roles lists every role, in a stable order.
 func Roles() []Role {
-	return []Role{RoleAgent, RoleSupervisor, RolePolice110, RoleTicketSystem, RoleGateway}
+	return []Role{RoleAgent, RoleSupervisor, RolePolice110, RoleTicketSystem, RoleWall, RoleGateway}
 }
 
 // Valid reports whether r is one of Roles().
@@ -112,10 +116,18 @@ type Policy map[string]Rule
 //     (VisibleTransfer), a supervisor and 110 see all.
 //   - ListCallbacks: an agent sees an unclaimed task's number masked until
 //     it claims it (MaskCallback), a supervisor sees all.
+//   - LiveService: supervisors and wall screens read the same figures
+//     (no caller numbers in them).
 var SharedReads = []string{
 	hotlinev1.TransferService_ListTransfers_FullMethodName,
 	hotlinev1.CallService_ListCallbacks_FullMethodName,
+	hotlinev1.LiveService_GetSnapshot_FullMethodName,
+	hotlinev1.LiveService_StreamSnapshots_FullMethodName,
 }
+
+// LiveRule is the policy of the live figures, over gRPC (LiveService) and
+// HTTP (/live/snapshot, /live/stream).
+var LiveRule = Rule{Roles: []Role{RoleSupervisor, RoleWall}}
 
 // DefaultPolicy is the gateway's policy: every method of every service in
 // api/hotline/v1, the standard health service and server reflection.
@@ -141,6 +153,10 @@ func DefaultPolicy() Policy {
 		hotlinev1.TransferService_PushPoliceReference_FullMethodName: only(RolePolice110),
 
 		hotlinev1.StatsService_GetStats_FullMethodName: only(RoleSupervisor),
+
+		// The wall screen's figures: supervisors and wall screens.
+		hotlinev1.LiveService_GetSnapshot_FullMethodName:     LiveRule,
+		hotlinev1.LiveService_StreamSnapshots_FullMethodName: LiveRule,
 
 		// Served by the peers, called by the gateway.
 		hotlinev1.TicketSink_SubmitTicket_FullMethodName:   only(RoleGateway),

@@ -27,6 +27,7 @@ var testCreds = []Credential{
 	{Role: RoleSupervisor, Name: "duty-desk", Token: "supervisor-token-cccccccc"},
 	{Role: RolePolice110, Name: "110-platform", Token: "police110-token-dddddddd"},
 	{Role: RoleTicketSystem, Name: "tickets", Token: "ticketsys-token-eeeeeeee"},
+	{Role: RoleWall, Name: "hall-screen", Token: "wall-screen-token-gggggggg"},
 	{Role: RoleGateway, Name: "gw-a", Token: "gateway-token-ffffffffff"},
 }
 

@@ -13,6 +13,10 @@ type Calls struct {
 	Calls *prometheus.CounterVec
 	// Answered counts calls answered by an agent, by line.
 	Answered *prometheus.CounterVec
+	// AnsweredWithinTarget counts calls answered by an agent within the
+	// service level (answer_target, default 15 s), by line; counted once
+	// per call like Answered.
+	AnsweredWithinTarget *prometheus.CounterVec
 	// Abandoned counts calls the caller left before an agent answered, by
 	// line and stage ("greeting", "queue", "ringing").
 	Abandoned *prometheus.CounterVec
@@ -42,6 +46,10 @@ func newCalls(f promauto.Factory) *Calls {
 		Answered: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_calls_answered_total",
 			Help: "Calls answered by an agent, by line.",
+		}, []string{"line"}),
+		AnsweredWithinTarget: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_calls_answered_within_target_total",
+			Help: "Calls answered by an agent within answer_target (GB/T 33358: 15 s) of their entry, by line.",
 		}, []string{"line"}),
 		Abandoned: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_calls_abandoned_total",

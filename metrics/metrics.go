@@ -24,6 +24,8 @@ type Metrics struct {
 	EventLoop *EventLoop
 	// Router is the hand-off queue to the routing loop.
 	Router *Router
+	// Live is the wall's figures refreshed from Redis (gateway/live).
+	Live *Live
 	// Build is hotline_build_info: 1, labelled with the running build.
 	Build prometheus.Gauge
 }
@@ -40,6 +42,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		Outbound:  newOutbound(f),
 		EventLoop: newEventLoop(f),
 		Router:    newRouter(f),
+		Live:      newLive(f),
 		Build:     newBuildInfo(f),
 	}
 }

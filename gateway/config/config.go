@@ -24,6 +24,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/gateway/line"
+	"github.com/hotline12345/hotline-gw/gateway/live"
 	"github.com/hotline12345/hotline-gw/gateway/outbound"
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
@@ -49,6 +50,7 @@ type (
 	FeatureCodes = transfer.FeatureCodes
 	Outbound     = outbound.Config
 	Survey       = gateway.SurveyConfig
+	Live         = live.Config
 )
 
 // Config is the whole gateway configuration.
@@ -74,6 +76,8 @@ type Config struct {
 	Outbound Outbound `yaml:"outbound"`
 	// Survey is the post-call satisfaction survey.
 	Survey Survey `yaml:"survey"`
+	// Live is the wall screen's figures.
+	Live Live `yaml:"live"`
 	// Instance names this gateway process (ticket delivery consumer, logs);
 	// default: the host name.
 	Instance string   `yaml:"instance"`
@@ -160,6 +164,7 @@ func Default() Config {
 		Transfer:     transfer.DefaultConfig(),
 		Outbound:     outbound.DefaultConfig(),
 		Survey:       gateway.DefaultSurveyConfig(),
+		Live:         live.DefaultConfig(),
 		Shutdown:     Shutdown{DrainTimeout: Duration(30 * time.Second)},
 		Auth:         auth.Default(),
 		Health:       Health{StallAfter: Duration(15 * time.Second)},
@@ -340,6 +345,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Tickets.Validate()...)
 	errs = append(errs, c.Outbound.Validate(numbers)...)
 	errs = append(errs, c.Survey.Validate()...)
+	errs = append(errs, c.Live.Validate()...)
 	if c.Instance != "" && (len(c.Instance) > 64 || strings.ContainsAny(c.Instance, " \t\n{}")) {
 		bad("instance", "%q must be at most 64 characters without spaces or braces", c.Instance)
 	}

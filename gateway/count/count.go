@@ -302,6 +302,8 @@ func (c *Counter) observe(op Op) {
 		c.m.Calls.WithLabelValues(string(op.Kind), op.Line).Inc()
 	case Answered:
 		c.m.Answered.WithLabelValues(op.Line).Inc()
+	case AnsweredTarget:
+		c.m.AnsweredWithinTarget.WithLabelValues(op.Line).Inc()
 	case AbandonGreeting, AbandonQueue, AbandonRinging:
 		c.m.Abandoned.WithLabelValues(op.Line, string(op.Kind)[len("abandoned_"):]).Inc()
 	case Rejected:

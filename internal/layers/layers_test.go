@@ -30,6 +30,7 @@ var layer = map[string]int{
 	"gateway/config":            2, // embeds every domain's section
 	"gateway/ticket/sinkserver": 2, // the reference TicketSink's server
 	"gateway":                   3, // call owners, routing, resync, drain
+	"gateway/live":              3, // the wall's figures: reads the domain packages' Redis state
 	"transfer":                  4, // domain packages: never import each other
 	"gateway/acd":               4,
 	"gateway/callback":          4,

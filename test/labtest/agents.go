@@ -146,6 +146,7 @@ const (
 	SupervisorToken   = "lab-token-supervisor"
 	PoliceToken       = "lab-token-police110"
 	TicketSystemToken = "lab-token-ticket-system"
+	WallToken         = "lab-token-wall"
 )
 
 // WithToken adds "authorization: Bearer tok" to ctx.

@@ -341,9 +341,10 @@ auth:
   supervisors: [{name: lab-supervisor, token: %q}]
   police110: [{name: lab-110, token: %q}]
   ticket_system: [{name: lab-tickets, token: %q}]
+  wall: [{name: lab-wall, token: %q}]
   rate_limit: {per_second: 1000, burst: 2000}
   reflection: true
-%s`, o.App, listen, ARIURL, ARIUser, ARIPass, o.App, redis, o.SpoolDir, o.Record, SupervisorToken, PoliceToken, TicketSystemToken, o.Extra)
+%s`, o.App, listen, ARIURL, ARIUser, ARIPass, o.App, redis, o.SpoolDir, o.Record, SupervisorToken, PoliceToken, TicketSystemToken, WallToken, o.Extra)
 }
 
 // Start starts the process (again, after Kill or Terminate).
