@@ -146,7 +146,7 @@ const (
 	SupervisorToken   = "lab-token-supervisor"
 	PoliceToken       = "lab-token-police110"
 	TicketSystemToken = "lab-token-ticket-system"
-	WallToken         = "lab-token-wall"
+	WallToken         = "lab-token-wall-screen"
 )
 
 // WithToken adds "authorization: Bearer tok" to ctx.
