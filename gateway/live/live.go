@@ -46,9 +46,9 @@ type Counts interface {
 	QueryHours(ctx context.Context, r count.Range) ([24]count.Totals, error)
 }
 
-// Calls lists the live calls of every instance (store.CallRegistry).
+// Calls finds live calls of any instance by ID (store.CallRegistry).
 type Calls interface {
-	All(ctx context.Context) ([]store.LiveCall, error)
+	Get(ctx context.Context, ids ...string) (map[string]store.LiveCall, error)
 }
 
 // Source is what a snapshot is computed from.
@@ -75,7 +75,19 @@ func (s *Source) Compute(ctx context.Context, now time.Time) (*hotlinev1.LiveSna
 	if err != nil {
 		return nil, fmt.Errorf("live figures: %w", err)
 	}
-	calls, err := s.Calls.All(ctx)
+	// The lines of the calls that wait or are with an agent.
+	var ids []string
+	for _, ws := range board.Waiting {
+		for _, w := range ws {
+			ids = append(ids, w.CallID)
+		}
+	}
+	for _, a := range board.Agents {
+		if a.CallID != "" {
+			ids = append(ids, a.CallID)
+		}
+	}
+	calls, err := s.Calls.Get(ctx, ids...)
 	if err != nil {
 		return nil, fmt.Errorf("live figures: %w", err)
 	}
@@ -91,7 +103,7 @@ func (s *Source) Compute(ctx context.Context, now time.Time) (*hotlinev1.LiveSna
 }
 
 // build is Compute without the reads.
-func (s *Source) build(now time.Time, board acd.Board, calls []store.LiveCall, tot count.Totals, hours [24]count.Totals) *hotlinev1.LiveSnapshot {
+func (s *Source) build(now time.Time, board acd.Board, calls map[string]store.LiveCall, tot count.Totals, hours [24]count.Totals) *hotlinev1.LiveSnapshot {
 	snap := &hotlinev1.LiveSnapshot{
 		At:                  timestamppb.New(now),
 		Day:                 now.Format(time.DateOnly),
@@ -101,8 +113,8 @@ func (s *Source) build(now time.Time, board acd.Board, calls []store.LiveCall, t
 		AgentCounts:         &hotlinev1.AgentCounts{},
 	}
 	lineOf := make(map[string]string, len(calls))
-	for _, c := range calls {
-		lineOf[c.ID] = c.Line
+	for id, c := range calls {
+		lineOf[id] = c.Line
 	}
 	lines := s.Plan.Lines()
 	skillLine := map[string]string{} // a queued call the registry does not know: the skill's first line

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -240,5 +241,46 @@ func TestHubStreamsChanges(t *testing.T) {
 	stop()
 	<-done
 	for range updates { // drained, then closed
+	}
+}
+
+// BenchmarkCompute: one refresh of the figures from a real redis-server
+// with 100 agents logged in and 200 calls waiting over the four queues,
+// what each instance does every live.refresh_interval.
+func BenchmarkCompute(b *testing.B) {
+	srv := redistest.Start(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	b.Cleanup(func() { rdb.Close() })
+	keys := store.NewKeys("livebench")
+	m := metrics.New(prometheus.NewRegistry())
+	p := plan()
+	skills := []string{"general", "renshe", "shichang", "falv"}
+	log := slog.New(slog.DiscardHandler)
+	pool := acd.New(acd.Options{Redis: rdb, Keys: keys, Logger: log, Metrics: m.ACD, Skills: skills})
+	counter := count.New(count.Options{Redis: rdb, Keys: keys, Location: shanghai, Logger: log, Metrics: m.Calls})
+	reg := store.CallRegistry{Redis: rdb, Keys: keys}
+	c := context.Background()
+	for i := range 100 {
+		if _, err := pool.Login(c, strconv.Itoa(2000+i), []string{skills[i%4]}, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := time.Now()
+	for i := range 200 {
+		id := "bench-" + strconv.Itoa(i)
+		if err := reg.Enter(c, store.LiveCall{ID: id, Line: p.Lines()[i%4].Number, Entered: now}); err != nil {
+			b.Fatal(err)
+		}
+		if err := pool.Enqueue(c, skills[i%4], id, false, now.Add(-time.Duration(i)*time.Second)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	src := &live.Source{Board: pool, Counts: counter, Calls: reg, Plan: p, Location: shanghai, AnswerTarget: 15 * time.Second, ConnectRateTarget: 0.95}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := src.Compute(c, now); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -70,3 +70,27 @@ func (r CallRegistry) All(ctx context.Context) ([]LiveCall, error) {
 	}
 	return out, nil
 }
+
+// Get returns the registered calls among ids (unknown and malformed
+// entries are left out), in one round trip.
+func (r CallRegistry) Get(ctx context.Context, ids ...string) (map[string]LiveCall, error) {
+	out := make(map[string]LiveCall, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	vals, err := r.Redis.HMGet(ctx, r.key(), ids...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("call registry: get %d calls: %w", len(ids), err)
+	}
+	for _, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		var c LiveCall
+		if json.Unmarshal([]byte(s), &c) == nil && c.ID != "" {
+			out[c.ID] = c
+		}
+	}
+	return out, nil
+}
