@@ -46,6 +46,7 @@
     setText('outbound', num(t.outbound));
     setText('answered', num(t.answered));
     setText('abandoned', num(t.abandoned));
+    for (const id of ['inbound', 'outbound', 'answered', 'abandoned']) $(id).classList.toggle('long', $(id).textContent.length > 4);
     const oldAlarm = num(t.waiting) > 0 && num(t.oldestWaitSeconds) > target;
     const rateAlarm = t.connectRate !== undefined && t.connectRate !== null && t.connectRate < num(s.connectRateTarget);
     $('kpi-oldest').classList.toggle('alarm', oldAlarm);
