@@ -46,8 +46,9 @@ type LiveHTTP struct {
 	Live  Live
 	Guard *auth.Guard
 	Log   *slog.Logger
-	// Heartbeat is the SSE comment interval that keeps proxies from closing
-	// an idle stream (default 15s).
+	// Heartbeat is the interval of the "ping" event that keeps proxies
+	// from closing an idle stream and lets the page see a dead connection
+	// (default 15s).
 	Heartbeat time.Duration
 }
 
@@ -122,7 +123,7 @@ func (h *LiveHTTP) snapshot(w http.ResponseWriter, r *http.Request) {
 
 // stream is /live/stream: a "snapshot" event at once and on every change,
 // a "failure" event while the figures cannot be read (the page keeps the
-// last figures and says they are stale), a comment every Heartbeat, and
+// last figures and says they are stale), a "ping" event every Heartbeat, and
 // "retry: 1000" so that a browser reconnects a second after a cut.
 func (h *LiveHTTP) stream(w http.ResponseWriter, r *http.Request) {
 	if !h.admit(w, r) {
