@@ -75,6 +75,14 @@ type App struct {
 	grpcTLS        *tlsconf.ServerTLS
 	httpTLS        *tlsconf.ServerTLS
 	m              *metrics.Metrics
+	plan           *line.Plan
+	level          *slog.LevelVar // nil: the logger's level is fixed
+
+	// live is the configuration whose live-reloadable settings are in
+	// force (cfg at start, then each reload's); restart-only settings stay
+	// those of cfg. reloadMu serialises reloads.
+	live     atomic.Pointer[config.Config]
+	reloadMu sync.Mutex
 
 	started atomic.Bool
 	bgWG    sync.WaitGroup // the background loops (stopped before Redis closes)
@@ -86,7 +94,8 @@ type App struct {
 // Metrics go to reg, which also serves /metrics.
 func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App, err error) {
 	lc := newLifecycle(log.With("component", "app"))
-	a := &App{cfg: cfg, log: log, lc: lc}
+	a := &App{cfg: cfg, log: log, lc: lc, level: levelOf(log)}
+	a.live.Store(cfg)
 	defer func() {
 		if err != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), serverStopTimeout)
@@ -115,6 +124,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 	a.m = m
+	m.Config.LastSuccess.SetToCurrentTime()
 	loc := cfg.Location()
 
 	creds, err := cfg.Credentials()
@@ -160,6 +170,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	}
 	a.lc.onStop("ari connections", func(context.Context) error { a.ari.CloseIdleConnections(); return nil })
 	plan := line.New(cfg.Lines, cfg.Numbering)
+	a.plan = plan
 	var skills []string
 	for _, l := range plan.Lines() {
 		skills = append(skills, l.Skill)
@@ -337,7 +348,7 @@ func (a *App) Drain(ctx context.Context) int {
 	if !a.started.Load() {
 		return 0
 	}
-	timeout := a.cfg.Shutdown.DrainTimeout.D()
+	timeout := a.live.Load().Shutdown.DrainTimeout.D()
 	a.log.Info("shutting down: intake stopped, draining live calls", "active", a.svc.Active(), "timeout", timeout)
 	a.health.Shutdown()
 	a.notify(sdnotify.Stopping, "STATUS=draining live calls")

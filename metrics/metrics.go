@@ -26,6 +26,8 @@ type Metrics struct {
 	Router *Router
 	// Build is hotline_build_info: 1, labelled with the running build.
 	Build prometheus.Gauge
+	// Config counts configuration reloads.
+	Config *Config
 }
 
 // New creates and registers every collector on reg.
@@ -41,6 +43,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		EventLoop: newEventLoop(f),
 		Router:    newRouter(f),
 		Build:     newBuildInfo(f),
+		Config:    newConfig(f),
 	}
 }
 

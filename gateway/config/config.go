@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -169,7 +170,9 @@ func Default() Config {
 // Load reads, decodes and validates the file at path.
 func Load(path string) (*Config, error) {
 	f, err := os.Open(path)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config: %s does not exist (name the configuration file with -config FILE; the lab's is configs/gateway.example.yaml): %w", path, err)
+	} else if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
