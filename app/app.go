@@ -257,6 +257,8 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	agentSrv.Register(a.grpc)
 	hotlinev1.RegisterCallServiceServer(a.grpc, &edge.CallServer{Service: a.svc, Auth: auth.Agents{}, Numbers: numbers,
 		Callbacks: a.callbacks, Outcome: m.Outbound.CallEnded, Log: rpcLog})
+	hotlinev1.RegisterAdminServiceServer(a.grpc, &edge.AdminServer{Pool: a.pool, Calls: store.CallRegistry{Redis: a.rdb, Keys: keys},
+		Dead: outbox, Log: rpcLog})
 	hotlinev1.RegisterTransferServiceServer(a.grpc, &edge.TransferServer{Service: a.svc, Auth: auth.Agents{}, Records: xferStore, PoliceRefs: policeRefs, Log: rpcLog})
 
 	log.Info("grpc and http security", "grpc_tls", !a.grpcTLS.Plaintext(), "grpc_mtls", a.grpcTLS.MutualTLS(),

@@ -142,6 +142,13 @@ func DefaultPolicy() Policy {
 
 		hotlinev1.StatsService_GetStats_FullMethodName: only(RoleSupervisor),
 
+		// The administrator's view of the shared state (hotlinectl).
+		hotlinev1.AdminService_ListAgents_FullMethodName:      only(RoleSupervisor),
+		hotlinev1.AdminService_ListQueue_FullMethodName:       only(RoleSupervisor),
+		hotlinev1.AdminService_ListCalls_FullMethodName:       only(RoleSupervisor),
+		hotlinev1.AdminService_ListDeadTickets_FullMethodName: only(RoleSupervisor),
+		hotlinev1.AdminService_RequeueTickets_FullMethodName:  only(RoleSupervisor),
+
 		// Served by the peers, called by the gateway.
 		hotlinev1.TicketSink_SubmitTicket_FullMethodName:   only(RoleGateway),
 		hotlinev1.PoliceLink_NotifyTransfer_FullMethodName: only(RoleGateway),
