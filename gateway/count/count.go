@@ -311,4 +311,6 @@ func (c *Counter) observe(op Op) {
 
 // Limits returns the pending limit and the per-round-trip timeout in
 // force, defaults filled in.
-func (c *Counter) Limits() (pendingLimit int, timeout time.Duration) { return cap(c.pending), c.timeout }
+func (c *Counter) Limits() (pendingLimit int, timeout time.Duration) {
+	return cap(c.pending), c.timeout
+}
