@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -143,4 +145,21 @@ func TestSIGHUPReloadsSeatsRefusesBrokenFileAndLeavesCallsAlone(t *testing.T) {
 		}
 		return sink.CheckTickets(t, counted, 1)
 	})
+}
+
+// -config defaults to where the package installs the configuration, not to
+// the lab example; a missing file is one clear line and exit 2.
+func TestConfigDefaultAndMissingFile(t *testing.T) {
+	bin := labtest.Binary(t, "hotline-gw")
+	out, _ := exec.Command(bin, "-h").CombinedOutput()
+	if !strings.Contains(string(out), "/etc/hotline-gw/gateway.yaml") || strings.Contains(string(out), "gateway.example.yaml\"") {
+		t.Errorf("-h does not name /etc/hotline-gw/gateway.yaml as the default:\n%s", out)
+	}
+	missing := filepath.Join(t.TempDir(), "nope.yaml")
+	cmd := exec.Command(bin, "-config", missing)
+	b, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 2 || strings.Count(string(b), "\n") != 1 ||
+		!strings.Contains(string(b), missing+" does not exist") || !strings.Contains(string(b), "-config FILE") {
+		t.Errorf("missing config: exit %d, %q; want exit 2 and one line naming the file and -config", code, b)
+	}
 }
