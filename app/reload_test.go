@@ -232,3 +232,78 @@ func TestRestartOnlyNamesChangedSettings(t *testing.T) {
 		t.Errorf("a line added: %v, want [lines]", got)
 	}
 }
+
+// A rotated token file takes effect on reload: the new token is admitted,
+// the old one refused, without a restart.
+func TestReloadRereadsTokenFiles(t *testing.T) {
+	rd := redistest.Start(t)
+	ariSrv := fakeARI(t)
+	dir := t.TempDir()
+	path, tokFile := filepath.Join(dir, "gateway.yaml"), filepath.Join(dir, "supervisor.token")
+	if err := os.WriteFile(tokFile, []byte("supervisor-token-old-1111\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.Replace(reloadYAML(ariSrv.URL, rd.Addr, filepath.Join(dir, "spool"), "info", "main", "2s", []string{"1001"}, ""),
+		"{name: sup, token: supervisor-token-bbbb}", fmt.Sprintf("{name: sup, token_file: %q}", tokFile), 1)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-runErr
+		sctx, c := context.WithTimeout(context.Background(), 20*time.Second)
+		defer c()
+		_ = a.Stop(sctx)
+	})
+	waitFor(t, 10*time.Second, "ready", a.Ready)
+	conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stats := func(tok string) codes.Code {
+		c, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+tok), 5*time.Second)
+		defer cancel()
+		_, err := hotlinev1.NewStatsServiceClient(conn).GetStats(c, &hotlinev1.GetStatsRequest{})
+		return status.Code(err)
+	}
+	admitted := codes.InvalidArgument // an empty range: past the guard
+	if got := stats("supervisor-token-old-1111"); got != admitted {
+		t.Fatalf("old token before rotation: %v", got)
+	}
+	if err := os.WriteFile(tokFile, []byte("supervisor-token-new-2222\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := stats("supervisor-token-new-2222"); got != codes.Unauthenticated {
+		t.Fatalf("new token before the reload: %v, want Unauthenticated", got)
+	}
+	if err := a.Reload(path); err != nil {
+		t.Fatal(err)
+	}
+	if got := stats("supervisor-token-new-2222"); got != admitted {
+		t.Errorf("new token after the reload: %v, want admitted", got)
+	}
+	if got := stats("supervisor-token-old-1111"); got != codes.Unauthenticated {
+		t.Errorf("old token after the reload: %v, want Unauthenticated", got)
+	}
+	if err := os.Remove(tokFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(path); err == nil || !strings.Contains(err.Error(), "auth.supervisors[0].token_file") {
+		t.Errorf("reload with the token file gone: %v, want a refusal naming auth.supervisors[0].token_file", err)
+	}
+	if got := stats("supervisor-token-new-2222"); got != admitted {
+		t.Errorf("after the refused reload the token in force must stay: %v", got)
+	}
+}
