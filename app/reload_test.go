@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -305,5 +306,80 @@ func TestReloadRereadsTokenFiles(t *testing.T) {
 	}
 	if got := stats("supervisor-token-new-2222"); got != admitted {
 		t.Errorf("after the refused reload the token in force must stay: %v", got)
+	}
+}
+
+// Certificates renewed at the same paths are served after a reload to new
+// connections.
+func TestReloadRereadsCertificates(t *testing.T) {
+	rd := redistest.Start(t)
+	ariSrv := fakeARI(t)
+	dir := t.TempDir()
+	certFile, keyFile, first := selfSigned(t, dir)
+	path := filepath.Join(dir, "gateway.yaml")
+	yaml := strings.Replace(reloadYAML(ariSrv.URL, rd.Addr, filepath.Join(dir, "spool"), "info", "main", "2s", []string{"1001"}, ""),
+		`grpc: "127.0.0.1:0"}`, fmt.Sprintf(`grpc: "127.0.0.1:0", grpc_tls: {cert_file: %q, key_file: %q}}`, certFile, keyFile), 1)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-runErr
+		sctx, c := context.WithTimeout(context.Background(), 20*time.Second)
+		defer c()
+		_ = a.Stop(sctx)
+	})
+	waitFor(t, 10*time.Second, "ready", a.Ready)
+	served := func() []byte {
+		t.Helper()
+		c, err := tls.Dial("tcp", a.GRPCAddr(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}) //nolint:gosec // reads the served certificate
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].Raw
+	}
+	if !bytes.Equal(served(), first.Raw) {
+		t.Fatal("not serving the first certificate")
+	}
+	renewed := t.TempDir()
+	c2, k2, second := selfSigned(t, renewed)
+	for _, f := range [][2]string{{c2, certFile}, {k2, keyFile}} {
+		b, err := os.ReadFile(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f[1], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bytes.Equal(first.Raw, second.Raw) {
+		t.Fatal("the two certificates are the same")
+	}
+	if err := a.Reload(path); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(served(), second.Raw) {
+		t.Error("after the reload the renewed certificate is not served")
+	}
+	if err := os.WriteFile(keyFile, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(path); err == nil || !strings.Contains(err.Error(), "listen.grpc_tls") {
+		t.Errorf("reload with a broken key: %v, want a refusal naming listen.grpc_tls", err)
+	}
+	if !bytes.Equal(served(), second.Raw) {
+		t.Error("a refused reload changed the certificate served")
 	}
 }
