@@ -68,7 +68,7 @@ type App struct {
 	pool           *acd.Pool
 	callbacks      *callback.Store
 	police         *transfer.PoliceNotifier
-	live           *live.Hub
+	liveHub        *live.Hub
 	deliverer      *ticket.Deliverer
 	grpc           *grpc.Server
 	health         *health.Server
@@ -77,6 +77,14 @@ type App struct {
 	grpcTLS        *tlsconf.ServerTLS
 	httpTLS        *tlsconf.ServerTLS
 	m              *metrics.Metrics
+	plan           *line.Plan
+	level          *slog.LevelVar // nil: the logger's level is fixed
+
+	// live is the configuration whose live-reloadable settings are in
+	// force (cfg at start, then each reload's); restart-only settings stay
+	// those of cfg. reloadMu serialises reloads.
+	live     atomic.Pointer[config.Config]
+	reloadMu sync.Mutex
 
 	started atomic.Bool
 	bgWG    sync.WaitGroup // the background loops (stopped before Redis closes)
@@ -88,7 +96,8 @@ type App struct {
 // Metrics go to reg, which also serves /metrics.
 func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App, err error) {
 	lc := newLifecycle(log.With("component", "app"))
-	a := &App{cfg: cfg, log: log, lc: lc}
+	a := &App{cfg: cfg, log: log, lc: lc, level: levelOf(log)}
+	a.live.Store(cfg)
 	defer func() {
 		if err != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), serverStopTimeout)
@@ -117,6 +126,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 	a.m = m
+	m.Config.LastSuccess.SetToCurrentTime()
 	loc := cfg.Location()
 
 	creds, err := cfg.Credentials()
@@ -162,6 +172,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	}
 	a.lc.onStop("ari connections", func(context.Context) error { a.ari.CloseIdleConnections(); return nil })
 	plan := line.New(cfg.Lines, cfg.Numbering)
+	a.plan = plan
 	var skills []string
 	for _, l := range plan.Lines() {
 		skills = append(skills, l.Skill)
@@ -246,15 +257,17 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	reflectionOn := auth.RegisterReflection(a.grpc, cfg.Auth.Reflection)
 	hotlinev1.RegisterStatsServiceServer(a.grpc, &edge.StatsServer{Counter: a.counter, Plan: plan, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), Log: rpcLog})
 	agentSrv.Register(a.grpc)
-	a.live = live.NewHub(live.HubOptions{
+	a.liveHub = live.NewHub(live.HubOptions{
 		Source: &live.Source{Board: a.pool, Counts: a.counter, Calls: store.CallRegistry{Redis: a.rdb, Keys: keys}, Plan: plan,
 			Location: loc, AnswerTarget: cfg.AnswerTarget.D(), ConnectRateTarget: cfg.Live.ConnectRateTarget},
 		Interval: cfg.Live.RefreshInterval.D(), Ready: a.Ready, Instance: cfg.Instance, Metrics: m.Live,
 		Logger: log.With("component", "live"),
 	})
-	hotlinev1.RegisterLiveServiceServer(a.grpc, &edge.LiveServer{Live: a.live, Log: rpcLog})
+	hotlinev1.RegisterLiveServiceServer(a.grpc, &edge.LiveServer{Live: a.liveHub, Log: rpcLog})
 	hotlinev1.RegisterCallServiceServer(a.grpc, &edge.CallServer{Service: a.svc, Auth: auth.Agents{}, Numbers: numbers,
 		Callbacks: a.callbacks, Outcome: m.Outbound.CallEnded, Log: rpcLog})
+	hotlinev1.RegisterAdminServiceServer(a.grpc, &edge.AdminServer{Pool: a.pool, Calls: store.CallRegistry{Redis: a.rdb, Keys: keys},
+		Dead: outbox, Log: rpcLog})
 	hotlinev1.RegisterTransferServiceServer(a.grpc, &edge.TransferServer{Service: a.svc, Auth: auth.Agents{}, Records: xferStore, PoliceRefs: policeRefs, Log: rpcLog})
 
 	log.Info("grpc and http security", "grpc_tls", !a.grpcTLS.Plaintext(), "grpc_mtls", a.grpcTLS.MutualTLS(),
@@ -323,7 +336,7 @@ func (a *App) Run(ctx context.Context) error {
 	goBG("ari", func(ctx context.Context) { _ = a.ari.Run(ctx) })
 	goBG("health", func(ctx context.Context) { watchHealth(ctx, a.health, a.Ready) })
 	goBG("event loop watch", a.watchLoop)
-	goBG("live figures", a.live.Run)
+	goBG("live figures", a.liveHub.Run)
 
 	a.svc.Start()
 	a.lc.onStop("call owners", a.closeCalls)
@@ -347,7 +360,7 @@ func (a *App) Drain(ctx context.Context) int {
 	if !a.started.Load() {
 		return 0
 	}
-	timeout := a.cfg.Shutdown.DrainTimeout.D()
+	timeout := a.live.Load().Shutdown.DrainTimeout.D()
 	a.log.Info("shutting down: intake stopped, draining live calls", "active", a.svc.Active(), "timeout", timeout)
 	a.health.Shutdown()
 	a.notify(sdnotify.Stopping, "STATUS=draining live calls")

@@ -14,7 +14,7 @@ import (
 // (OnConnect, or handing an event to its owner) for longer than
 // health.stall_after, and since when.
 func (a *App) stalled() (bool, time.Time) {
-	return a.ari.Stalled(a.cfg.Health.StallAfter.D()), a.ari.LastProgress()
+	return a.ari.Stalled(a.live.Load().Health.StallAfter.D()), a.ari.LastProgress()
 }
 
 // healthz is the liveness probe: 503 naming why once the event loop has
@@ -23,7 +23,7 @@ func (a *App) stalled() (bool, time.Time) {
 func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
 	if stuck, since := a.stalled(); stuck {
 		http.Error(w, fmt.Sprintf("unhealthy: the ARI event loop has made no progress for %s (health.stall_after %s)",
-			time.Since(since).Round(time.Second), a.cfg.Health.StallAfter.D()), http.StatusServiceUnavailable)
+			time.Since(since).Round(time.Second), a.live.Load().Health.StallAfter.D()), http.StatusServiceUnavailable)
 		return
 	}
 	_, _ = w.Write([]byte("ok\n"))

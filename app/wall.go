@@ -45,5 +45,5 @@ func (a *App) wallRoutes(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("GET /wall", page)
 	mux.HandleFunc("GET /wall/{file}", page)
-	(&edge.LiveHTTP{Live: a.live, Guard: a.guard, Log: a.log.With("component", "live-http")}).Register(mux)
+	(&edge.LiveHTTP{Live: a.liveHub, Guard: a.guard, Log: a.log.With("component", "live-http")}).Register(mux)
 }

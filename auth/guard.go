@@ -118,6 +118,21 @@ func (g *Guard) Reload(creds []Credential) error {
 	return nil
 }
 
+// SetLimits replaces the per-token rate limit and the cap on event streams
+// per agent (a reload). Streams already open stay open; the cap applies to
+// the next ones. On an error nothing changes.
+func (g *Guard) SetLimits(rl RateLimit, maxEventStreamsPerAgent int) error {
+	if err := rl.validate("rate_limit"); err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	if maxEventStreamsPerAgent < 0 {
+		return errors.New("auth: max_event_streams_per_agent: must not be negative")
+	}
+	g.limit.set(rl)
+	g.streams.setLimit(maxEventStreamsPerAgent)
+	return nil
+}
+
 // ServerOptions are the interceptors to pass to grpc.NewServer. They
 // chain: other interceptors given with grpc.ChainUnaryInterceptor run after
 // these, with the principal in the context.
@@ -147,7 +162,7 @@ func (g *Guard) StreamInterceptor() grpc.StreamServerInterceptor {
 		if p, ok := FromContext(ctx); ok && rule.EventStream && p.Role == RoleAgent {
 			if !g.streams.acquire(p.Extension) {
 				g.fail(ctx, info.FullMethod, rule, ReasonStreamCap, &p)
-				return status.Errorf(codes.ResourceExhausted, "%s already has %d event streams open (the most allowed); close one first", p, g.streams.max)
+				return status.Errorf(codes.ResourceExhausted, "%s already has %d event streams open (the most allowed); close one first", p, g.streams.limit())
 			}
 			g.open.Inc()
 			defer func() {
@@ -191,7 +206,8 @@ func (g *Guard) admit(ctx context.Context, method string) (context.Context, Rule
 	}
 	if !g.limit.allow(p) {
 		g.fail(ctx, method, rule, ReasonRateLimited, &p)
-		return nil, rule, status.Errorf(codes.ResourceExhausted, "%s is over its rate limit of %g requests/s (burst %d); retry later", p, g.limit.cfg.PerSecond, g.limit.cfg.Burst)
+		rl := g.limit.limits()
+		return nil, rule, status.Errorf(codes.ResourceExhausted, "%s is over its rate limit of %g requests/s (burst %d); retry later", p, rl.PerSecond, rl.Burst)
 	}
 	return NewContext(ctx, p), rule, nil
 }
@@ -239,6 +255,18 @@ func (c *streamCap) acquire(ext string) bool {
 	}
 	c.open[ext]++
 	return true
+}
+
+func (c *streamCap) limit() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.max
+}
+
+func (c *streamCap) setLimit(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.max = n
 }
 
 func (c *streamCap) release(ext string) {

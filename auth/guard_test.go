@@ -225,3 +225,37 @@ func TestNewGuardRefusesBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// SetLimits (a reload) changes the rate limit of the next request; a bad
+// limit is refused and the old one stays.
+func TestSetLimitsAppliesToTheNextRequest(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)}
+	ts := startServer(t, Options{RateLimit: RateLimit{PerSecond: 1, Burst: 1}, Now: clk.Now})
+	sup := tokenOf(t, RoleSupervisor)
+	if err := getStats(t, ts.conn, sup); err != nil {
+		t.Fatal(err)
+	}
+	if err := getStats(t, ts.conn, sup); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("second at once with burst 1: %v, want ResourceExhausted", err)
+	}
+	if err := ts.guard.SetLimits(RateLimit{PerSecond: 1, Burst: 0}, 2); err == nil {
+		t.Fatal("burst 0 with per_second 1 accepted")
+	}
+	if err := ts.guard.SetLimits(RateLimit{}, -1); err == nil {
+		t.Fatal("negative stream cap accepted")
+	}
+	if err := getStats(t, ts.conn, sup); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("after refused SetLimits: %v, want the old limit (ResourceExhausted)", err)
+	}
+	if err := ts.guard.SetLimits(RateLimit{}, 2); err != nil { // no limit
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := getStats(t, ts.conn, sup); err != nil {
+			t.Fatalf("request %d without a limit: %v", i+1, err)
+		}
+	}
+	if ts.guard.streams.limit() != 2 {
+		t.Errorf("stream cap = %d, want 2", ts.guard.streams.limit())
+	}
+}

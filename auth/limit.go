@@ -45,12 +45,12 @@ func newLimiter(cfg RateLimit, now func() time.Time) *limiter {
 }
 
 func (l *limiter) allow(p Principal) bool {
-	if l.cfg.PerSecond <= 0 {
-		return true
-	}
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.cfg.PerSecond <= 0 {
+		return true
+	}
 	b, ok := l.buckets[p]
 	if !ok {
 		b = &bucket{tokens: float64(l.cfg.Burst), last: now}
@@ -65,6 +65,24 @@ func (l *limiter) allow(p Principal) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// limits returns the limit in force.
+func (l *limiter) limits() RateLimit {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg
+}
+
+// set replaces the limit; buckets keep their tokens, capped at the new
+// burst.
+func (l *limiter) set(cfg RateLimit) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg = cfg
+	for _, b := range l.buckets {
+		b.tokens = math.Min(b.tokens, float64(cfg.Burst))
+	}
 }
 
 // retain drops the buckets of principals no longer in t.

@@ -157,6 +157,12 @@ func DefaultPolicy() Policy {
 		// The wall screen's figures: supervisors and wall screens.
 		hotlinev1.LiveService_GetSnapshot_FullMethodName:     LiveRule,
 		hotlinev1.LiveService_StreamSnapshots_FullMethodName: LiveRule,
+		// The administrator's view of the shared state (hotlinectl).
+		hotlinev1.AdminService_ListAgents_FullMethodName:      only(RoleSupervisor),
+		hotlinev1.AdminService_ListQueue_FullMethodName:       only(RoleSupervisor),
+		hotlinev1.AdminService_ListCalls_FullMethodName:       only(RoleSupervisor),
+		hotlinev1.AdminService_ListDeadTickets_FullMethodName: only(RoleSupervisor),
+		hotlinev1.AdminService_RequeueTickets_FullMethodName:  only(RoleSupervisor),
 
 		// Served by the peers, called by the gateway.
 		hotlinev1.TicketSink_SubmitTicket_FullMethodName:   only(RoleGateway),

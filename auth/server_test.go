@@ -114,6 +114,7 @@ func startServer(t *testing.T, o Options) *testServer {
 	hotlinev1.RegisterTransferServiceServer(gs, hotlinev1.UnimplementedTransferServiceServer{})
 	hotlinev1.RegisterStatsServiceServer(gs, ts.stats)
 	hotlinev1.RegisterLiveServiceServer(gs, hotlinev1.UnimplementedLiveServiceServer{})
+	hotlinev1.RegisterAdminServiceServer(gs, hotlinev1.UnimplementedAdminServiceServer{})
 	hotlinev1.RegisterTicketSinkServer(gs, hotlinev1.UnimplementedTicketSinkServer{})
 	hotlinev1.RegisterPoliceLinkServer(gs, hotlinev1.UnimplementedPoliceLinkServer{})
 	healthpb.RegisterHealthServer(gs, health.NewServer())

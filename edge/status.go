@@ -60,6 +60,7 @@ func as[T error]() func(error) bool {
 var rules = []rule{
 	{match: as[*argError](), code: codes.InvalidArgument, show: true},
 	{match: as[*permissionError](), code: codes.PermissionDenied, show: true},
+	{match: as[*notFoundError](), code: codes.NotFound, show: true},
 
 	// Calls on this gateway.
 	{match: is(gateway.ErrCallNotFound), code: codes.NotFound, show: true},

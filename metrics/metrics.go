@@ -28,6 +28,8 @@ type Metrics struct {
 	Live *Live
 	// Build is hotline_build_info: 1, labelled with the running build.
 	Build prometheus.Gauge
+	// Config counts configuration reloads.
+	Config *Config
 }
 
 // New creates and registers every collector on reg.
@@ -44,6 +46,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		Router:    newRouter(f),
 		Live:      newLive(f),
 		Build:     newBuildInfo(f),
+		Config:    newConfig(f),
 	}
 }
 

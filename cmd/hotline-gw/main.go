@@ -2,8 +2,13 @@
 // the calls in Asterisk's Stasis application over ARI, counts them in Redis
 // and serves gRPC and Prometheus (package app wires it all).
 //
-//	hotline-gw -config configs/gateway.example.yaml
+//	hotline-gw                                        # /etc/hotline-gw/gateway.yaml
+//	hotline-gw -config configs/gateway.example.yaml   # the lab
 //
+// SIGHUP reloads the configuration file: what can change live (tokens,
+// seats, line names, log level, limits, certificates) is applied, a file
+// that does not validate is refused and the old configuration stays; the
+// process never exits on SIGHUP.
 // SIGTERM drains: intake stops (health NOT_SERVING), live calls may finish
 // for shutdown.drain_timeout, counts and tickets are flushed, then it exits.
 // SIGINT (or a second signal while draining) stops now: live calls stay in
@@ -25,9 +30,16 @@ import (
 	"github.com/hotline12345/hotline-gw/buildinfo"
 )
 
+// defaultConfig is where the Debian package installs the configuration.
+const defaultConfig = "/etc/hotline-gw/gateway.yaml"
+
 func main() {
+	// SIGHUP from the start: before the app exists it is ignored, never the
+	// default (which ends the process).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	fs := flag.NewFlagSet("hotline-gw", flag.ContinueOnError)
-	path := fs.String("config", "configs/gateway.example.yaml", "configuration file (YAML)")
+	path := fs.String("config", defaultConfig, "configuration file (YAML); SIGHUP reloads it")
 	check := fs.Bool("check-config", false, "validate the configuration and exit")
 	version := fs.Bool("version", false, "print the version and exit")
 	if fs.Parse(os.Args[1:]) != nil {
@@ -51,6 +63,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "hotline-gw: %s\n", app.OneLine(err))
 		os.Exit(1)
 	}
+	go func() {
+		for range hup {
+			_ = a.Reload(*path) // logs and counts the result; never exits
+		}
+	}()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	runCtx, stopRun := context.WithCancel(context.Background())

@@ -3,6 +3,11 @@
 //	hotlinectl report    --from 2023-01-01 --to 2023-02-28 [--by day|hour|line] [--format table|csv|xlsx|json] [--out FILE]
 //	hotlinectl callbacks [--day 2026-11-26] [--open]
 //	hotlinectl transfers [--call ID] [--limit 50]
+//	hotlinectl agents
+//	hotlinectl queue     [--skill SKILL]
+//	hotlinectl calls
+//	hotlinectl tickets dead [--limit 100]
+//	hotlinectl tickets requeue <dead-letter ID>... | --all
 //
 // Every subcommand takes --addr (or HOTLINE_ADDR), --token (or
 // HOTLINE_TOKEN, or --token-file; sent as "authorization: Bearer <token>"),
@@ -38,17 +43,20 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv)) }
 type command struct {
 	name, args, help string
 	flags            func(fs *flag.FlagSet) func(c *client) error
+	// positional: the command takes arguments besides flags (c.args).
+	positional bool
 }
 
-var commands = []command{reportCommand, callbacksCommand, transfersCommand}
+var commands = []command{reportCommand, callbacksCommand, transfersCommand, agentsCommand, queueCommand, callsCommand,
+	ticketsDeadCommand, ticketsRequeueCommand}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: hotlinectl <command> [flags]   (hotlinectl <command> --help for its flags)")
 	fmt.Fprintln(w)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.help)
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.help)
 	}
-	fmt.Fprintln(w, "  version    print the build")
+	fmt.Fprintf(w, "  %-16s %s\n", "version", "print the build")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every command: --addr (HOTLINE_ADDR, default 127.0.0.1:50051), --token (HOTLINE_TOKEN), --timeout, --json.")
 }
@@ -70,6 +78,13 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		if c.name == args[0] {
 			return c.run(args[1:], stdout, stderr, getenv)
 		}
+		if len(args) > 1 && c.name == args[0]+" "+args[1] {
+			return c.run(args[2:], stdout, stderr, getenv)
+		}
+	}
+	if args[0] == "tickets" {
+		fmt.Fprintln(stderr, "hotlinectl tickets: want 'tickets dead' or 'tickets requeue' (hotlinectl --help lists them)")
+		return 2
 	}
 	fmt.Fprintf(stderr, "hotlinectl: unknown command %q (hotlinectl --help lists them)\n", args[0])
 	return 2
@@ -94,6 +109,7 @@ func (c command) run(args []string, stdout, stderr io.Writer, getenv func(string
 	keyFile := fs.String("key", "", "the client certificate's key")
 	serverName := fs.String("server-name", "", "verify the gateway's certificate under this name")
 	asJSON := fs.Bool("json", false, "print the gateway's answer as JSON")
+	insecurePlain := fs.Bool("insecure", false, "allow sending the token in plaintext to a non-loopback --addr (anyone on the path can read it and act as you); without it such an address needs --ca")
 	do := c.flags(fs)
 	fail := func(err error) int {
 		var ue *usageError
@@ -108,7 +124,13 @@ func (c command) run(args []string, stdout, stderr io.Writer, getenv func(string
 		fmt.Fprintf(stderr, "hotlinectl %s: %v\n", c.name, err)
 		return 1
 	}
-	if err := fs.Parse(args); err != nil {
+	var rest []string
+	err := fs.Parse(args)
+	for err == nil && c.positional && fs.NArg() > 0 { // flags may follow arguments
+		rest = append(rest, fs.Arg(0))
+		err = fs.Parse(fs.Args()[1:])
+	}
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stdout, "usage: hotlinectl %s %s\n\n%s\n\nflags:\n", c.name, c.args, c.help)
 			fs.SetOutput(stdout)
@@ -138,6 +160,9 @@ func (c command) run(args []string, stdout, stderr io.Writer, getenv func(string
 	}
 	tc := tlsconf.Client{CAFile: *caFile, CertFile: *certFile, KeyFile: *keyFile, ServerName: *serverName}
 	tc.Plaintext = tc.IsZero()
+	if tc.Plaintext && *token != "" && !tlsconf.Loopback(*addr) && !*insecurePlain {
+		return fail(badUsage("--addr %s is not on loopback: refusing to send the token in plaintext; give --ca for TLS (or --insecure on a network you trust)", *addr))
+	}
 	creds, err := tlsconf.GRPCDialOption("hotlinectl", tc)
 	if err != nil {
 		return fail(badUsage("%v", err))
@@ -152,7 +177,7 @@ func (c command) run(args []string, stdout, stderr io.Writer, getenv func(string
 	if *token != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+*token)
 	}
-	if err := do(&client{ctx: ctx, conn: conn, json: *asJSON, stdout: stdout}); err != nil {
+	if err := do(&client{ctx: ctx, conn: conn, json: *asJSON, stdout: stdout, args: rest}); err != nil {
 		return fail(err)
 	}
 	return 0
@@ -171,6 +196,7 @@ type client struct {
 	conn   *grpc.ClientConn
 	json   bool // --json
 	stdout io.Writer
+	args   []string // a positional command's arguments
 }
 
 // printJSON prints m as the gateway sent it (proto field names, zero

@@ -351,3 +351,45 @@ func TestReportByHourOverAYearIsRefused(t *testing.T) {
 		t.Errorf("exit %d, %q; want exit 1 and one InvalidArgument line", code, errOut)
 	}
 }
+
+// The two-word commands take their words apart; requeue needs IDs or
+// --all, not both; --help exits 0 on each.
+func TestTicketsSubcommandsParse(t *testing.T) {
+	for _, args := range [][]string{{"tickets", "dead", "--help"}, {"tickets", "requeue", "--help"}, {"agents", "--help"}, {"queue", "--help"}, {"calls", "--help"}} {
+		out, errOut, code := ctl(t, nil, args...)
+		if code != 0 || !strings.HasPrefix(out, "usage: hotlinectl "+strings.Join(args[:len(args)-1], " ")) {
+			t.Errorf("%v: exit %d, %q %q", args, code, out, errOut)
+		}
+	}
+	for _, args := range [][]string{
+		{"tickets"},
+		{"tickets", "alive"},
+		{"tickets", "requeue"},
+		{"tickets", "requeue", "1-0", "--all"},
+		{"tickets", "dead", "--limit", "0"},
+		{"tickets", "dead", "extra"},
+	} {
+		_, errOut, code := ctl(t, map[string]string{"HOTLINE_ADDR": "127.0.0.1:1"}, args...)
+		if code != 2 || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, %q; want exit 2 and one line", args, code, errOut)
+		}
+	}
+}
+
+// A token is never sent in plaintext off loopback unless --insecure says
+// so; without a token, or over TLS, or to loopback, nothing is refused.
+func TestPlaintextTokenOffLoopbackIsRefused(t *testing.T) {
+	_, errOut, code := ctl(t, map[string]string{"HOTLINE_TOKEN": "lab-token-supervisor"}, "agents", "--addr", "10.1.2.3:50051")
+	if code != 2 || !strings.Contains(errOut, "plaintext") || !strings.Contains(errOut, "--ca") || strings.Contains(errOut, "lab-token-supervisor") {
+		t.Errorf("plaintext token to 10.1.2.3: exit %d, %q; want exit 2 naming --ca", code, errOut)
+	}
+	// --insecure: the request is tried (and fails to connect: exit 1, not 2).
+	_, errOut, code = ctl(t, map[string]string{"HOTLINE_TOKEN": "lab-token-supervisor"}, "agents", "--addr", "192.0.2.1:50051", "--insecure", "--timeout", "300ms")
+	if code != 1 {
+		t.Errorf("--insecure: exit %d, %q; want the request tried (exit 1, unreachable)", code, errOut)
+	}
+	r := startStats(t)
+	if _, e, code := ctl(t, map[string]string{"HOTLINE_TOKEN": "lab-token-supervisor"}, "report", "--from", "2023-04-30", "--addr", r.addr); code != 0 {
+		t.Errorf("loopback: exit %d, %s", code, e)
+	}
+}

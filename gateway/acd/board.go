@@ -10,13 +10,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Waiter is one call waiting in a skill group's queue.
-type Waiter struct {
-	CallID   string
-	Entered  time.Time // the entry time given to Enqueue
-	Priority bool      // a priority call (from 110, re-queued after a failed transfer)
-}
-
 // Board is what the wall screen shows of the routing state: every known
 // agent and every waiting call of the configured skill groups, read in one
 // round trip.
@@ -59,18 +52,19 @@ func (p *Pool) Board(ctx context.Context) (Board, error) {
 	for i, s := range p.skills {
 		zs := waits[i].Val()
 		ws := make([]Waiter, 0, len(zs))
-		for _, z := range zs {
+		for j, z := range zs {
 			id, _ := z.Member.(string)
-			ws = append(ws, waiterFromScore(id, z.Score))
+			ws = append(ws, waiterFromScore(s, j+1, id, z.Score))
 		}
 		b.Waiting[s] = ws
 	}
 	return b, nil
 }
 
-// waiterFromScore inverts queueScore.
-func waiterFromScore(id string, score float64) Waiter {
-	w := Waiter{CallID: id, Priority: score < bandWidth}
+// waiterFromScore inverts queueScore for the call at 1-based position in
+// skill's queue.
+func waiterFromScore(skill string, position int, id string, score float64) Waiter {
+	w := Waiter{CallID: id, Skill: skill, Position: position, Priority: score < bandWidth}
 	ms := math.Mod(score, bandWidth)
 	w.Entered = time.UnixMilli(int64(ms))
 	return w

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -126,8 +127,8 @@ type ARI struct {
 	RequestTimeout Duration `yaml:"request_timeout"`
 	QueueSize      int      `yaml:"queue_size"`
 	// TLS is used with an https:// URL (REST over https, events over wss).
-	// With an http:// URL it must be plaintext: unset on loopback it is;
-	// an http:// URL to another host needs an explicit plaintext: true.
+	// An http:// URL must be on loopback (then unset is plaintext); another
+	// host needs https:// (plaintext: true off loopback is refused).
 	TLS tlsconf.Client `yaml:"tls"`
 	// PingInterval: a websocket ping after that much silence.
 	PingInterval Duration `yaml:"ping_interval"`
@@ -174,7 +175,9 @@ func Default() Config {
 // Load reads, decodes and validates the file at path.
 func Load(path string) (*Config, error) {
 	f, err := os.Open(path)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config: %s does not exist (name the configuration file with -config FILE; the lab's is configs/gateway.example.yaml): %w", path, err)
+	} else if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
@@ -233,6 +236,18 @@ func (c *Config) defaultTLS() {
 		}
 	}
 }
+
+// loopbackAll reports whether every non-empty address is on loopback.
+func loopbackAll(addrs []string) bool {
+	for _, a := range addrs {
+		if a != "" && !tlsconf.Loopback(a) {
+			return false
+		}
+	}
+	return true
+}
+
+func loopbackHost(host string) bool { return tlsconf.Loopback(net.JoinHostPort(host, "0")) }
 
 // cleanYAMLError turns yaml.v3's multi-line type errors into one line.
 func cleanYAMLError(err error) error {
@@ -294,10 +309,25 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	// An explicit plaintext: true is for loopback only: off the host the
+	// tokens and passwords these connections carry would cross the network
+	// in clear.
+	for _, cl := range []struct {
+		field string
+		tls   tlsconf.Client
+		addrs []string
+	}{{"redis.tls", c.Redis.TLS, c.Redis.Addrs}, {"tickets.sink_tls", c.Tickets.SinkTLS, []string{c.Tickets.Sink}},
+		{"transfer.police_link_tls", c.Transfer.PoliceLinkTLS, []string{c.Transfer.PoliceLink}}} {
+		if cl.tls.Plaintext && !loopbackAll(cl.addrs) {
+			bad(cl.field+".plaintext", "%v is not on loopback; connections off the host need TLS (ca_file, or the system's roots)", cl.addrs)
+		}
+	}
 	if u, err := url.Parse(c.ARI.URL); err == nil {
 		switch {
+		case u.Scheme == "http" && c.ARI.TLS.Plaintext && !loopbackHost(u.Hostname()):
+			bad("ari.tls.plaintext", "ari.url %s is not on loopback; the ARI password would cross the network in clear: use an https:// url", c.ARI.URL)
 		case u.Scheme == "http" && !c.ARI.TLS.Plaintext:
-			bad("ari.tls", "ari.url is http://; use https:// for TLS, or set plaintext: true (unset, only a loopback http:// URL is plaintext)")
+			bad("ari.tls", "ari.url is http://; use https:// for TLS (only a loopback http:// URL is plaintext)")
 		case u.Scheme == "https" && c.ARI.TLS.Plaintext:
 			bad("ari.tls.plaintext", "ari.url is https://")
 		default:

@@ -81,9 +81,24 @@ func TestValidate(t *testing.T) {
 			c.Listen.GRPCTLS = tlsconf.Server{CertFile: "/nonexistent/gw.crt", KeyFile: "/nonexistent/gw.key"}
 		}, "listen.grpc_tls.cert_file:"},
 		{"ari http off loopback needs explicit plaintext", func(c *Config) { c.ARI.URL = "http://pbx.example:8088/ari" }, "ari.tls: ari.url is http://"},
-		{"ari http off loopback explicit plaintext", func(c *Config) {
+		{"ari http off loopback explicit plaintext refused", func(c *Config) {
 			c.ARI.URL, c.ARI.TLS = "http://pbx.example:8088/ari", tlsconf.Client{Plaintext: true}
+		}, "ari.tls.plaintext: ari.url http://pbx.example:8088/ari is not on loopback"},
+		{"ari http loopback explicit plaintext", func(c *Config) {
+			c.ARI.URL, c.ARI.TLS = "http://[::1]:8088/ari", tlsconf.Client{Plaintext: true}
 		}, ""},
+		{"redis plaintext off loopback refused", func(c *Config) {
+			c.Redis.Addrs, c.Redis.TLS = []string{"127.0.0.1:6379", "10.0.0.2:6379"}, tlsconf.Client{Plaintext: true}
+		}, "redis.tls.plaintext: [127.0.0.1:6379 10.0.0.2:6379] is not on loopback"},
+		{"redis plaintext loopback", func(c *Config) {
+			c.Redis.Addrs, c.Redis.TLS = []string{"localhost:6379"}, tlsconf.Client{Plaintext: true}
+		}, ""},
+		{"ticket sink plaintext off loopback refused", func(c *Config) {
+			c.Tickets.Sink, c.Tickets.SinkTLS = "tickets.example:7443", tlsconf.Client{Plaintext: true}
+		}, "tickets.sink_tls.plaintext: [tickets.example:7443] is not on loopback"},
+		{"police link plaintext off loopback refused", func(c *Config) {
+			c.Transfer.PoliceLink, c.Transfer.PoliceLinkTLS = "110.example:7443", tlsconf.Client{Plaintext: true}
+		}, "transfer.police_link_tls.plaintext: [110.example:7443] is not on loopback"},
 		{"ari https with plaintext", func(c *Config) {
 			c.ARI.URL, c.ARI.TLS = "https://pbx.example:8089/ari", tlsconf.Client{Plaintext: true}
 		}, "ari.tls.plaintext: ari.url is https://"},

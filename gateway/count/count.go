@@ -116,10 +116,10 @@ type Options struct {
 // New returns a Counter; call Run to start applying.
 func New(o Options) *Counter {
 	if o.PendingLimit <= 0 {
-		o.PendingLimit = 100000
+		o.PendingLimit = store.DefaultPendingLimit
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 2 * time.Second
+		o.Timeout = store.DefaultTimeout
 	}
 	c := &Counter{
 		rdb: o.Redis, keys: o.Keys, loc: o.Location, log: o.Logger, m: o.Metrics,
@@ -309,4 +309,10 @@ func (c *Counter) observe(op Op) {
 	case Rejected:
 		c.m.Rejected.Inc()
 	}
+}
+
+// Limits returns the pending limit and the per-round-trip timeout in
+// force, defaults filled in.
+func (c *Counter) Limits() (pendingLimit int, timeout time.Duration) {
+	return cap(c.pending), c.timeout
 }

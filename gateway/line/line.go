@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 )
 
 // Line is one dialable hotline number.
@@ -32,8 +33,15 @@ var ErrUnknownNumber = errors.New("not a hotline number")
 // ErrMalformed is returned for a dialled number that is not a phone number at all.
 var ErrMalformed = errors.New("malformed dialled number")
 
-// Plan is the set of lines and the normalisation rules; immutable after New.
+// Plan is the set of lines and the normalisation rules. Update replaces
+// what may change while calls run (names, greetings, recording, prefixes);
+// the set of lines, their skills and merges are fixed at New.
 type Plan struct {
+	st atomic.Pointer[planState]
+}
+
+// planState is one immutable version of a plan.
+type planState struct {
 	lines    map[string]Line
 	ordered  []Line
 	prefixes []string
@@ -41,7 +49,39 @@ type Plan struct {
 
 // New builds a plan from validated configuration.
 func New(lines []Config, n Numbering) *Plan {
-	p := &Plan{lines: make(map[string]Line, len(lines)), prefixes: n.StripPrefixes}
+	p := &Plan{}
+	p.st.Store(newState(lines, n))
+	return p
+}
+
+// Update replaces the lines' names, greetings and recording switches and
+// the numbering prefixes (a reload, from validated configuration). Calls
+// already running keep the line they were given. It refuses, changing
+// nothing, when lines are added or removed or a line's skill or merge
+// changes: routing and the skill queues are built from those at start.
+func (p *Plan) Update(lines []Config, n Numbering) error {
+	next := newState(lines, n)
+	cur := p.st.Load()
+	if len(next.ordered) != len(cur.ordered) {
+		return fmt.Errorf("lines: %d lines instead of %d", len(next.ordered), len(cur.ordered))
+	}
+	for _, l := range cur.ordered {
+		nl, ok := next.lines[l.Number]
+		switch {
+		case !ok:
+			return fmt.Errorf("lines: line %s removed", l.Number)
+		case nl.Skill != l.Skill:
+			return fmt.Errorf("lines: line %s: skill %q instead of %q", l.Number, nl.Skill, l.Skill)
+		case nl.Main != l.Main:
+			return fmt.Errorf("lines: line %s: merged into %q instead of %q", l.Number, nl.Main, l.Main)
+		}
+	}
+	p.st.Store(next)
+	return nil
+}
+
+func newState(lines []Config, n Numbering) *planState {
+	p := &planState{lines: make(map[string]Line, len(lines)), prefixes: append([]string(nil), n.StripPrefixes...)}
 	for _, l := range lines {
 		main := l.MergedInto
 		if main == "" {
@@ -59,25 +99,26 @@ func New(lines []Config, n Numbering) *Plan {
 }
 
 // Lines returns every line, main lines first.
-func (p *Plan) Lines() []Line { return append([]Line(nil), p.ordered...) }
+func (p *Plan) Lines() []Line { return append([]Line(nil), p.st.Load().ordered...) }
 
 // Get returns the line with exactly this number.
 func (p *Plan) Get(number string) (Line, bool) {
-	l, ok := p.lines[number]
+	l, ok := p.st.Load().lines[number]
 	return l, ok
 }
 
 // Main returns the first main line (12345 in the hotline's configuration).
-func (p *Plan) Main() Line { return p.ordered[0] }
+func (p *Plan) Main() Line { return p.st.Load().ordered[0] }
 
 // Lookup normalises a dialled number and returns its line. The error wraps
 // ErrMalformed or ErrUnknownNumber and quotes the input.
 func (p *Plan) Lookup(dialled string) (Line, error) {
-	n, err := p.Normalize(dialled)
+	st := p.st.Load()
+	n, err := st.normalize(dialled)
 	if err != nil {
 		return Line{}, err
 	}
-	if l, ok := p.lines[n]; ok {
+	if l, ok := st.lines[n]; ok {
 		return l, nil
 	}
 	return Line{}, fmt.Errorf("dialled number %q (normalised %q): %w", clip(dialled), n, ErrUnknownNumber)
@@ -86,7 +127,9 @@ func (p *Plan) Lookup(dialled string) (Line, error) {
 // Normalize reduces the forms a trunk delivers ("sip:+8612345@host;user=phone",
 // "tel:+86-739-12345", "073912345") to bare digits and strips the configured
 // prefixes, in order and repeatedly, as long as something remains.
-func (p *Plan) Normalize(dialled string) (string, error) {
+func (p *Plan) Normalize(dialled string) (string, error) { return p.st.Load().normalize(dialled) }
+
+func (p *planState) normalize(dialled string) (string, error) {
 	s := strings.TrimSpace(dialled)
 	if len(s) > 256 {
 		return "", fmt.Errorf("dialled number of %d bytes: %w", len(s), ErrMalformed)

@@ -137,3 +137,53 @@ func FuzzNormalizeAccepts(f *testing.F) {
 		}
 	})
 }
+
+// Update renames lines and changes prefixes live; a change of the set of
+// lines, a skill or a merge is refused and nothing changes.
+func TestUpdateRenamesButKeepsStructure(t *testing.T) {
+	p := testPlan()
+	base := []Config{
+		{Number: "12345", Name: "12345", Skill: "general"},
+		{Number: "12333", Name: "人社", Skill: "renshe", MergedInto: "12345"},
+		{Number: "12315", Name: "市场监管", Skill: "shichang", MergedInto: "12345"},
+		{Number: "12348", Name: "法律服务", Skill: "falv", MergedInto: "12345"},
+	}
+	with := func(f func(c []Config) []Config) []Config {
+		c := append([]Config(nil), base...)
+		return f(c)
+	}
+	refused := map[string][]Config{
+		"skill":   with(func(c []Config) []Config { c[1].Skill = "general"; return c }),
+		"merge":   with(func(c []Config) []Config { c[2].MergedInto = ""; return c }),
+		"removed": with(func(c []Config) []Config { return c[:3] }),
+		"added":   with(func(c []Config) []Config { return append(c, Config{Number: "12319", Name: "x", Skill: "x"}) }),
+		"renumbered": with(func(c []Config) []Config {
+			c[3].Number = "12319"
+			return c
+		}),
+	}
+	for name, lines := range refused {
+		if err := p.Update(lines, Numbering{}); err == nil || !strings.Contains(err.Error(), "lines") {
+			t.Errorf("%s: Update = %v, want an error naming lines", name, err)
+		}
+	}
+	if l, _ := p.Lookup("073912333"); l.Name != "人社" {
+		t.Fatalf("after refused updates: %+v", l)
+	}
+	renamed := with(func(c []Config) []Config { c[1].Name = "人力资源和社会保障"; c[0].Record = true; return c })
+	if err := p.Update(renamed, Numbering{StripPrefixes: []string{"0731"}}); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := p.Get("12333"); l.Name != "人力资源和社会保障" {
+		t.Errorf("renamed line: %+v", l)
+	}
+	if !p.Main().Record {
+		t.Error("record switch not applied")
+	}
+	if l, err := p.Lookup("073112333"); err != nil || l.Number != "12333" {
+		t.Errorf("new prefix 0731: %+v, %v", l, err)
+	}
+	if _, err := p.Lookup("073912333"); !errors.Is(err, ErrUnknownNumber) {
+		t.Errorf("old prefix 0739 still stripped: %v", err)
+	}
+}

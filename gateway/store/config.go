@@ -39,13 +39,20 @@ type Config struct {
 	InstanceLease conf.Duration `yaml:"instance_lease"`
 }
 
+// Defaults of the redis: section that the packages using Redis share
+// (gateway/count's Counter falls back to them for zero Options).
+const (
+	DefaultTimeout      = 2 * time.Second
+	DefaultPendingLimit = 100000
+)
+
 // DefaultConfig is the section's defaults: the lab's Redis.
 func DefaultConfig() Config {
 	return Config{
 		Addrs:         []string{"127.0.0.1:6379"},
 		KeyPrefix:     "hl",
-		Timeout:       conf.Duration(2 * time.Second),
-		PendingLimit:  100000,
+		Timeout:       conf.Duration(DefaultTimeout),
+		PendingLimit:  DefaultPendingLimit,
 		InstanceLease: conf.Duration(15 * time.Second),
 	}
 }

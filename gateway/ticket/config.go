@@ -37,15 +37,27 @@ type Config struct {
 	DeadLetterMaxAge conf.Duration `yaml:"dead_letter_max_age"`
 }
 
+// The section's defaults, in one place: DefaultConfig (the tickets:
+// section gateway/config starts from) and NewDeliverer (for an Options
+// field left zero) both use them.
+const (
+	DefaultTimeout          = 5 * time.Second // per SubmitTicket
+	DefaultWorkers          = 16
+	DefaultRetryMax         = time.Minute
+	DefaultMaxAttempts      = 20
+	DefaultMaxAge           = 72 * time.Hour
+	DefaultDeadLetterMaxAge = 30 * 24 * time.Hour
+)
+
 // DefaultConfig is the section's defaults.
 func DefaultConfig() Config {
 	names := make([]string, 0, len(DefaultDeadLetterCodes))
 	for _, c := range DefaultDeadLetterCodes {
 		names = append(names, c.String())
 	}
-	return Config{Timeout: conf.Duration(5 * time.Second), Workers: 16,
-		RetryMax: conf.Duration(time.Minute), DeadLetterCodes: names, MaxAttempts: 20,
-		MaxAge: conf.Duration(72 * time.Hour), DeadLetterMaxAge: conf.Duration(30 * 24 * time.Hour)}
+	return Config{Timeout: conf.Duration(DefaultTimeout), Workers: DefaultWorkers,
+		RetryMax: conf.Duration(DefaultRetryMax), DeadLetterCodes: names, MaxAttempts: DefaultMaxAttempts,
+		MaxAge: conf.Duration(DefaultMaxAge), DeadLetterMaxAge: conf.Duration(DefaultDeadLetterMaxAge)}
 }
 
 // codeByName maps grpc-go's code names (codes.Code.String) to codes.

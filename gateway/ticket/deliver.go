@@ -128,7 +128,7 @@ func NewDeliverer(o Options) (*Deliverer, error) {
 		return nil, fmt.Errorf("ticket deliverer: invalid consumer name %q", o.Consumer)
 	}
 	if o.Workers <= 0 {
-		o.Workers = 16
+		o.Workers = DefaultWorkers
 	}
 	if o.Batch <= 0 {
 		o.Batch = 256
@@ -155,7 +155,7 @@ func NewDeliverer(o Options) (*Deliverer, error) {
 		o.BackoffMax = max(5*time.Second, o.BackoffMin)
 	}
 	if o.RetryMax <= 0 {
-		o.RetryMax = time.Minute
+		o.RetryMax = DefaultRetryMax
 	}
 	// An entry waiting for its retry stays pending without being read:
 	// below ClaimIdle/2 no other instance takes it over meanwhile.
@@ -164,13 +164,13 @@ func NewDeliverer(o Options) (*Deliverer, error) {
 		o.DeadLetterCodes = DefaultDeadLetterCodes
 	}
 	if o.MaxAttempts == 0 {
-		o.MaxAttempts = 20
+		o.MaxAttempts = DefaultMaxAttempts
 	}
 	if o.MaxAge == 0 {
-		o.MaxAge = 72 * time.Hour
+		o.MaxAge = DefaultMaxAge
 	}
 	if o.DeadLetterMaxAge == 0 {
-		o.DeadLetterMaxAge = 30 * 24 * time.Hour
+		o.DeadLetterMaxAge = DefaultDeadLetterMaxAge
 	}
 	dc := make(map[codes.Code]bool, len(o.DeadLetterCodes))
 	for _, c := range o.DeadLetterCodes {
@@ -870,3 +870,6 @@ func (b *backoff) sleep(ctx context.Context) bool {
 		return true
 	}
 }
+
+// Options returns the options in force, defaults filled in.
+func (d *Deliverer) Options() Options { return d.o }
