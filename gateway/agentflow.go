@@ -230,9 +230,11 @@ func (c *Call) agentAnswered(ctx context.Context) {
 	}
 	if !c.answered.IsZero() {
 		c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "requeued")
-		return // counted as answered the first time
+		c.register(ctx) // the new agent, for an adopting gateway
+		return          // counted as answered the first time
 	}
 	c.countAnswered(octx, now)
+	c.register(ctx) // answered, with its agent: an adopting gateway keeps it so
 	c.record(octx)
 	c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "")
 	c.s.log.Debug("call connected", "call_id", c.id, "agent", c.agentExt, "wait", now.Sub(c.entered))

@@ -71,6 +71,10 @@ type Call struct {
 	surveyPB     string
 	satisfaction string
 	out          *outState
+
+	// What a previous gateway left of the call, when this one adopted it
+	// connected (adopt.go); nil otherwise.
+	adopted *adoption
 }
 
 type timer struct {
@@ -282,6 +286,10 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	c.line = l
 	c.skill = l.Skill
 	c.priority = c.entry == EntryFrom110
+	if c.adopted != nil {
+		c.resume(ctx) // adopt.go: connected when the previous gateway stopped
+		return
+	}
 	c.answer(ctx, l)
 }
 
@@ -518,7 +526,8 @@ func (c *Call) register(ctx context.Context) {
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	err := c.s.o.Registry.Enter(octx, LiveCall{ID: c.id, Entry: c.entry, Line: c.line.Number, Main: c.line.Main,
-		Skill: c.line.Skill, Caller: c.caller, DNIS: c.dnis, Entered: c.entered, Instance: c.s.o.Instance})
+		Skill: c.line.Skill, Caller: c.caller, DNIS: c.dnis, Entered: c.entered, Instance: c.s.o.Instance,
+		Agent: c.agentExt, AgentLeg: c.agentLeg, Attempts: c.attempts, Answered: c.answered})
 	if err != nil {
 		c.s.log.Warn("call not registered as live", "call_id", c.id, "err", err)
 	}

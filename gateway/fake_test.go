@@ -39,6 +39,7 @@ type fakePBX struct {
 	appChannels func(ctx context.Context) ([]string, error)
 	getVar      func(ctx context.Context, id, name string) (string, error)
 	addChannel  func(ctx context.Context, bridgeID, channelID string) error
+	bridgeChans func(ctx context.Context, bridgeID string) ([]string, error)
 }
 
 var _ PBX = (*fakePBX)(nil)
@@ -59,7 +60,8 @@ func (f *fakePBX) record(format string, a ...any) fakePBX {
 	defer f.mu.Unlock()
 	f.actions = append(f.actions, fmt.Sprintf(format, a...))
 	return fakePBX{answer: f.answer, hangup: f.hangup, play: f.play, startMOH: f.startMOH,
-		channel: f.channel, appChannels: f.appChannels, getVar: f.getVar, addChannel: f.addChannel}
+		channel: f.channel, appChannels: f.appChannels, getVar: f.getVar, addChannel: f.addChannel,
+		bridgeChans: f.bridgeChans}
 }
 
 // Actions returns the requests so far.
@@ -182,6 +184,13 @@ func (f *fakePBX) ListChannels(ctx context.Context) ([]string, error) {
 func (f *fakePBX) ListBridges(ctx context.Context) ([]string, error) {
 	f.record("list_bridges")
 	return nil, nil
+}
+
+func (f *fakePBX) BridgeChannels(ctx context.Context, bridgeID string) ([]string, error) {
+	if h := f.record("bridge_channels %s", bridgeID); h.bridgeChans != nil {
+		return h.bridgeChans(ctx, bridgeID)
+	}
+	return nil, notFound("bridge", bridgeID)
 }
 
 func (f *fakePBX) SetVar(ctx context.Context, id, name, value string) error {
