@@ -134,7 +134,8 @@ func (c *Call) offer(ext, skill string) {
 	ctx := c.ctx
 	pool := c.s.o.Pool
 	if c.phase != phaseQueue || skill != c.skill {
-		rctx, cancel := c.s.opCtx(ctx)
+		// (Also for an offer that reached an owner as it ended: drainLate.)
+		rctx, cancel := c.s.opCtx(context.WithoutCancel(ctx))
 		_ = pool.Release(rctx, ext, c.id, acd.Cancelled)
 		cancel()
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	ariv5 "github.com/CyCoreSystems/ari/v5"
@@ -29,6 +30,8 @@ type Call struct {
 	mb    *ari.Mailbox
 	cmds  chan func(*Call)
 	done  chan struct{}
+	// lateMu serialises the commands run after the owner ended (drainLate).
+	lateMu sync.Mutex
 
 	phase    phase
 	entry    string // EntryInbound or EntryFrom110
@@ -94,8 +97,12 @@ func (s *Service) newCall(id string, ev *ariv5.StasisStart) *Call {
 // send runs fn on the call's owner goroutine; it reports false if the call
 // has ended.
 func (c *Call) send(fn func(*Call)) bool {
+	if c.ended() {
+		return false
+	}
 	select {
 	case c.cmds <- fn:
+		c.lateCheck()
 		return true
 	case <-c.done:
 		return false
@@ -136,6 +143,7 @@ func (c *Call) unschedule(name string) {
 // run is the call's owner loop: ARI events in order, commands, timers.
 func (c *Call) run(ctx context.Context) {
 	c.ctx = ctx
+	defer c.drainLate() // after done is closed: what was queued meanwhile
 	defer close(c.done)
 	defer func() {
 		for _, tm := range c.timers {

@@ -429,8 +429,20 @@ func (s *Service) OnReplaced() {
 		calls = append(calls, c)
 	}
 	s.mu.Unlock()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return // Close stops the owners; they hand their calls over
+	}
+	s.wg.Add(len(calls)) // joined by Close
+	s.mu.Unlock()
 	for _, c := range calls {
-		c.send(func(c *Call) { c.handOver() })
+		go func() { // never wait on an owner here (the ARI loop)
+			defer s.wg.Done()
+			if err := tell(s.ctx, c, func(c *Call) { c.handOver() }); err != nil && !errors.Is(err, ErrOwnerGone) {
+				s.log.Warn("hand-over: call owner did not take it", "call_id", c.id, "err", err)
+			}
+		}()
 	}
 	s.log.Warn("another gateway took over the application; live calls handed over", "calls", len(calls))
 }
