@@ -28,8 +28,9 @@ type adoption struct {
 // adoptAll adopts the channels in the application that nothing on this
 // instance owns: callers first, each keeping the legs of its bridge (the
 // agent, 110), then every other leg the gateway originated is hung up.
-// It returns how many calls were adopted.
-func (s *Service) adoptAll(ctx context.Context, ids []string) int {
+// It returns how many calls were adopted; beat marks progress (on the
+// event loop) after each bounded step.
+func (s *Service) adoptAll(ctx context.Context, ids []string, beat func()) int {
 	if !s.Accepting() {
 		return 0
 	}
@@ -45,6 +46,7 @@ func (s *Service) adoptAll(ctx context.Context, ids []string) int {
 		if err != nil && !errors.Is(err, ari.ErrNotFound) {
 			s.log.Warn("resync: cannot read channel role", "channel", id, "err", err)
 		}
+		beat()
 		if role != "" {
 			roles[id] = role
 		} else {
@@ -61,6 +63,7 @@ func (s *Service) adoptAll(ctx context.Context, ids []string) int {
 		if s.adopt(ctx, id, roles, reg, kept) {
 			n++
 		}
+		beat()
 	}
 	for id, role := range roles {
 		if kept[id] {
@@ -72,6 +75,7 @@ func (s *Service) adoptAll(ctx context.Context, ids []string) int {
 		if err != nil && !errors.Is(err, ari.ErrNotFound) {
 			s.log.Warn("resync: cannot hang up orphaned leg", "channel", id, "role", role, "err", err)
 		}
+		beat()
 	}
 	return n
 }

@@ -40,6 +40,7 @@ type fakePBX struct {
 	getVar      func(ctx context.Context, id, name string) (string, error)
 	addChannel  func(ctx context.Context, bridgeID, channelID string) error
 	bridgeChans func(ctx context.Context, bridgeID string) ([]string, error)
+	listBridges func(ctx context.Context) ([]string, error)
 }
 
 var _ PBX = (*fakePBX)(nil)
@@ -61,7 +62,7 @@ func (f *fakePBX) record(format string, a ...any) fakePBX {
 	f.actions = append(f.actions, fmt.Sprintf(format, a...))
 	return fakePBX{answer: f.answer, hangup: f.hangup, play: f.play, startMOH: f.startMOH,
 		channel: f.channel, appChannels: f.appChannels, getVar: f.getVar, addChannel: f.addChannel,
-		bridgeChans: f.bridgeChans}
+		bridgeChans: f.bridgeChans, listBridges: f.listBridges}
 }
 
 // Actions returns the requests so far.
@@ -182,7 +183,9 @@ func (f *fakePBX) ListChannels(ctx context.Context) ([]string, error) {
 }
 
 func (f *fakePBX) ListBridges(ctx context.Context) ([]string, error) {
-	f.record("list_bridges")
+	if h := f.record("list_bridges"); h.listBridges != nil {
+		return h.listBridges(ctx)
+	}
 	return nil, nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hotline12345/hotline-gw/ari"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/metrics"
@@ -156,5 +157,36 @@ func TestOriginateThatCannotStartSetsTheAgentReadyAgain(t *testing.T) {
 	}
 	if lim.Held() != 0 {
 		t.Errorf("%d outbound slots held", lim.Held())
+	}
+}
+
+// OnConnect runs on the ARI event loop: the bridge sweep and the reaper
+// run beside it, so a slow sweep never holds up the events (nor trips
+// health.stall_after), and OnConnect beats between its own steps.
+func TestOnConnectLeavesTheSweepsOffTheEventLoop(t *testing.T) {
+	release := make(chan struct{})
+	sweeping := make(chan struct{}, 1)
+	r := newRig(t, rigOptions{pbx: func(f *fakePBX) {
+		f.appChannels = func(context.Context) ([]string, error) { return []string{"c9"}, nil }
+		f.listBridges = func(ctx context.Context) ([]string, error) {
+			sweeping <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil, nil
+		}
+	}})
+	defer close(release)
+	beats := 0
+	done := make(chan struct{})
+	go func() {
+		r.svc.OnConnect(context.Background(), ari.ConnectInfo{Progress: func() { beats++ }})
+		close(done)
+	}()
+	recv(t, "OnConnect to return while the sweep is blocked", done)
+	recv(t, "the sweep to run", sweeping)
+	if beats < 2 {
+		t.Errorf("OnConnect beat %d times, want after the resync and after each adoption", beats)
 	}
 }

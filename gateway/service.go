@@ -368,10 +368,26 @@ func (s *Service) OnConnect(ctx context.Context, info ari.ConnectInfo) {
 		}()
 	}
 	wg.Wait()
-	adopted := s.adoptAll(ctx, ids)
+	info.Beat()
+	adopted := s.adoptAll(ctx, ids, info.Beat)
 	s.log.Info("resynchronised with Asterisk", "restarted", info.Restarted, "in_app", len(ids), "ended", gone.Load(), "unanswered", stuck.Load(), "adopted", adopted)
-	s.SweepBridges(ctx)
-	s.ReapUnobserved(ctx)
+	// The sweeps need not hold up the events: off the event loop.
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1) // joined by Close
+	s.mu.Unlock()
+	sctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.ctx, cancel) // Close ends it too
+	go func() {
+		defer s.wg.Done()
+		defer stop()
+		defer cancel()
+		s.SweepBridges(sctx)
+		s.ReapUnobserved(sctx)
+	}()
 }
 
 // SweepBridges destroys the gateway's call bridges (dialplan.BridgeID) none of
