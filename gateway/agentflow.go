@@ -120,6 +120,8 @@ func (c *Call) queueTimeout() {
 		defer cancel()
 		_ = c.s.o.PBX.StopMOH(octx, c.id)
 		if err := c.s.o.PBX.Play(octx, c.id, c.overflowPB, g.OverflowMessage); err == nil {
+			// Backstop for a PlaybackFinished that never comes.
+			c.schedule("overflow", greetingMax, func(c *Call) { c.hangupCaller(c.ctx, "normal") })
 			return
 		}
 		c.hangupCaller(ctx, "normal")

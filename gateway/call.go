@@ -232,6 +232,9 @@ func (c *Call) resync(ctx context.Context, lost int) {
 		c.enterQueue(ctx)
 	case phaseRinging, phaseTalking:
 		c.resyncAgentLeg(ctx, octx)
+		c.resyncBridge(ctx, octx) // resync.go
+	case phaseQueue:
+		c.resyncOverflow(ctx, octx)
 	}
 }
 

@@ -193,7 +193,26 @@ func (f *fakePBX) BridgeChannels(ctx context.Context, bridgeID string) ([]string
 	if h := f.record("bridge_channels %s", bridgeID); h.bridgeChans != nil {
 		return h.bridgeChans(ctx, bridgeID)
 	}
-	return nil, notFound("bridge", bridgeID)
+	// Without a hook: what was added to the bridge and not removed since.
+	var in []string
+	for _, a := range f.Actions() {
+		w := strings.Fields(a)
+		if len(w) != 3 || w[1] != bridgeID {
+			continue
+		}
+		switch w[0] {
+		case "add_channel":
+			if !slices.Contains(in, w[2]) {
+				in = append(in, w[2])
+			}
+		case "remove_channel":
+			in = slices.DeleteFunc(in, func(id string) bool { return id == w[2] })
+		}
+	}
+	if in == nil {
+		return nil, notFound("bridge", bridgeID)
+	}
+	return in, nil
 }
 
 func (f *fakePBX) SetVar(ctx context.Context, id, name, value string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -189,4 +190,57 @@ func TestOnConnectLeavesTheSweepsOffTheEventLoop(t *testing.T) {
 	if beats < 2 {
 		t.Errorf("OnConnect beat %d times, want after the resync and after each adoption", beats)
 	}
+}
+
+// A talking call loses events, among them its agent's leaving the bridge:
+// the resync re-reads the bridge and puts the agent back, instead of
+// leaving the caller alone in it.
+func TestResyncPutsALegBackInTheBridge(t *testing.T) {
+	r := newRig(t, rigOptions{queueSize: 8, tweak: withPool(t), pbx: channelsExcept()})
+	r.start("c1", EntryInbound, "12345")
+	r.waitAction("moh c1 hold")
+	leg := r.connect("c1")
+	r.pbx.set(func(f *fakePBX) {
+		f.bridgeChans = func(ctx context.Context, id string) ([]string, error) { return []string{"c1"}, nil }
+	})
+	before := len(r.pbx.about(leg))
+	r.overflow("c1", func() {})
+	waitFor(t, "the agent put back", func() bool {
+		return slices.Contains(r.pbx.about(leg)[before:], "add_channel br-c1 "+leg)
+	})
+	if p := r.phase("c1"); p != phaseTalking {
+		t.Errorf("phase %v, want talking", p)
+	}
+}
+
+// The bridge cannot be mended (AddChannel keeps failing): the call ends
+// with its ticket, never a silent talking call.
+func TestResyncEndsACallWhoseBridgeCannotBeMended(t *testing.T) {
+	r := newRig(t, rigOptions{queueSize: 8, tweak: withPool(t), pbx: channelsExcept()})
+	r.start("c1", EntryInbound, "12345")
+	r.waitAction("moh c1 hold")
+	r.connect("c1")
+	r.pbx.set(func(f *fakePBX) {
+		f.bridgeChans = func(ctx context.Context, id string) ([]string, error) { return []string{"c1"}, nil }
+		f.addChannel = func(ctx context.Context, b, ch string) error { return ari.ErrUnavailable }
+	})
+	r.overflow("c1", func() {})
+	r.waitAction("hangup c1 congestion")
+	r.hangup("c1")
+	r.waitEnded("c1")
+	if tk := r.ticket("c1"); tk.GetEndReason() == "" || tk.GetEndReason() == "completed" {
+		t.Errorf("ticket end reason %q, want the bridge failure", tk.GetEndReason())
+	}
+}
+
+// The overflow message's PlaybackFinished is lost: the resync hangs the
+// caller up as after the message, instead of leaving it on a silent line.
+func TestResyncAfterALostOverflowMessageHangsUp(t *testing.T) {
+	r := newRig(t, rigOptions{queueSize: 8, tweak: withPool(t), pbx: channelsExcept()})
+	r.start("c1", EntryInbound, "12345")
+	r.waitAction("moh c1 hold")
+	r.inspect("c1", func(c *Call) { c.overflowed, c.overflowPB = true, "ovf-c1" })
+	r.overflow("c1", func() { r.playbackFinished("c1", "ovf-c1") })
+	r.waitAction("stop_playback ovf-c1")
+	r.waitAction("hangup c1 normal")
 }
