@@ -30,11 +30,19 @@ func ask[T any](ctx context.Context, c *Call, fn func(*Call) T) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.s.askTimeout())
 	defer cancel()
 	out := make(chan T, 1)
+	gone := make(chan struct{})
 	if c.ended() {
 		return zero, fmt.Errorf("call %s: %w", c.id, ErrOwnerGone)
 	}
+	run := func(c *Call) {
+		if c.phase == phaseEnded {
+			close(gone) // run after the owner ended (drainLate): too late
+			return
+		}
+		out <- fn(c)
+	}
 	select {
-	case c.cmds <- func(c *Call) { out <- fn(c) }:
+	case c.cmds <- run:
 		c.lateCheck()
 	case <-c.done:
 		return zero, fmt.Errorf("call %s: %w", c.id, ErrOwnerGone)
@@ -44,6 +52,8 @@ func ask[T any](ctx context.Context, c *Call, fn func(*Call) T) (T, error) {
 	select {
 	case v := <-out:
 		return v, nil
+	case <-gone:
+		return zero, fmt.Errorf("call %s: ended before running the request: %w", c.id, ErrOwnerGone)
 	case <-c.done:
 		// The owner may have run fn just before it ended.
 		select {
