@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,8 +78,8 @@ func healthz(t *testing.T, addr string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// An event loop stuck in OnConnect (Asterisk does not answer the bridge
-// listing) makes /healthz 503 naming why, stops the heartbeat gauge and the
+// An event loop stuck in OnConnect (Asterisk does not answer its listing
+// of the application's channels) makes /healthz 503 naming why, stops the heartbeat gauge and the
 // systemd watchdog, and holds READY=1 back; once the loop moves on, the
 // gateway is healthy, READY=1 and WATCHDOG=1 are sent, and Drain sends
 // STOPPING=1.
@@ -92,9 +93,10 @@ func TestStalledEventLoopIsUnhealthyAndStarvesTheWatchdog(t *testing.T) {
 	var gateOnce sync.Once
 	open := func() { gateOnce.Do(func() { close(gate) }) }
 	base := fakeARI(t)
+	var appReads atomic.Int32
 	ariSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/ari/bridges" {
-			<-gate // OnConnect's bridge sweep hangs: the event loop is stuck
+		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/ari/applications/") && appReads.Add(1) > 1 {
+			<-gate // the connection's check passes; OnConnect's listing hangs: the event loop is stuck
 		}
 		base.Config.Handler.ServeHTTP(w, r)
 	}))

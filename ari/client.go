@@ -45,6 +45,17 @@ type ConnectInfo struct {
 	StartupTime time.Time
 	// Info is the full /asterisk/info answer.
 	Info *ariv5.AsteriskInfo
+	// Progress tells the health check that OnConnect, which runs on the
+	// event loop, is making progress (see LastProgress): call it between
+	// the bounded steps of a long resynchronisation. Nil outside OnConnect.
+	Progress func()
+}
+
+// Beat calls Progress, if set.
+func (ci ConnectInfo) Beat() {
+	if ci.Progress != nil {
+		ci.Progress()
+	}
 }
 
 // Client is the gateway's connection to ARI: REST methods (see rest.go), the
@@ -323,6 +334,7 @@ func (c *Client) serve(ctx context.Context, ws *websocket.Conn, wc *watchedConn,
 		"startup_time", ci.StartupTime, "application", c.cfg.Application)
 	if onConnect != nil {
 		done := c.step()
+		ci.Progress = func() { c.busySince.Store(time.Now().UnixNano()) }
 		onConnect(connCtx, ci)
 		done()
 	}

@@ -171,6 +171,17 @@ func (d *Dispatcher) DetachMailbox(mb *Mailbox) {
 	mb.routes = nil
 }
 
+// Routed reports whether the events of kind/id go to an owner.
+func (d *Dispatcher) Routed(kindName, id string) bool {
+	k, ok := parseKind(kindName)
+	if !ok {
+		return false
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.routes[k][id] != nil
+}
+
 // Routes returns the number of routes (for tests and diagnostics).
 func (d *Dispatcher) Routes() int {
 	d.mu.RLock()

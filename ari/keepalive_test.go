@@ -201,3 +201,37 @@ func TestStalledDispatchLoopIsReported(t *testing.T) {
 		t.Errorf("stalled while idle (last progress %v ago)", time.Since(c.LastProgress()))
 	}
 }
+
+// An OnConnect that beats (ConnectInfo.Progress) between its steps is not
+// a stalled loop, however long it takes in all.
+func TestOnConnectThatBeatsIsNotStalled(t *testing.T) {
+	f := newFakeARI(t)
+	c, _, _ := newTestClient(t, f)
+	release := make(chan struct{})
+	beating := make(chan struct{})
+	c.SetOnConnect(func(ctx context.Context, ci ConnectInfo) {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		ci.Beat()
+		close(beating)
+		for {
+			select {
+			case <-release:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				ci.Beat()
+			}
+		}
+	})
+	runClient(t, c)
+	f.nextConn(t)
+	<-beating
+	time.Sleep(300 * time.Millisecond)
+	if c.Stalled(200 * time.Millisecond) {
+		t.Errorf("stalled while OnConnect beats (last progress %v ago)", time.Since(c.LastProgress()))
+	}
+	close(release)
+	waitFor(t, "ready", c.Ready)
+}

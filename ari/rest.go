@@ -251,6 +251,21 @@ func (c *Client) ListBridges(ctx context.Context) ([]string, error) {
 	})
 }
 
+// BridgeChannels returns the IDs of the channels in a bridge
+// (GET /bridges/{id} → channels).
+func (c *Client) BridgeChannels(ctx context.Context, bridgeID string) ([]string, error) {
+	if err := checkID("bridge", "bridge", bridgeID); err != nil {
+		return nil, err
+	}
+	return call(ctx, c, "bridge", bridgeID, func() ([]string, error) {
+		d, err := c.native.Bridge().Data(bridgeKey(bridgeID))
+		if err != nil {
+			return nil, err
+		}
+		return d.ChannelIDs, nil
+	})
+}
+
 // StartMOH starts music on hold on a channel (POST /channels/{id}/moh);
 // empty class means the channel's default.
 func (c *Client) StartMOH(ctx context.Context, channelID, class string) error {

@@ -48,6 +48,8 @@ func TestEveryDomainErrorHasItsCodeAndInternalsStayInTheLog(t *testing.T) {
 		{"transfer wrong state", wrap(transfer.ErrWrongState), codes.FailedPrecondition, ""},
 		{"transfer conflict", wrap(transfer.ErrConflict), codes.FailedPrecondition, ""},
 		{"caller hung up during a transfer", transfer.ErrCallEnded, codes.FailedPrecondition, "hung up"},
+		{"transfers per call capped", fmt.Errorf("%w: call c1 already had 8 transfers (transfer.max_per_call = 8)", transfer.ErrTooMany),
+			codes.FailedPrecondition, "transfer.max_per_call = 8"},
 		{"deadline", wrap(context.DeadlineExceeded), codes.DeadlineExceeded, "deadline"},
 		{"canceled", wrap(context.Canceled), codes.Canceled, "canceled"},
 		{"status passes", status.Error(codes.Unauthenticated, "missing token"), codes.Unauthenticated, "missing token"},

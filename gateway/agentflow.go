@@ -120,6 +120,8 @@ func (c *Call) queueTimeout() {
 		defer cancel()
 		_ = c.s.o.PBX.StopMOH(octx, c.id)
 		if err := c.s.o.PBX.Play(octx, c.id, c.overflowPB, g.OverflowMessage); err == nil {
+			// Backstop for a PlaybackFinished that never comes.
+			c.schedule("overflow", greetingMax, func(c *Call) { c.hangupCaller(c.ctx, "normal") })
 			return
 		}
 		c.hangupCaller(ctx, "normal")
@@ -134,7 +136,8 @@ func (c *Call) offer(ext, skill string) {
 	ctx := c.ctx
 	pool := c.s.o.Pool
 	if c.phase != phaseQueue || skill != c.skill {
-		rctx, cancel := c.s.opCtx(ctx)
+		// (Also for an offer that reached an owner as it ended: drainLate.)
+		rctx, cancel := c.s.opCtx(context.WithoutCancel(ctx))
 		_ = pool.Release(rctx, ext, c.id, acd.Cancelled)
 		cancel()
 		return
@@ -230,9 +233,11 @@ func (c *Call) agentAnswered(ctx context.Context) {
 	}
 	if !c.answered.IsZero() {
 		c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "requeued")
-		return // counted as answered the first time
+		c.register(ctx) // the new agent, for an adopting gateway
+		return          // counted as answered the first time
 	}
 	c.countAnswered(octx, now)
+	c.register(ctx) // answered, with its agent: an adopting gateway keeps it so
 	c.record(octx)
 	c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "")
 	c.s.log.Debug("call connected", "call_id", c.id, "agent", c.agentExt, "wait", now.Sub(c.entered))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	ariv5 "github.com/CyCoreSystems/ari/v5"
@@ -29,6 +30,8 @@ type Call struct {
 	mb    *ari.Mailbox
 	cmds  chan func(*Call)
 	done  chan struct{}
+	// lateMu serialises the commands run after the owner ended (drainLate).
+	lateMu sync.Mutex
 
 	phase    phase
 	entry    string // EntryInbound or EntryFrom110
@@ -71,6 +74,10 @@ type Call struct {
 	surveyPB     string
 	satisfaction string
 	out          *outState
+
+	// What a previous gateway left of the call, when this one adopted it
+	// connected (adopt.go); nil otherwise.
+	adopted *adoption
 }
 
 type timer struct {
@@ -90,8 +97,12 @@ func (s *Service) newCall(id string, ev *ariv5.StasisStart) *Call {
 // send runs fn on the call's owner goroutine; it reports false if the call
 // has ended.
 func (c *Call) send(fn func(*Call)) bool {
+	if c.ended() {
+		return false
+	}
 	select {
 	case c.cmds <- fn:
+		c.lateCheck()
 		return true
 	case <-c.done:
 		return false
@@ -132,6 +143,7 @@ func (c *Call) unschedule(name string) {
 // run is the call's owner loop: ARI events in order, commands, timers.
 func (c *Call) run(ctx context.Context) {
 	c.ctx = ctx
+	defer c.drainLate() // after done is closed: what was queued meanwhile
 	defer close(c.done)
 	defer func() {
 		for _, tm := range c.timers {
@@ -220,6 +232,9 @@ func (c *Call) resync(ctx context.Context, lost int) {
 		c.enterQueue(ctx)
 	case phaseRinging, phaseTalking:
 		c.resyncAgentLeg(ctx, octx)
+		c.resyncBridge(ctx, octx) // resync.go
+	case phaseQueue:
+		c.resyncOverflow(ctx, octx)
 	}
 }
 
@@ -282,6 +297,10 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 	c.line = l
 	c.skill = l.Skill
 	c.priority = c.entry == EntryFrom110
+	if c.adopted != nil {
+		c.resume(ctx) // adopt.go: connected when the previous gateway stopped
+		return
+	}
 	c.answer(ctx, l)
 }
 
@@ -518,7 +537,8 @@ func (c *Call) register(ctx context.Context) {
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	err := c.s.o.Registry.Enter(octx, LiveCall{ID: c.id, Entry: c.entry, Line: c.line.Number, Main: c.line.Main,
-		Skill: c.line.Skill, Caller: c.caller, DNIS: c.dnis, Entered: c.entered, Instance: c.s.o.Instance})
+		Skill: c.line.Skill, Caller: c.caller, DNIS: c.dnis, Entered: c.entered, Instance: c.s.o.Instance,
+		Agent: c.agentExt, AgentLeg: c.agentLeg, Attempts: c.attempts, Answered: c.answered})
 	if err != nil {
 		c.s.log.Warn("call not registered as live", "call_id", c.id, "err", err)
 	}

@@ -39,6 +39,8 @@ type fakePBX struct {
 	appChannels func(ctx context.Context) ([]string, error)
 	getVar      func(ctx context.Context, id, name string) (string, error)
 	addChannel  func(ctx context.Context, bridgeID, channelID string) error
+	bridgeChans func(ctx context.Context, bridgeID string) ([]string, error)
+	listBridges func(ctx context.Context) ([]string, error)
 }
 
 var _ PBX = (*fakePBX)(nil)
@@ -59,7 +61,8 @@ func (f *fakePBX) record(format string, a ...any) fakePBX {
 	defer f.mu.Unlock()
 	f.actions = append(f.actions, fmt.Sprintf(format, a...))
 	return fakePBX{answer: f.answer, hangup: f.hangup, play: f.play, startMOH: f.startMOH,
-		channel: f.channel, appChannels: f.appChannels, getVar: f.getVar, addChannel: f.addChannel}
+		channel: f.channel, appChannels: f.appChannels, getVar: f.getVar, addChannel: f.addChannel,
+		bridgeChans: f.bridgeChans, listBridges: f.listBridges}
 }
 
 // Actions returns the requests so far.
@@ -180,8 +183,36 @@ func (f *fakePBX) ListChannels(ctx context.Context) ([]string, error) {
 }
 
 func (f *fakePBX) ListBridges(ctx context.Context) ([]string, error) {
-	f.record("list_bridges")
+	if h := f.record("list_bridges"); h.listBridges != nil {
+		return h.listBridges(ctx)
+	}
 	return nil, nil
+}
+
+func (f *fakePBX) BridgeChannels(ctx context.Context, bridgeID string) ([]string, error) {
+	if h := f.record("bridge_channels %s", bridgeID); h.bridgeChans != nil {
+		return h.bridgeChans(ctx, bridgeID)
+	}
+	// Without a hook: what was added to the bridge and not removed since.
+	var in []string
+	for _, a := range f.Actions() {
+		w := strings.Fields(a)
+		if len(w) != 3 || w[1] != bridgeID {
+			continue
+		}
+		switch w[0] {
+		case "add_channel":
+			if !slices.Contains(in, w[2]) {
+				in = append(in, w[2])
+			}
+		case "remove_channel":
+			in = slices.DeleteFunc(in, func(id string) bool { return id == w[2] })
+		}
+	}
+	if in == nil {
+		return nil, notFound("bridge", bridgeID)
+	}
+	return in, nil
 }
 
 func (f *fakePBX) SetVar(ctx context.Context, id, name, value string) error {

@@ -95,9 +95,18 @@ func (s *Service) Originate(ctx context.Context, req OriginateRequest) (callID, 
 	c.mb = s.o.Dispatcher.NewMailbox(id, 0)
 	if !s.spawn(c, nil) {
 		release()
+		if req.pausedByUs {
+			rctx, cancel := s.opCtx(context.WithoutCancel(ctx))
+			if _, err := s.o.Pool.SetReady(rctx, req.AgentExt); err != nil {
+				s.log.Warn("originate: agent paused for the call not made ready again", "agent", req.AgentExt, "err", err)
+			}
+			cancel()
+		}
 		return "", "", fmt.Errorf("originate: gateway stopping: %w", ErrAgentBusy)
 	}
-	c.send(func(c *Call) { c.startOutbound(c.ctx) })
+	if err := tell(ctx, c, func(c *Call) { c.startOutbound(c.ctx) }); err != nil {
+		return id, "", fmt.Errorf("originate: %w", err) // its owner ended: handed over, slot and agent freed there
+	}
 	select {
 	case r := <-c.out.reply:
 		return id, r, nil

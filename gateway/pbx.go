@@ -28,6 +28,7 @@ type PBX interface {
 	AppChannels(ctx context.Context) ([]string, error)
 	ListChannels(ctx context.Context) ([]string, error)
 	ListBridges(ctx context.Context) ([]string, error)
+	BridgeChannels(ctx context.Context, bridgeID string) ([]string, error)
 	GetVar(ctx context.Context, channelID, name string) (string, error)
 	SetVar(ctx context.Context, channelID, name, value string) error
 	Continue(ctx context.Context, channelID, dialplanContext, exten string, priority int) error

@@ -26,7 +26,7 @@ func (p phase) String() string {
 
 // transitions lists, for each phase, the phases a call may enter from it.
 var transitions = map[phase][]phase{
-	phaseNew:      {phaseGreeting, phaseQueue, phaseRinging, phaseEnded},
+	phaseNew:      {phaseGreeting, phaseQueue, phaseRinging, phaseTalking, phaseEnded}, // talking: adopted connected
 	phaseGreeting: {phaseQueue, phaseEnded},
 	phaseQueue:    {phaseQueue, phaseRinging, phaseEnded},
 	phaseRinging:  {phaseQueue, phaseTalking, phaseEnded},

@@ -87,8 +87,13 @@ func (s *Service) AttachPoliceRef(ctx context.Context, num, ref string) (string,
 		return "", fmt.Errorf("police reference for %s: %d calls: %w", num, n, ErrPoliceRefAmbiguous)
 	}
 	if _, err := ask(ctx, c, func(c *Call) bool { c.policeRef = ref; return true }); err != nil {
+		if errors.Is(err, ErrOwnerGone) {
+			return "", nil // the call just ended: kept for 110's next call
+		}
+		// Busy: never keep the reference for a later call while this one
+		// is live; 110 retries (Unavailable at the edge).
 		s.log.Info("110 reference not attached: the call's owner did not take it", "call_id", c.id, "err", err)
-		return "", nil
+		return "", fmt.Errorf("police reference for call %s: %w", c.id, err)
 	}
 	return c.id, nil
 }

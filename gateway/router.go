@@ -172,7 +172,9 @@ func (r *router) match(ctx context.Context, skill string) {
 		switch {
 		case err == nil:
 			r.remove(c, skill)
-			if err := tell(ctx, c, func(c *Call) { c.offer(ext, skill) }); err != nil {
+			// Never wait on the owner: one stuck owner must not hold up
+			// every other call of the skill.
+			if err := tryTell(c, func(c *Call) { c.offer(ext, skill) }); err != nil {
 				// The call ended meanwhile, or its owner is stuck: give the
 				// agent back at once; a live call waits again at its place.
 				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -267,11 +267,18 @@ func (s *Service) Active() int {
 // newOwner runs on the ARI reader goroutine for a StasisStart of a channel
 // no call owns: it creates the call's owner. It must not block.
 func (s *Service) newOwner(ev *ariv5.StasisStart) *ari.Mailbox {
+	return s.newOwnerOf(ev, nil)
+}
+
+// newOwnerOf creates the owner of a call; a (not nil) is what a previous
+// gateway left of a call adopted connected.
+func (s *Service) newOwnerOf(ev *ariv5.StasisStart, a *adoption) *ari.Mailbox {
 	ch := ev.Channel
 	if ch.ID == "" {
 		return nil
 	}
 	c := s.newCall(ch.ID, ev)
+	c.adopted = a
 	mb := s.o.Dispatcher.NewMailbox(ch.ID, 0)
 	c.mb = mb
 	if !s.spawn(c, func() { s.o.Dispatcher.Attach(ari.KindChannel, ch.ID, mb) }) {
@@ -361,18 +368,26 @@ func (s *Service) OnConnect(ctx context.Context, info ari.ConnectInfo) {
 		}()
 	}
 	wg.Wait()
-	adopted := 0
-	for _, id := range ids {
-		if _, ok := s.call(id); ok || !s.Accepting() {
-			continue
-		}
-		if s.adopt(ctx, id) {
-			adopted++
-		}
-	}
+	info.Beat()
+	adopted := s.adoptAll(ctx, ids, info.Beat)
 	s.log.Info("resynchronised with Asterisk", "restarted", info.Restarted, "in_app", len(ids), "ended", gone.Load(), "unanswered", stuck.Load(), "adopted", adopted)
-	s.SweepBridges(ctx)
-	s.ReapUnobserved(ctx)
+	// The sweeps need not hold up the events: off the event loop.
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1) // joined by Close
+	s.mu.Unlock()
+	sctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.ctx, cancel) // Close ends it too
+	go func() {
+		defer s.wg.Done()
+		defer stop()
+		defer cancel()
+		s.SweepBridges(sctx)
+		s.ReapUnobserved(sctx)
+	}()
 }
 
 // SweepBridges destroys the gateway's call bridges (dialplan.BridgeID) none of
@@ -413,49 +428,6 @@ func (s *Service) SweepBridges(ctx context.Context) {
 	}
 }
 
-// adopt takes over a caller channel found in the application with no owner.
-// Legs the gateway originated (agents, 110) are hung up: their call's owner
-// re-offers the caller.
-func (s *Service) adopt(ctx context.Context, id string) bool {
-	role, err := s.o.PBX.GetVar(ctx, id, dialplan.VarRole)
-	if err != nil && !errors.Is(err, ari.ErrNotFound) {
-		s.log.Warn("resync: cannot read channel role", "channel", id, "err", err)
-	}
-	if role != "" {
-		if err := s.o.PBX.Hangup(ctx, id, "normal"); err != nil && !errors.Is(err, ari.ErrNotFound) {
-			s.log.Warn("resync: cannot hang up orphaned leg", "channel", id, "role", role, "err", err)
-		}
-		return false
-	}
-	ch, err := s.o.PBX.Channel(ctx, id)
-	if err != nil {
-		return false
-	}
-	ev := &ariv5.StasisStart{Channel: *ch}
-	ev.Type = "StasisStart"
-	ev.Timestamp = ariv5.DateTime(time.Now())
-	if ts := ch.Creationtime; ts != nil && ts.Seconds > 0 {
-		ev.Timestamp = ariv5.DateTime(time.Unix(ts.Seconds, int64(ts.Nanos)))
-	}
-	// The dialplan records the Stasis arguments in channel variables so
-	// that the call is adopted as it entered: same line, same from-110
-	// priority, same entry time.
-	entry, _ := s.o.PBX.GetVar(ctx, id, dialplan.VarEntry)
-	dnis, _ := s.o.PBX.GetVar(ctx, id, dialplan.VarDNIS)
-	ref, _ := s.o.PBX.GetVar(ctx, id, dialplan.VarRef)
-	if dnis == "" && ch.Dialplan != nil {
-		dnis = ch.Dialplan.Exten
-	}
-	ev.Args = dialplan.AdoptedArgs(entry, dnis, ref)
-	mb := s.newOwner(ev)
-	if mb == nil {
-		return false
-	}
-	s.o.Dispatcher.Dispatch(ev)
-	s.log.Info("adopted call left by a previous gateway", "call_id", id)
-	return true
-}
-
 // OnDisconnect is called when the ARI connection is lost. Calls keep their
 // state; OnConnect reconciles them.
 func (s *Service) OnDisconnect() {
@@ -473,8 +445,20 @@ func (s *Service) OnReplaced() {
 		calls = append(calls, c)
 	}
 	s.mu.Unlock()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return // Close stops the owners; they hand their calls over
+	}
+	s.wg.Add(len(calls)) // joined by Close
+	s.mu.Unlock()
 	for _, c := range calls {
-		c.send(func(c *Call) { c.handOver() })
+		go func() { // never wait on an owner here (the ARI loop)
+			defer s.wg.Done()
+			if err := tell(s.ctx, c, func(c *Call) { c.handOver() }); err != nil && !errors.Is(err, ErrOwnerGone) {
+				s.log.Warn("hand-over: call owner did not take it", "call_id", c.id, "err", err)
+			}
+		}()
 	}
 	s.log.Warn("another gateway took over the application; live calls handed over", "calls", len(calls))
 }

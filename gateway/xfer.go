@@ -18,6 +18,8 @@ import (
 // TransferRecords persists transfer records (transfer.Store).
 type TransferRecords interface {
 	Save(ctx context.Context, rec *transfer.Record) error
+	// List returns a call's records, oldest first (limit 0: the default).
+	List(ctx context.Context, callID string, limit int) ([]*transfer.Record, error)
 }
 
 // startTransferMachine gives a connected call its one-key transfer machine.

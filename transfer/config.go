@@ -63,6 +63,9 @@ type Config struct {
 	InterDigit conf.Duration `yaml:"dtmf_inter_digit"`
 	// NoteMaxRunes bounds the length of a transfer note.
 	NoteMaxRunes int `yaml:"note_max_runes"`
+	// MaxPerCall bounds the transfers of one call (so that a ticket and a
+	// call's records cannot grow without bound); the next is refused.
+	MaxPerCall int `yaml:"max_per_call"`
 	// PoliceLink is the 110 platform's PoliceLink gRPC address; when set,
 	// every change of a transfer record is pushed to it.
 	PoliceLink      string `yaml:"police_link"`
@@ -116,6 +119,9 @@ func SetDefaults(c *Config) {
 	defD(&c.InterDigit, 2*time.Second)
 	if c.NoteMaxRunes == 0 {
 		c.NoteMaxRunes = 500
+	}
+	if c.MaxPerCall == 0 {
+		c.MaxPerCall = 8
 	}
 }
 
@@ -174,6 +180,9 @@ func ValidateConfig(c *Config) error {
 	field("dtmf_codes", ValidateCodes(c.Codes))
 	if c.NoteMaxRunes < 1 || c.NoteMaxRunes > 4000 {
 		field("note_max_runes", fmt.Errorf("%d is out of range [1, 4000]", c.NoteMaxRunes))
+	}
+	if c.MaxPerCall < 1 || c.MaxPerCall > 100 {
+		field("max_per_call", fmt.Errorf("%d is out of range [1, 100]", c.MaxPerCall))
 	}
 	return errors.Join(errs...)
 }

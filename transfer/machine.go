@@ -298,6 +298,9 @@ func (t *txn) checkRequest(in Request) (note, ext string, err error) {
 	if !m.agentPresent {
 		return "", "", fmt.Errorf("%w: no agent on the call", ErrWrongState)
 	}
+	if limit := m.mg.cfg.MaxPerCall; m.seq >= limit {
+		return "", "", fmt.Errorf("%w: call %s already had %d transfers (transfer.max_per_call = %d)", ErrTooMany, m.call.ID, m.seq, limit)
+	}
 	switch in.By {
 	case ByDTMF, ByGRPC:
 	default:

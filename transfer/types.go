@@ -18,6 +18,9 @@ var (
 	ErrConflict = errors.New("transfer: another transfer is in progress")
 	// ErrCallEnded: the caller has hung up. It wraps ErrWrongState.
 	ErrCallEnded = errorWrap{"transfer: the caller has hung up", ErrWrongState}
+	// ErrTooMany: the call has had transfer.max_per_call transfers. It
+	// wraps ErrWrongState.
+	ErrTooMany = errorWrap{"transfer: the call has reached its transfer limit", ErrWrongState}
 	// ErrInvalid: the request is malformed (mode, note, target...).
 	ErrInvalid = errors.New("invalid transfer request")
 )

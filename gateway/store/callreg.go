@@ -21,6 +21,13 @@ type LiveCall struct {
 	DNIS     string    `json:"dnis"`
 	Entered  time.Time `json:"entered"`
 	Instance string    `json:"instance"`
+	// Once an agent answered: who, on which leg (its attempt), and when, so
+	// that a gateway adopting the call after a restart keeps it with its
+	// agent and counts it once.
+	Agent    string    `json:"agent,omitempty"`
+	AgentLeg string    `json:"agent_leg,omitempty"`
+	Attempts int       `json:"attempts,omitempty"`
+	Answered time.Time `json:"answered,omitzero"`
 }
 
 // CallRegistry is the durable list of live calls shared by the gateway
