@@ -349,8 +349,14 @@ func (c *Call) channelLeft(ctx context.Context, id string, cause int) {
 				c.freeAgent(ctx, "left")
 				return
 			}
+			if !c.agentUp {
+				return // its ChannelDestroyed after its StasisEnd: handled
+			}
 			c.agentUp = false
 			c.end = End{Result: EndCompleted}
+			// The leg is gone: neither the survey's freeAgent nor the
+			// teardown hangs it up again.
+			c.agentLeg = ""
 			if c.surveyEnabled() {
 				c.freeAgent(ctx, "completed")
 				c.startSurvey(ctx)
