@@ -25,9 +25,17 @@ func (c *Call) enterQueue(ctx context.Context) {
 	c.enter(phaseQueue)
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
-	if first {
-		if err := c.s.o.PBX.StartMOH(octx, c.id, c.s.o.MOHClass); err != nil && !errors.Is(err, ari.ErrNotFound) {
-			c.s.log.Warn("music on hold failed", "call_id", c.id, "err", err)
+	if first && !c.moh {
+		if c.s.o.Pool != nil && c.s.o.MOHDelay > 0 {
+			// An agent ready at once takes the call before the music
+			// would start: no MOH to start and stop.
+			c.schedule("moh", c.s.o.MOHDelay, func(c *Call) {
+				if c.phase == phaseQueue || c.phase == phaseRinging {
+					c.startMOH(c.ctx)
+				}
+			})
+		} else {
+			c.startMOH(octx)
 		}
 	}
 	if c.s.o.Pool == nil {
@@ -53,6 +61,16 @@ func (c *Call) enterQueue(ctx context.Context) {
 	}
 	c.enqueued = true
 	c.joinRouter()
+}
+
+// startMOH puts the caller on hold music.
+func (c *Call) startMOH(ctx context.Context) {
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
+	c.moh = true
+	if err := c.s.o.PBX.StartMOH(octx, c.id, c.s.o.MOHClass); err != nil && !errors.Is(err, ari.ErrNotFound) {
+		c.s.log.Warn("music on hold failed", "call_id", c.id, "err", err)
+	}
 }
 
 // joinRouter hands the enqueued call to the router; while the router's
@@ -255,7 +273,13 @@ func (c *Call) bridgeAgent(ctx, octx context.Context) bool {
 		}
 		legs = []string{c.id, c.agentLeg}
 	}
-	_ = c.s.o.PBX.StopMOH(octx, c.id)
+	c.unschedule("moh")
+	// Stop the queue's music, or the music of a transfer the caller comes
+	// back from; a first bridge before any music needs no request.
+	if c.moh || !c.answered.IsZero() || c.xfer != nil {
+		_ = c.s.o.PBX.StopMOH(octx, c.id)
+		c.moh = false
+	}
 	for _, ch := range legs {
 		if err := c.addToBridge(ctx, ch); err != nil {
 			// Never a silent "talking" call with nobody bridged: end it,
