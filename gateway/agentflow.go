@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -56,7 +57,9 @@ func (c *Call) enterQueue(ctx context.Context) {
 	}
 	if err := c.s.o.Pool.Enqueue(octx, c.skill, c.id, c.priority, c.entered); err != nil {
 		c.s.log.Warn("enqueue failed; retrying", "call_id", c.id, "skill", c.skill, "err", err)
-		c.schedule("enqueue", time.Second, func(c *Call) { c.enterQueue(c.ctx) })
+		// Jittered, so that calls that failed together (Redis slow under a
+		// surge) do not all try again at the same instant.
+		c.schedule("enqueue", time.Second/2+rand.N(time.Second), func(c *Call) { c.enterQueue(c.ctx) })
 		return
 	}
 	c.enqueued = true
