@@ -327,8 +327,10 @@ func (x *SubmitTicketResponse) GetDuplicate() bool {
 
 type SubmitTicketsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// tickets in the gateway's order; the same ticket_id may appear in a later
-	// request again (at-least-once delivery), never twice in one request.
+	// tickets in the gateway's order. The same ticket_id may come again in a
+	// later request (at-least-once delivery) and, rarely, twice in one (a
+	// stub followed by the full ticket that supersedes it): handle them in
+	// order.
 	Tickets       []*Ticket `protobuf:"bytes,1,rep,name=tickets,proto3" json:"tickets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
