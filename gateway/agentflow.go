@@ -438,9 +438,10 @@ func (c *Call) teardown(ctx context.Context, why string) {
 		if !c.answered.IsZero() {
 			outcome = acd.Completed
 		}
-		// The desktop hears "ended" before the agent can be offered the next call.
-		c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_ENDED, why)
-		if err := c.s.o.Pool.Release(octx, c.agentExt, c.id, outcome); err != nil {
+		// The desktop hears "ended" before the agent can be offered the
+		// next call: published just before the release, in its round trip.
+		ended := progressEvent(c.id, hotlinev1.CallProgress_KIND_ENDED, why)
+		if err := c.s.o.Pool.ReleaseAfterEvent(octx, c.agentExt, c.id, outcome, ended); err != nil {
 			c.s.log.Warn("release agent failed", "call_id", c.id, "agent", c.agentExt, "err", err)
 		}
 	}
@@ -454,11 +455,15 @@ func (c *Call) publishProgress(ctx context.Context, ext string, kind hotlinev1.C
 	if ext == "" || c.s.o.Pool == nil {
 		return
 	}
-	ev := &hotlinev1.AgentEvent{At: timestamppb.Now(), Event: &hotlinev1.AgentEvent_Progress{
-		Progress: &hotlinev1.CallProgress{CallId: c.id, Kind: kind, Detail: detail}}}
-	if _, err := c.s.o.Pool.Publish(ctx, ext, ev); err != nil {
+	if _, err := c.s.o.Pool.Publish(ctx, ext, progressEvent(c.id, kind, detail)); err != nil {
 		c.s.log.Debug("agent progress not published", "call_id", c.id, "agent", ext, "err", err)
 	}
+}
+
+// progressEvent is the agent's desktop event of the call's progress.
+func progressEvent(callID string, kind hotlinev1.CallProgress_Kind, detail string) *hotlinev1.AgentEvent {
+	return &hotlinev1.AgentEvent{At: timestamppb.Now(), Event: &hotlinev1.AgentEvent_Progress{
+		Progress: &hotlinev1.CallProgress{CallId: callID, Kind: kind, Detail: detail}}}
 }
 
 func (c *Call) direction() hotlinev1.Direction {
