@@ -253,9 +253,8 @@ func (c *Call) agentAnswered(ctx context.Context) {
 		c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "requeued")
 		return // counted as answered the first time
 	}
-	c.countAnswered(octx, now)
+	c.countAnswered(octx, now) // and tells the desktop "connected"
 	c.record(octx)
-	c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "")
 	c.s.log.Debug("call connected", "call_id", c.id, "agent", c.agentExt, "wait", now.Sub(c.entered))
 }
 
@@ -328,8 +327,12 @@ func (c *Call) addToBridge(ctx context.Context, ch string) error {
 func (c *Call) countAnswered(octx context.Context, now time.Time) {
 	c.answered = now
 	wait := now.Sub(c.entered)
-	if err := c.s.o.Pool.Answered(octx, c.agentExt, c.id); err != nil {
+	// The desktop hears "connected" right after the agent's new state, in
+	// the same round trip.
+	connected := progressEvent(c.id, hotlinev1.CallProgress_KIND_CONNECTED, "")
+	if err := c.s.o.Pool.AnsweredThenEvent(octx, c.agentExt, c.id, connected); err != nil {
 		c.s.log.Warn("agent answered: pool update failed", "call_id", c.id, "agent", c.agentExt, "err", err)
+		c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "")
 	}
 	c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Answered, Line: c.line.Number, At: c.entered, Value: wait.Milliseconds()})
 	if wait <= c.s.o.AnswerTarget {

@@ -145,6 +145,12 @@ func TestRoutedCallRoundTrips(t *testing.T) {
 	// answer, originate, create bridge, add caller, add agent, hang up
 	// the caller, destroy the bridge (was 11: MOH start and stop, and
 	// two more hangups).
+	// registry HSET, ZADD, claim, its state publish, offer, answered with
+	// its state and "connected", "ended" with the release, the release's
+	// state publishes, ticket, registry HDEL (was 13).
+	if len(trips) > 11 {
+		t.Errorf("%d Redis round trips for one routed call, want at most 11: %q", len(trips), trips)
+	}
 	if len(rest) > 7 {
 		t.Errorf("%d ARI REST requests for one routed call, want at most 7: %q", len(rest), r.pbx.Actions())
 	}

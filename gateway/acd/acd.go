@@ -343,8 +343,8 @@ func micros(s string) time.Time {
 // state to its desktop, and each skill that gained a ready agent to every
 // instance. Best effort: the state is already in Redis; a lost notification
 // is made up by the callers' polling.
-func (p *Pool) after(ctx context.Context, r scriptResult) {
-	if len(r.agents) == 0 && len(r.skills) == 0 {
+func (p *Pool) after(ctx context.Context, r scriptResult, then ...publication) {
+	if len(r.agents) == 0 && len(r.skills) == 0 && len(then) == 0 {
 		return
 	}
 	ctx, cancel := p.opCtx(ctx)
@@ -362,9 +362,18 @@ func (p *Pool) after(ctx context.Context, r scriptResult) {
 	for _, s := range r.skills {
 		pipe.SPublish(ctx, p.readyChannel(), s)
 	}
+	for _, pub := range then {
+		pipe.SPublish(ctx, pub.channel, pub.payload)
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		p.log.Warn("acd: notifications not published (callers fall back to polling)", "agents", len(r.agents), "skills", r.skills, "err", err)
 	}
+}
+
+// publication is an event after sends besides the state changes.
+type publication struct {
+	channel string
+	payload []byte
 }
 
 func newSessionID() string { return randid.Hex(16) }
@@ -557,6 +566,27 @@ func (p *Pool) ClaimedBy(ctx context.Context, callID string) (string, error) {
 // Answered records that the agent answered callID: ringing → on_call.
 // Idempotent; ErrWrongCall if the agent is not ringing for (or on) callID.
 func (p *Pool) Answered(ctx context.Context, ext, callID string) error {
+	return p.answered(ctx, ext, callID, nil)
+}
+
+// AnsweredThenEvent is Answered that sends ev to the agent's event streams
+// (best effort) right after the agent's new state, in the round trip that
+// publishes that state. On an error ev is not sent.
+func (p *Pool) AnsweredThenEvent(ctx context.Context, ext, callID string, ev *hotlinev1.AgentEvent) error {
+	if err := checkExt(ext); err != nil {
+		return err
+	}
+	if ev.At == nil {
+		ev.At = timestamppb.Now()
+	}
+	b, err := marshalEvent(ev)
+	if err != nil {
+		return fmt.Errorf("acd answered %s %s: event: %w", ext, callID, err)
+	}
+	return p.answered(ctx, ext, callID, &publication{p.eventChannel(ext), b})
+}
+
+func (p *Pool) answered(ctx context.Context, ext, callID string, then *publication) error {
 	if err := checkExt(ext); err != nil {
 		return err
 	}
@@ -573,7 +603,11 @@ func (p *Pool) Answered(ctx context.Context, ext, callID string) error {
 	case "wrong_call":
 		return fmt.Errorf("acd answered %s %s: %w (agent is %s)", ext, callID, ErrWrongCall, r.detail)
 	}
-	p.after(ctx, r)
+	if then != nil {
+		p.after(ctx, r, *then)
+	} else {
+		p.after(ctx, r)
+	}
 	return nil
 }
 

@@ -703,3 +703,43 @@ func TestReleaseAfterEventPublishesFirst(t *testing.T) {
 		}
 	}
 }
+
+// AnsweredThenEvent: the agent goes on the call, and its desktop gets the
+// new state, then the event.
+func TestAnsweredThenEventPublishesAfterTheState(t *testing.T) {
+	srv := redistest.Start(t)
+	p, _ := newPool(t, client(t, srv))
+	ctx := testCtx(t)
+	login(t, p, "1001", 0)
+	ready(t, p, "1001")
+	if err := p.Enqueue(ctx, general, "ate-1", false, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if ext, err := p.Claim(ctx, general, "ate-1"); err != nil || ext != "1001" {
+		t.Fatalf("claim: %q, %v", ext, err)
+	}
+	es, err := p.Events(ctx, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	connected := &hotlinev1.AgentEvent{Event: &hotlinev1.AgentEvent_Progress{Progress: &hotlinev1.CallProgress{
+		CallId: "ate-1", Kind: hotlinev1.CallProgress_KIND_CONNECTED}}}
+	if err := p.AnsweredThenEvent(ctx, "1001", "ate-1", connected); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := p.Get(ctx, "1001"); err != nil || a.State != acd.OnCall {
+		t.Fatalf("after answered: %+v, %v; want on call", a, err)
+	}
+	first, err := es.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := es.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetState() == nil || second.GetProgress().GetKind() != hotlinev1.CallProgress_KIND_CONNECTED {
+		t.Errorf("events %v then %v; want the state, then connected", first, second)
+	}
+}
