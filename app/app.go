@@ -143,12 +143,12 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	}
 	a.lc.onStop("redis client", func(context.Context) error { return a.rdb.Close() })
 	keys := store.NewKeys(cfg.Redis.KeyPrefix)
-	countJ, countReplay, err := journal.Open(filepath.Join(cfg.Spool.Dir, "counts.journal"))
+	countJ, countReplay, err := journal.OpenCompactAt(filepath.Join(cfg.Spool.Dir, "counts.journal"), cfg.Spool.CompactBytes)
 	if err != nil {
 		return nil, fmt.Errorf("spool.dir: %w", err)
 	}
 	a.lc.onStop("count journal", func(context.Context) error { return countJ.Close() })
-	ticketJ, ticketReplay, err := journal.Open(filepath.Join(cfg.Spool.Dir, "tickets.journal"))
+	ticketJ, ticketReplay, err := journal.OpenCompactAt(filepath.Join(cfg.Spool.Dir, "tickets.journal"), cfg.Spool.CompactBytes)
 	if err != nil {
 		return nil, fmt.Errorf("spool.dir: %w", err)
 	}

@@ -166,6 +166,7 @@ func DefaultPolicy() Policy {
 
 		// Served by the peers, called by the gateway.
 		hotlinev1.TicketSink_SubmitTicket_FullMethodName:   only(RoleGateway),
+		hotlinev1.TicketSink_SubmitTickets_FullMethodName:  only(RoleGateway),
 		hotlinev1.PoliceLink_NotifyTransfer_FullMethodName: only(RoleGateway),
 
 		// Health is for load balancers and systemd: public.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -25,9 +26,17 @@ func (c *Call) enterQueue(ctx context.Context) {
 	c.enter(phaseQueue)
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
-	if first {
-		if err := c.s.o.PBX.StartMOH(octx, c.id, c.s.o.MOHClass); err != nil && !errors.Is(err, ari.ErrNotFound) {
-			c.s.log.Warn("music on hold failed", "call_id", c.id, "err", err)
+	if first && !c.moh {
+		if c.s.o.Pool != nil && c.s.o.MOHDelay > 0 {
+			// An agent ready at once takes the call before the music
+			// would start: no MOH to start and stop.
+			c.schedule("moh", c.s.o.MOHDelay, func(c *Call) {
+				if c.phase == phaseQueue || c.phase == phaseRinging {
+					c.startMOH(c.ctx)
+				}
+			})
+		} else {
+			c.startMOH(octx)
 		}
 	}
 	if c.s.o.Pool == nil {
@@ -48,11 +57,23 @@ func (c *Call) enterQueue(ctx context.Context) {
 	}
 	if err := c.s.o.Pool.Enqueue(octx, c.skill, c.id, c.priority, c.entered); err != nil {
 		c.s.log.Warn("enqueue failed; retrying", "call_id", c.id, "skill", c.skill, "err", err)
-		c.schedule("enqueue", time.Second, func(c *Call) { c.enterQueue(c.ctx) })
+		// Jittered, so that calls that failed together (Redis slow under a
+		// surge) do not all try again at the same instant.
+		c.schedule("enqueue", time.Second/2+rand.N(time.Second), func(c *Call) { c.enterQueue(c.ctx) })
 		return
 	}
 	c.enqueued = true
 	c.joinRouter()
+}
+
+// startMOH puts the caller on hold music.
+func (c *Call) startMOH(ctx context.Context) {
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
+	c.moh = true
+	if err := c.s.o.PBX.StartMOH(octx, c.id, c.s.o.MOHClass); err != nil && !errors.Is(err, ari.ErrNotFound) {
+		c.s.log.Warn("music on hold failed", "call_id", c.id, "err", err)
+	}
 }
 
 // joinRouter hands the enqueued call to the router; while the router's
@@ -236,10 +257,9 @@ func (c *Call) agentAnswered(ctx context.Context) {
 		c.register(ctx) // the new agent, for an adopting gateway
 		return          // counted as answered the first time
 	}
-	c.countAnswered(octx, now)
-	c.register(ctx) // answered, with its agent: an adopting gateway keeps it so
+	c.countAnswered(octx, now) // and tells the desktop "connected"
+	c.register(ctx)            // answered, with its agent: an adopting gateway keeps it so
 	c.record(octx)
-	c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "")
 	c.s.log.Debug("call connected", "call_id", c.id, "agent", c.agentExt, "wait", now.Sub(c.entered))
 }
 
@@ -260,7 +280,13 @@ func (c *Call) bridgeAgent(ctx, octx context.Context) bool {
 		}
 		legs = []string{c.id, c.agentLeg}
 	}
-	_ = c.s.o.PBX.StopMOH(octx, c.id)
+	c.unschedule("moh")
+	// Stop the queue's music, or the music of a transfer the caller comes
+	// back from; a first bridge before any music needs no request.
+	if c.moh || !c.answered.IsZero() || c.xfer != nil {
+		_ = c.s.o.PBX.StopMOH(octx, c.id)
+		c.moh = false
+	}
 	for _, ch := range legs {
 		if err := c.addToBridge(ctx, ch); err != nil {
 			// Never a silent "talking" call with nobody bridged: end it,
@@ -306,8 +332,12 @@ func (c *Call) addToBridge(ctx context.Context, ch string) error {
 func (c *Call) countAnswered(octx context.Context, now time.Time) {
 	c.answered = now
 	wait := now.Sub(c.entered)
-	if err := c.s.o.Pool.Answered(octx, c.agentExt, c.id); err != nil {
+	// The desktop hears "connected" right after the agent's new state, in
+	// the same round trip.
+	connected := progressEvent(c.id, hotlinev1.CallProgress_KIND_CONNECTED, "")
+	if err := c.s.o.Pool.AnsweredThenEvent(octx, c.agentExt, c.id, connected); err != nil {
 		c.s.log.Warn("agent answered: pool update failed", "call_id", c.id, "agent", c.agentExt, "err", err)
+		c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "")
 	}
 	c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Answered, Line: c.line.Number, At: c.entered, Value: wait.Milliseconds()})
 	if wait <= c.s.o.AnswerTarget {
@@ -354,8 +384,14 @@ func (c *Call) channelLeft(ctx context.Context, id string, cause int) {
 				c.freeAgent(ctx, "left")
 				return
 			}
+			if !c.agentUp {
+				return // its ChannelDestroyed after its StasisEnd: handled
+			}
 			c.agentUp = false
 			c.end = End{Result: EndCompleted}
+			// The leg is gone: neither the survey's freeAgent nor the
+			// teardown hangs it up again.
+			c.agentLeg = ""
 			if c.surveyEnabled() {
 				c.freeAgent(ctx, "completed")
 				c.startSurvey(ctx)
@@ -410,9 +446,10 @@ func (c *Call) teardown(ctx context.Context, why string) {
 		if !c.answered.IsZero() {
 			outcome = acd.Completed
 		}
-		// The desktop hears "ended" before the agent can be offered the next call.
-		c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_ENDED, why)
-		if err := c.s.o.Pool.Release(octx, c.agentExt, c.id, outcome); err != nil {
+		// The desktop hears "ended" before the agent can be offered the
+		// next call: published just before the release, in its round trip.
+		ended := progressEvent(c.id, hotlinev1.CallProgress_KIND_ENDED, why)
+		if err := c.s.o.Pool.ReleaseAfterEvent(octx, c.agentExt, c.id, outcome, ended); err != nil {
 			c.s.log.Warn("release agent failed", "call_id", c.id, "agent", c.agentExt, "err", err)
 		}
 	}
@@ -426,11 +463,15 @@ func (c *Call) publishProgress(ctx context.Context, ext string, kind hotlinev1.C
 	if ext == "" || c.s.o.Pool == nil {
 		return
 	}
-	ev := &hotlinev1.AgentEvent{At: timestamppb.Now(), Event: &hotlinev1.AgentEvent_Progress{
-		Progress: &hotlinev1.CallProgress{CallId: c.id, Kind: kind, Detail: detail}}}
-	if _, err := c.s.o.Pool.Publish(ctx, ext, ev); err != nil {
+	if _, err := c.s.o.Pool.Publish(ctx, ext, progressEvent(c.id, kind, detail)); err != nil {
 		c.s.log.Debug("agent progress not published", "call_id", c.id, "agent", ext, "err", err)
 	}
+}
+
+// progressEvent is the agent's desktop event of the call's progress.
+func progressEvent(callID string, kind hotlinev1.CallProgress_Kind, detail string) *hotlinev1.AgentEvent {
+	return &hotlinev1.AgentEvent{At: timestamppb.Now(), Event: &hotlinev1.AgentEvent_Progress{
+		Progress: &hotlinev1.CallProgress{CallId: callID, Kind: kind, Detail: detail}}}
 }
 
 func (c *Call) direction() hotlinev1.Direction {

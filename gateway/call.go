@@ -57,6 +57,7 @@ type Call struct {
 	agentExt      string // the agent offered or talking
 	agentLeg      string // the agent's channel ID
 	agentUp       bool   // the agent's channel answered (in the application)
+	moh           bool   // hold music started for the caller
 	bridge        string
 	recording     string
 	overflowPB    string // playback ID of the overflow message

@@ -280,7 +280,7 @@ const testCaller = "13800138000"
 // rig is a Service over a fake PBX, a real dispatcher and a real Counter on
 // a real redis-server.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	pbx     *fakePBX
 	disp    *ari.Dispatcher
 	svc     *Service
@@ -295,12 +295,16 @@ type rigOptions struct {
 	tweak     func(o *Options) // adjusts the Service's options
 	pbx       func(f *fakePBX) // installs hooks before the first call
 	outbox    func(o *fakeOutbox)
+	quiet     bool // log at Info into nothing (benchmarks: no log kept in memory)
 }
 
-func newRig(t *testing.T, ro rigOptions) *rig {
+func newRig(t testing.TB, ro rigOptions) *rig {
 	t.Helper()
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if ro.quiet {
+		log = slog.New(slog.DiscardHandler)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("service log:\n%s", logs.String())
@@ -353,7 +357,7 @@ func newRig(t *testing.T, ro rigOptions) *rig {
 }
 
 // waitFor polls cond until it holds, failing the test after a bounded wait.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -365,7 +369,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // recv receives from ch within a bounded wait.
-func recv[T any](t *testing.T, what string, ch <-chan T) T {
+func recv[T any](t testing.TB, what string, ch <-chan T) T {
 	t.Helper()
 	select {
 	case v := <-ch:

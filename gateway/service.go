@@ -55,7 +55,11 @@ type Options struct {
 	AgentEndpoint  string // "PJSIP/agent{ext}"
 	RingTimeout    time.Duration
 	RequireDesktop bool
-	PollInterval   time.Duration
+	// MOHDelay is how long a queued caller waits before hold music starts:
+	// a call an agent takes within it never gets (nor stops) music on
+	// hold. Default DefaultMOHDelay; negative: at once.
+	MOHDelay     time.Duration
+	PollInterval time.Duration
 
 	// One-key transfer; nil disables it.
 	Transfers       *transfer.Manager
@@ -137,6 +141,9 @@ type Service struct {
 }
 
 // New returns a Service; it accepts calls once Start is called.
+// DefaultMOHDelay is the default of Options.MOHDelay.
+const DefaultMOHDelay = 300 * time.Millisecond
+
 func New(o Options) *Service {
 	if o.OpTimeout <= 0 {
 		o.OpTimeout = 3 * time.Second
@@ -155,6 +162,9 @@ func New(o Options) *Service {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 500 * time.Millisecond
+	}
+	if o.MOHDelay == 0 {
+		o.MOHDelay = DefaultMOHDelay
 	}
 	if o.AgentEndpoint == "" {
 		o.AgentEndpoint = "PJSIP/agent{ext}"

@@ -249,9 +249,33 @@ type scriptResult struct {
 }
 
 func (p *Pool) run(ctx context.Context, s *redis.Script, keys []string, args ...any) (scriptResult, error) {
+	return p.runAfter(ctx, "", nil, s, keys, args...)
+}
+
+// runAfter is run that, when channel is set, first publishes payload on
+// it in the same round trip (a pipeline: Redis runs the publish, then the
+// script). A script Redis does not know yet (NOSCRIPT) is run again with
+// its text; the event is published once either way.
+func (p *Pool) runAfter(ctx context.Context, channel string, payload []byte, s *redis.Script, keys []string, args ...any) (scriptResult, error) {
 	ctx, cancel := p.opCtx(ctx)
 	defer cancel()
-	raw, err := s.Run(ctx, p.rdb, keys, append([]any{p.prefix}, args...)...).Slice()
+	args = append([]any{p.prefix}, args...)
+	var cmd *redis.Cmd
+	if channel == "" {
+		cmd = s.Run(ctx, p.rdb, keys, args...)
+	} else {
+		pipe := p.rdb.Pipeline()
+		pub := pipe.SPublish(ctx, channel, payload)
+		cmd = s.EvalSha(ctx, pipe, keys, args...)
+		_, _ = pipe.Exec(ctx) // each command's error is read on its own
+		if err := pub.Err(); err != nil {
+			p.log.Debug("acd: event not published", "channel", channel, "err", err)
+		}
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			cmd = s.Run(ctx, p.rdb, keys, args...)
+		}
+	}
+	raw, err := cmd.Slice()
 	if err != nil {
 		return scriptResult{}, err
 	}
@@ -319,8 +343,8 @@ func micros(s string) time.Time {
 // state to its desktop, and each skill that gained a ready agent to every
 // instance. Best effort: the state is already in Redis; a lost notification
 // is made up by the callers' polling.
-func (p *Pool) after(ctx context.Context, r scriptResult) {
-	if len(r.agents) == 0 && len(r.skills) == 0 {
+func (p *Pool) after(ctx context.Context, r scriptResult, then ...publication) {
+	if len(r.agents) == 0 && len(r.skills) == 0 && len(then) == 0 {
 		return
 	}
 	ctx, cancel := p.opCtx(ctx)
@@ -338,9 +362,18 @@ func (p *Pool) after(ctx context.Context, r scriptResult) {
 	for _, s := range r.skills {
 		pipe.SPublish(ctx, p.readyChannel(), s)
 	}
+	for _, pub := range then {
+		pipe.SPublish(ctx, pub.channel, pub.payload)
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		p.log.Warn("acd: notifications not published (callers fall back to polling)", "agents", len(r.agents), "skills", r.skills, "err", err)
 	}
+}
+
+// publication is an event after sends besides the state changes.
+type publication struct {
+	channel string
+	payload []byte
 }
 
 func newSessionID() string { return randid.Hex(16) }
@@ -533,6 +566,27 @@ func (p *Pool) ClaimedBy(ctx context.Context, callID string) (string, error) {
 // Answered records that the agent answered callID: ringing → on_call.
 // Idempotent; ErrWrongCall if the agent is not ringing for (or on) callID.
 func (p *Pool) Answered(ctx context.Context, ext, callID string) error {
+	return p.answered(ctx, ext, callID, nil)
+}
+
+// AnsweredThenEvent is Answered that sends ev to the agent's event streams
+// (best effort) right after the agent's new state, in the round trip that
+// publishes that state. On an error ev is not sent.
+func (p *Pool) AnsweredThenEvent(ctx context.Context, ext, callID string, ev *hotlinev1.AgentEvent) error {
+	if err := checkExt(ext); err != nil {
+		return err
+	}
+	if ev.At == nil {
+		ev.At = timestamppb.Now()
+	}
+	b, err := marshalEvent(ev)
+	if err != nil {
+		return fmt.Errorf("acd answered %s %s: event: %w", ext, callID, err)
+	}
+	return p.answered(ctx, ext, callID, &publication{p.eventChannel(ext), b})
+}
+
+func (p *Pool) answered(ctx context.Context, ext, callID string, then *publication) error {
 	if err := checkExt(ext); err != nil {
 		return err
 	}
@@ -549,7 +603,11 @@ func (p *Pool) Answered(ctx context.Context, ext, callID string) error {
 	case "wrong_call":
 		return fmt.Errorf("acd answered %s %s: %w (agent is %s)", ext, callID, ErrWrongCall, r.detail)
 	}
-	p.after(ctx, r)
+	if then != nil {
+		p.after(ctx, r, *then)
+	} else {
+		p.after(ctx, r)
+	}
 	return nil
 }
 
@@ -558,6 +616,28 @@ func (p *Pool) Answered(ctx context.Context, ext, callID string) error {
 // outcome. A release for a call the agent is no longer ringing for or on is
 // a no-op, so releases may be repeated.
 func (p *Pool) Release(ctx context.Context, ext, callID string, outcome Outcome) error {
+	return p.releaseAfter(ctx, ext, callID, outcome, "", nil)
+}
+
+// ReleaseAfterEvent is Release that first sends ev to the agent's event
+// streams (as Publish, best effort) in the same round trip: the desktop
+// hears ev (e.g. the call ended) before the agent's new state and before
+// it can be offered the next call.
+func (p *Pool) ReleaseAfterEvent(ctx context.Context, ext, callID string, outcome Outcome, ev *hotlinev1.AgentEvent) error {
+	if err := checkExt(ext); err != nil {
+		return err
+	}
+	if ev.At == nil {
+		ev.At = timestamppb.Now()
+	}
+	b, err := marshalEvent(ev)
+	if err != nil {
+		return fmt.Errorf("acd release %s %s: event: %w", ext, callID, err)
+	}
+	return p.releaseAfter(ctx, ext, callID, outcome, p.eventChannel(ext), b)
+}
+
+func (p *Pool) releaseAfter(ctx context.Context, ext, callID string, outcome Outcome, channel string, payload []byte) error {
 	if err := checkExt(ext); err != nil {
 		return err
 	}
@@ -569,7 +649,7 @@ func (p *Pool) Release(ctx context.Context, ext, callID string, outcome Outcome)
 	default:
 		return &FieldError{"outcome", fmt.Sprintf("%q is not completed, missed or cancelled", outcome)}
 	}
-	r, err := p.run(ctx, releaseScript, []string{p.agentKey(ext)}, ext, callID, string(outcome), 0)
+	r, err := p.runAfter(ctx, channel, payload, releaseScript, []string{p.agentKey(ext)}, ext, callID, string(outcome), 0)
 	if err != nil {
 		return fmt.Errorf("acd release %s %s: %w", ext, callID, err)
 	}

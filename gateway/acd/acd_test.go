@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -641,5 +642,104 @@ func BenchmarkClaimRelease(b *testing.B) {
 		if err := p.Release(ctx, ext, call, acd.Completed); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// ReleaseAfterEvent: the desktop gets the event, then the agent's new
+// state; the agent is released as by Release; with the scripts flushed
+// from Redis (NOSCRIPT) the release still happens and the event is sent
+// once.
+func TestReleaseAfterEventPublishesFirst(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := client(t, srv)
+	p, _ := newPool(t, rdb)
+	ctx := testCtx(t)
+	login(t, p, "1001", 0)
+	es, err := p.Events(ctx, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	for i, flush := range []bool{false, true} {
+		call := fmt.Sprintf("rae-%d", i)
+		ready(t, p, "1001")
+		if err := p.Enqueue(ctx, general, call, false, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		if ext, err := p.Claim(ctx, general, call); err != nil || ext != "1001" {
+			t.Fatalf("claim: %q, %v", ext, err)
+		}
+		if flush {
+			if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ended := &hotlinev1.AgentEvent{Event: &hotlinev1.AgentEvent_Progress{Progress: &hotlinev1.CallProgress{
+			CallId: call, Kind: hotlinev1.CallProgress_KIND_ENDED}}}
+		if err := p.ReleaseAfterEvent(ctx, "1001", call, acd.Cancelled, ended); err != nil {
+			t.Fatal(err)
+		}
+		a, err := p.Get(ctx, "1001")
+		if err != nil || a.State != acd.Ready || a.CallID != "" {
+			t.Fatalf("after the release: %+v, %v; want ready without a call", a, err)
+		}
+		var kinds []string
+		for len(kinds) < 10 {
+			ev, err := es.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pr := ev.GetProgress(); pr != nil && pr.GetCallId() == call {
+				kinds = append(kinds, "ended")
+				continue
+			}
+			if st := ev.GetState(); st != nil && len(kinds) > 0 {
+				kinds = append(kinds, "state")
+				break
+			}
+		}
+		if strings.Join(kinds, ",") != "ended,state" {
+			t.Errorf("scripts flushed %v: events %v, want the ended event once, then the state", flush, kinds)
+		}
+	}
+}
+
+// AnsweredThenEvent: the agent goes on the call, and its desktop gets the
+// new state, then the event.
+func TestAnsweredThenEventPublishesAfterTheState(t *testing.T) {
+	srv := redistest.Start(t)
+	p, _ := newPool(t, client(t, srv))
+	ctx := testCtx(t)
+	login(t, p, "1001", 0)
+	ready(t, p, "1001")
+	if err := p.Enqueue(ctx, general, "ate-1", false, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if ext, err := p.Claim(ctx, general, "ate-1"); err != nil || ext != "1001" {
+		t.Fatalf("claim: %q, %v", ext, err)
+	}
+	es, err := p.Events(ctx, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	connected := &hotlinev1.AgentEvent{Event: &hotlinev1.AgentEvent_Progress{Progress: &hotlinev1.CallProgress{
+		CallId: "ate-1", Kind: hotlinev1.CallProgress_KIND_CONNECTED}}}
+	if err := p.AnsweredThenEvent(ctx, "1001", "ate-1", connected); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := p.Get(ctx, "1001"); err != nil || a.State != acd.OnCall {
+		t.Fatalf("after answered: %+v, %v; want on call", a, err)
+	}
+	first, err := es.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := es.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetState() == nil || second.GetProgress().GetKind() != hotlinev1.CallProgress_KIND_CONNECTED {
+		t.Errorf("events %v then %v; want the state, then connected", first, second)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hotline12345/hotline-gw/auth"
+	"github.com/hotline12345/hotline-gw/internal/conf"
 	"github.com/hotline12345/hotline-gw/tlsconf"
 )
 
@@ -193,6 +194,10 @@ func TestValidate(t *testing.T) {
 		{"tickets.workers zero", func(c *Config) { c.Tickets.Workers = 0 }, "tickets.workers: 0 must be between 1 and 256"},
 		{"tickets.workers too many", func(c *Config) { c.Tickets.Workers = 257 }, "tickets.workers: 257 must be between 1 and 256"},
 		{"tickets.workers max", func(c *Config) { c.Tickets.Workers = 256 }, ""},
+		{"tickets.batch_size zero", func(c *Config) { c.Tickets.BatchSize = 0 }, "tickets.batch_size: 0 must be between 1 and 1000"},
+		{"tickets.batch_size one", func(c *Config) { c.Tickets.BatchSize = 1 }, ""},
+		{"tickets.batch_linger negative", func(c *Config) { c.Tickets.BatchLinger = conf.Duration(-time.Millisecond) }, "tickets.batch_linger: -1ms must be between 0 and 1s"},
+		{"tickets.batch_linger zero", func(c *Config) { c.Tickets.BatchLinger = 0 }, ""},
 		{"negative drain timeout", func(c *Config) { c.Shutdown.DrainTimeout = Duration(-time.Second) }, "shutdown.drain_timeout: must not be negative"},
 		{"zero drain timeout", func(c *Config) { c.Shutdown.DrainTimeout = 0 }, ""},
 	} {

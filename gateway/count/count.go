@@ -9,7 +9,6 @@ package count
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -259,9 +258,32 @@ func (c *Counter) Run(ctx context.Context) {
 	}
 }
 
+// apply runs applyScript for each op of batch in one pipeline, by its SHA
+// (EVALSHA: the script's text is not sent with every count). Ops that
+// Redis answers NOSCRIPT (a restarted or flushed Redis, a new Cluster
+// node) are applied again after SCRIPT LOAD; an op is counted once anyway.
 func (c *Counter) apply(ctx context.Context, batch []Op) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	again, err := c.applySha(ctx, batch)
+	if err != nil || len(again) == 0 {
+		return err
+	}
+	if err := applyScript.Load(ctx, c.rdb).Err(); err != nil {
+		return fmt.Errorf("apply counts: SCRIPT LOAD: %w", err)
+	}
+	if again, err = c.applySha(ctx, again); err != nil {
+		return err
+	}
+	if len(again) > 0 {
+		return fmt.Errorf("apply %d counts: Redis answers NOSCRIPT after SCRIPT LOAD", len(again))
+	}
+	return nil
+}
+
+// applySha applies batch with EVALSHA and returns the ops Redis did not
+// know the script for.
+func (c *Counter) applySha(ctx context.Context, batch []Op) (noScript []Op, err error) {
 	pipe := c.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
 	for i, op := range batch {
@@ -277,21 +299,23 @@ func (c *Counter) apply(ctx context.Context, batch []Op) error {
 			c.keys.Key("count", "month", at.Format("2006-01")),
 			c.keys.Key("count", "hour", at.Format(HourLayout)),
 		}
-		cmds[i] = applyScript.Eval(ctx, pipe, keys, int(dedupTTL/time.Second), field, vfield, v)
+		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, int(dedupTTL/time.Second), field, vfield, v)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("apply %d counts: %w", len(batch), err)
-	}
+	_, _ = pipe.Exec(ctx) // each command's own error is read below
 	for i, cmd := range cmds {
 		n, err := cmd.Int()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			noScript = append(noScript, batch[i])
+			continue
+		}
 		if err != nil {
-			return fmt.Errorf("apply count %s of call %s: %w", batch[i].Kind, batch[i].CallID, err)
+			return nil, fmt.Errorf("apply count %s of call %s: %w", batch[i].Kind, batch[i].CallID, err)
 		}
 		if n == 1 {
 			c.observe(batch[i])
 		}
 	}
-	return nil
+	return noScript, nil
 }
 
 // observe mirrors a newly applied count in Prometheus, so the metrics too

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -300,4 +301,61 @@ func TestHourRangeIsBounded(t *testing.T) {
 	if _, err := r.c.QueryHours(context.Background(), rg); !errors.Is(err, count.ErrBadRange) {
 		t.Fatalf("QueryHours over a year: %v, want ErrBadRange", err)
 	}
+}
+
+// Counts go to Redis as EVALSHA, not as EVAL with the script's text; after
+// SCRIPT FLUSH (or a restarted Redis) the NOSCRIPT answers are loaded and
+// applied again, and every call is still counted once.
+func TestCountsUseEvalShaAndSurviveScriptFlush(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	r := newRig(t, rdb)
+	ctx := context.Background()
+	at := time.Date(2023, 1, 10, 9, 0, 0, 0, shanghai)
+	for i := range 20 {
+		r.c.Add(count.Op{CallID: fmt.Sprintf("sha-%d", i), Kind: count.Inbound, Line: "12345", At: at})
+	}
+	r.flush(t)
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 { // 10 replays, 10 new
+		r.c.Add(count.Op{CallID: fmt.Sprintf("sha-%d", i+10), Kind: count.Inbound, Line: "12345", At: at})
+	}
+	r.flush(t)
+	if got := day(t, r, "2023-01-10").Sum(count.Inbound); got != 30 {
+		t.Errorf("inbound = %d, want 30", got)
+	}
+	if got := testutil.ToFloat64(r.m.Calls.WithLabelValues("inbound", "12345")); got != 30 {
+		t.Errorf("hotline_calls_total{inbound,12345} = %v, want 30 (each call observed once)", got)
+	}
+	stats := commandStats(t, rdb)
+	if stats["eval"] != 0 {
+		t.Errorf("%d EVAL commands, want none (EVALSHA only)", stats["eval"])
+	}
+	if stats["evalsha"] < 40 {
+		t.Errorf("%d EVALSHA commands, want at least 40", stats["evalsha"])
+	}
+}
+
+// commandStats returns INFO commandstats: command name → calls.
+func commandStats(t *testing.T, rdb *redis.Client) map[string]int {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		var calls int
+		if _, err := fmt.Sscanf(rest, "calls=%d", &calls); err != nil {
+			t.Fatalf("INFO commandstats line %q: %v", line, err)
+		}
+		out[strings.TrimPrefix(name, "cmdstat_")] = calls
+	}
+	return out
 }

@@ -20,6 +20,10 @@ type Config struct {
 	TokenFile string        `yaml:"token_file"`
 	Timeout   conf.Duration `yaml:"timeout"`
 	Workers   int           `yaml:"workers"`
+	// BatchSize is the most tickets per SubmitTickets call (1: one
+	// SubmitTicket per ticket); BatchLinger how long a batch waits to fill.
+	BatchSize   int           `yaml:"batch_size"`
+	BatchLinger conf.Duration `yaml:"batch_linger"`
 	// SinkTLS secures the connection to the sink; unset, it is plaintext
 	// for a loopback sink and TLS (system roots) otherwise.
 	SinkTLS tlsconf.Client `yaml:"sink_tls"`
@@ -56,6 +60,7 @@ func DefaultConfig() Config {
 		names = append(names, c.String())
 	}
 	return Config{Timeout: conf.Duration(DefaultTimeout), Workers: DefaultWorkers,
+		BatchSize: DefaultSendBatch, BatchLinger: conf.Duration(DefaultSendLinger),
 		RetryMax: conf.Duration(DefaultRetryMax), DeadLetterCodes: names, MaxAttempts: DefaultMaxAttempts,
 		MaxAge: conf.Duration(DefaultMaxAge), DeadLetterMaxAge: conf.Duration(DefaultDeadLetterMaxAge)}
 }
@@ -85,6 +90,11 @@ func (c *Config) Codes() []codes.Code {
 // Apply copies the section's delivery knobs into o.
 func (c *Config) Apply(o *Options) {
 	o.Workers = c.Workers
+	o.SendBatch = c.BatchSize
+	o.SendLinger = c.BatchLinger.D()
+	if o.SendLinger == 0 {
+		o.SendLinger = -1 // configured 0: never wait for a batch to fill
+	}
 	o.RetryMax = c.RetryMax.D()
 	o.DeadLetterCodes = c.Codes()
 	o.MaxAttempts = c.MaxAttempts
@@ -121,6 +131,12 @@ func (c *Config) Validate() []error {
 	}
 	if t.Workers < 1 || t.Workers > 256 {
 		bad("tickets.workers", "%d must be between 1 and 256", t.Workers)
+	}
+	if t.BatchSize < 1 || t.BatchSize > 1000 {
+		bad("tickets.batch_size", "%d must be between 1 and 1000", t.BatchSize)
+	}
+	if t.BatchLinger < 0 || t.BatchLinger.D() > time.Second {
+		bad("tickets.batch_linger", "%s must be between 0 and 1s", t.BatchLinger.D())
 	}
 	if t.RetryMax <= 0 {
 		bad("tickets.retry_max", "must be positive")

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -48,6 +49,36 @@ type Sink interface {
 	Submit(ctx context.Context, t *hotlinev1.Ticket) (duplicate bool, err error)
 }
 
+// Encoded is one ticket as the outbox stores it: its ID and its protobuf
+// encoding, handed to a BatchSink as is.
+type Encoded struct {
+	ID  string
+	Raw string // the encoded hotlinev1.Ticket
+}
+
+// Result is a BatchSink's answer for one ticket: Err as Sink.Submit's
+// would be for that ticket alone.
+type Result struct {
+	Duplicate bool
+	Err       error
+}
+
+// BatchSink is a Sink that also takes several tickets in one request
+// (TicketSink.SubmitTickets). SubmitBatch returns one Result per ticket, in
+// order, once every stored ticket is durable; an error means none of the
+// batch may be assumed stored. A sink without the batch call answers with
+// gRPC Unimplemented, and the Deliverer falls back to Submit.
+type BatchSink interface {
+	Sink
+	SubmitBatch(ctx context.Context, batch []Encoded) ([]Result, error)
+}
+
+// Defaults of Options.SendBatch and SendLinger (and of the tickets section).
+const (
+	DefaultSendBatch  = 128
+	DefaultSendLinger = 2 * time.Millisecond
+)
+
 // Options configure a Deliverer. Zero durations and counts take defaults.
 type Options struct {
 	Redis    redis.UniversalClient
@@ -58,7 +89,7 @@ type Options struct {
 	Metrics  *metrics.Tickets
 
 	Workers      int           // concurrent submits; default 16
-	Batch        int           // entries per XREADGROUP / XAUTOCLAIM; default 256
+	Batch        int           // entries per XREADGROUP / XAUTOCLAIM / acknowledgement; default 1024
 	Block        time.Duration // XREADGROUP BLOCK; default and maximum 1s
 	ClaimIdle    time.Duration // claim other consumers' entries pending longer; default 60s
 	ClaimEvery   time.Duration // how often to look for such entries; default 10s
@@ -66,6 +97,13 @@ type Options struct {
 	Timeout      time.Duration // per Redis round trip; default 2s
 	BackoffMin   time.Duration // first retry delay; default 100ms
 	BackoffMax   time.Duration // Redis retry delay cap; default 5s
+
+	// SendBatch is the most tickets per SubmitBatch when the Sink is a
+	// BatchSink; 1 submits every ticket alone. Default DefaultSendBatch.
+	SendBatch int
+	// SendLinger is how long a worker waits for a batch to fill before it
+	// sends what it has; 0: DefaultSendLinger, negative: never waits.
+	SendLinger time.Duration
 
 	// RetryMax caps the delay before a ticket the sink refused is submitted
 	// again (exponential from BackoffMin); default 1 minute. While the sink
@@ -105,6 +143,7 @@ type Deliverer struct {
 	work      chan redis.XMessage
 	acks      chan string
 	deadCodes map[codes.Code]bool
+	single    atomic.Bool // the sink answered SubmitTickets Unimplemented
 
 	mu       sync.Mutex
 	inflight map[string]struct{} // entry IDs this deliverer holds, until acked
@@ -131,7 +170,13 @@ func NewDeliverer(o Options) (*Deliverer, error) {
 		o.Workers = DefaultWorkers
 	}
 	if o.Batch <= 0 {
-		o.Batch = 256
+		o.Batch = 1024
+	}
+	if o.SendBatch <= 0 {
+		o.SendBatch = DefaultSendBatch
+	}
+	if o.SendLinger == 0 {
+		o.SendLinger = DefaultSendLinger
 	}
 	if o.Block <= 0 || o.Block > time.Second {
 		o.Block = time.Second
@@ -403,39 +448,150 @@ func (d *Deliverer) release(id string) {
 	d.mu.Unlock()
 }
 
-func (d *Deliverer) worker(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case msg := <-d.work:
-			d.deliver(ctx, msg)
-		}
+// deliver submits one entry once with Sink.Submit (see outcome).
+func (d *Deliverer) deliver(ctx context.Context, msg redis.XMessage) {
+	t, ok := d.prepare(ctx, msg)
+	if !ok {
+		return
 	}
+	dup, err := d.o.Sink.Submit(ctx, t)
+	d.outcome(ctx, msg, t.GetTicketId(), dup, err)
 }
 
-// deliver submits one entry once. Confirmed, it queues its
-// acknowledgement; refused for good (or too often, or for too long), it
-// moves it to the dead letters; otherwise it schedules the next attempt
-// after a capped backoff and returns, so that no ticket ever holds a
-// worker while it waits.
-func (d *Deliverer) deliver(ctx context.Context, msg redis.XMessage) {
+// prepare decodes an entry before it is submitted. An entry that needs no
+// submission — deleted while pending, undecodable (dead-lettered), or a
+// stub superseded by its full ticket (acknowledged) — is dealt with here,
+// and ok is false.
+func (d *Deliverer) prepare(ctx context.Context, msg redis.XMessage) (t *hotlinev1.Ticket, ok bool) {
 	if msg.Values == nil { // deleted while pending: already delivered by someone
 		d.ack(ctx, msg.ID)
-		return
+		return nil, false
 	}
 	t, err := decode(msg)
 	if err != nil {
 		d.deadLetter(ctx, msg, DeadUndecodable, 0, err.Error())
-		return
+		return nil, false
 	}
-	id := t.GetTicketId()
-	if IsStub(t) && d.superseded(ctx, id) {
-		d.log.Info("stub ticket superseded by the full ticket; not delivered", "ticket_id", id, "entry", msg.ID)
+	if IsStub(t) && d.superseded(ctx, t.GetTicketId()) {
+		d.log.Info("stub ticket superseded by the full ticket; not delivered", "ticket_id", t.GetTicketId(), "entry", msg.ID)
 		d.ack(ctx, msg.ID)
+		return nil, false
+	}
+	return t, true
+}
+
+// worker delivers entries: one at a time with Sink.Submit, or, when the
+// sink is a BatchSink and SendBatch > 1, up to SendBatch entries per
+// SubmitBatch, waiting at most SendLinger for a batch to fill.
+func (d *Deliverer) worker(ctx context.Context) {
+	bs, _ := d.o.Sink.(BatchSink)
+	var batch []redis.XMessage
+	for {
+		var msg redis.XMessage
+		select {
+		case <-ctx.Done():
+			return
+		case msg = <-d.work:
+		}
+		if bs == nil || d.o.SendBatch <= 1 || d.single.Load() {
+			d.deliver(ctx, msg)
+			continue
+		}
+		batch = append(batch[:0], msg)
+		if !d.fill(ctx, &batch) {
+			return // stopping: the entries held stay pending
+		}
+		d.deliverBatch(ctx, bs, batch)
+	}
+}
+
+// fill adds entries from the work queue to batch until it holds SendBatch
+// or SendLinger has passed; it reports false if ctx ended.
+func (d *Deliverer) fill(ctx context.Context, batch *[]redis.XMessage) bool {
+	for len(*batch) < d.o.SendBatch { // what is queued already
+		select {
+		case msg := <-d.work:
+			*batch = append(*batch, msg)
+			continue
+		default:
+		}
+		break
+	}
+	if len(*batch) >= d.o.SendBatch || d.o.SendLinger <= 0 {
+		return true
+	}
+	t := time.NewTimer(d.o.SendLinger)
+	defer t.Stop()
+	for len(*batch) < d.o.SendBatch {
+		select {
+		case msg := <-d.work:
+			*batch = append(*batch, msg)
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// deliverBatch submits msgs in one SubmitBatch and settles each entry by
+// its own result (see outcome), so one refused ticket is retried or
+// dead-lettered alone. An error for the whole batch from an unreachable
+// sink settles every entry as that error (retried); any other error for
+// the whole batch, or a sink without SubmitTickets (Unimplemented, which
+// also switches this deliverer to single submissions), delivers the
+// entries one by one, so that a ticket is only ever dead-lettered for its
+// own refusal.
+func (d *Deliverer) deliverBatch(ctx context.Context, bs BatchSink, msgs []redis.XMessage) {
+	enc := make([]Encoded, 0, len(msgs))
+	held := make([]redis.XMessage, 0, len(msgs))
+	for _, msg := range msgs {
+		t, ok := d.prepare(ctx, msg)
+		if !ok {
+			continue
+		}
+		raw, _ := msg.Values[fieldTicket].(string) // decode checked it
+		enc = append(enc, Encoded{ID: t.GetTicketId(), Raw: raw})
+		held = append(held, msg)
+	}
+	if len(enc) == 0 {
 		return
 	}
-	dup, err := d.o.Sink.Submit(ctx, t)
+	res, err := bs.SubmitBatch(ctx, enc)
+	if err != nil && ctx.Err() != nil {
+		return // stopping: the entries stay pending
+	}
+	if err != nil {
+		code, unreachable := d.classify(err)
+		if code == codes.Unimplemented && d.single.CompareAndSwap(false, true) {
+			d.log.Warn("ticket sink does not implement SubmitTickets; submitting one ticket per call", "err", err)
+		}
+		if !unreachable {
+			if code != codes.Unimplemented {
+				d.log.Warn("ticket batch refused as a whole; submitting its tickets one by one", "tickets", len(held), "code", code.String(), "err", err)
+			}
+			for _, msg := range held {
+				d.deliver(ctx, msg)
+			}
+			return
+		}
+	}
+	for i, msg := range held {
+		dup, e := false, err
+		if err == nil {
+			dup, e = res[i].Duplicate, res[i].Err
+		}
+		d.outcome(ctx, msg, enc[i].ID, dup, e)
+	}
+}
+
+// outcome settles one submission of entry msg (ticket id). Confirmed, it
+// queues its acknowledgement; refused for good (or too often, or for too
+// long), it moves it to the dead letters; otherwise it schedules the next
+// attempt after a capped backoff and returns, so that no ticket ever holds
+// a worker while it waits.
+func (d *Deliverer) outcome(ctx context.Context, msg redis.XMessage, id string, dup bool, err error) {
 	if err != nil && status.Code(err) == codes.AlreadyExists {
 		dup, err = true, nil // the sink has it (by its ID, the idempotency key)
 	}

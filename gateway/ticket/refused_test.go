@@ -29,6 +29,11 @@ type refusingSink struct {
 	fs      *sinkserver.FileSink
 	accept  atomic.Bool
 	refused atomic.Int64
+	// noBatch answers SubmitTickets Unimplemented (a sink without it).
+	noBatch atomic.Bool
+	// singles and batches count SubmitTicket and SubmitTickets calls;
+	// biggest is the most tickets one SubmitTickets carried.
+	singles, batches, biggest atomic.Int64
 }
 
 var refuseCodes = map[string]codes.Code{
@@ -50,7 +55,47 @@ func (s *refusingSink) SubmitTicket(ctx context.Context, req *hotlinev1.SubmitTi
 		s.refused.Add(1)
 		return nil, status.Errorf(refuseCodes[name], "the ticket system refuses %s", id)
 	}
+	s.singles.Add(1)
 	return s.fs.SubmitTicket(ctx, req)
+}
+
+// SubmitTickets refuses the "refuse-" tickets of the batch one by one (as
+// SubmitTicket would) and stores the others in the FileSink with one
+// SubmitTickets.
+func (s *refusingSink) SubmitTickets(ctx context.Context, req *hotlinev1.SubmitTicketsRequest) (*hotlinev1.SubmitTicketsResponse, error) {
+	if s.noBatch.Load() {
+		return s.UnimplementedTicketSinkServer.SubmitTickets(ctx, req)
+	}
+	s.batches.Add(1)
+	for n := int64(len(req.GetTickets())); ; {
+		b := s.biggest.Load()
+		if n <= b || s.biggest.CompareAndSwap(b, n) {
+			break
+		}
+	}
+	res := make([]*hotlinev1.SubmitTicketResult, len(req.GetTickets()))
+	var pass []*hotlinev1.Ticket
+	var at []int
+	for i, t := range req.GetTickets() {
+		id := t.GetTicketId()
+		if rest, ok := strings.CutPrefix(id, "refuse-"); ok && !s.accept.Load() {
+			name, _, _ := strings.Cut(rest, "-")
+			s.refused.Add(1)
+			res[i] = &hotlinev1.SubmitTicketResult{TicketId: id, Code: int32(refuseCodes[name]), Message: "the ticket system refuses " + id}
+			continue
+		}
+		pass, at = append(pass, t), append(at, i)
+	}
+	if len(pass) > 0 {
+		out, err := s.fs.SubmitTickets(ctx, &hotlinev1.SubmitTicketsRequest{Tickets: pass})
+		if err != nil {
+			return nil, err
+		}
+		for j, r := range out.GetResults() {
+			res[at[j]] = r
+		}
+	}
+	return &hotlinev1.SubmitTicketsResponse{Results: res}, nil
 }
 
 func startRefusingSink(t *testing.T) (*refusingSink, string, string) {

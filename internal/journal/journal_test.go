@@ -1,6 +1,7 @@
 package journal_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -61,5 +62,53 @@ func TestJournalReplaysWhatIsNotDone(t *testing.T) {
 	}
 	if _, recs, err := journal.Open(path); err != nil || len(recs) != 0 {
 		t.Fatalf("after all done: %v, %v", recs, err)
+	}
+}
+
+// A journal that always has a record pending (steady load, or Redis down
+// for a while) is never truncated; once it passes its size it is rewritten
+// with only the pending records, which a reopen still replays, in order.
+func TestJournalCompactsWhileRecordsStayPending(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "counts.journal")
+	const limit = 64 << 10
+	j, _, err := journal.OpenCompactAt(path, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 100)
+	if err := j.Add("held-1", []byte("first")); err != nil { // pending all along
+		t.Fatal(err)
+	}
+	for i := range 5000 { // ~0.8 MB of records added and done
+		k := fmt.Sprintf("k-%d", i)
+		if err := j.Add(k, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Done(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Add("held-2", []byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	size, compactions := j.Size()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if compactions == 0 || st.Size() > 2*limit || st.Size() != size {
+		t.Fatalf("file is %d bytes (journal says %d) after %d compactions; want compacted below %d", st.Size(), size, compactions, 2*limit)
+	}
+	if err := j.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// Killed: no Close. The pending records come back, in order.
+	j2, recs, err := journal.OpenCompactAt(path, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.Close()
+	if len(recs) != 2 || recs[0].Key != "held-1" || string(recs[0].Data) != "first" || recs[1].Key != "held-2" {
+		t.Fatalf("replayed %v, want held-1 then held-2", recs)
 	}
 }

@@ -388,9 +388,53 @@ func (s *Sink) Held() int {
 }
 
 func (s *Sink) gate(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if info.FullMethod != hotlinev1.TicketSink_SubmitTicket_FullMethodName {
+	switch info.FullMethod {
+	case hotlinev1.TicketSink_SubmitTicket_FullMethodName:
+		if err := s.pass(ctx, 1); err != nil {
+			return nil, err
+		}
+		return h(ctx, req)
+	case hotlinev1.TicketSink_SubmitTickets_FullMethodName:
+		return s.gateBatch(ctx, req.(*hotlinev1.SubmitTicketsRequest), h)
+	}
+	return h(ctx, req)
+}
+
+// gateBatch lets the tickets of a batch through as far as the gate is
+// open (each ticket is one submission), and holds the rest until Resume.
+func (s *Sink) gateBatch(ctx context.Context, req *hotlinev1.SubmitTicketsRequest, h grpc.UnaryHandler) (any, error) {
+	ts := req.GetTickets()
+	s.gateMu.Lock()
+	n := len(ts)
+	if s.limit >= 0 {
+		n = min(n, max(s.limit-s.passed, 0))
+	}
+	s.passed += n
+	s.gateMu.Unlock()
+	if n == len(ts) {
 		return h(ctx, req)
 	}
+	var res []*hotlinev1.SubmitTicketResult
+	if n > 0 {
+		out, err := h(ctx, &hotlinev1.SubmitTicketsRequest{Tickets: ts[:n]})
+		if err != nil {
+			return nil, err
+		}
+		res = out.(*hotlinev1.SubmitTicketsResponse).GetResults()
+	}
+	if err := s.pass(ctx, len(ts)-n); err != nil {
+		return nil, err
+	}
+	out, err := h(ctx, &hotlinev1.SubmitTicketsRequest{Tickets: ts[n:]})
+	if err != nil {
+		return nil, err
+	}
+	return &hotlinev1.SubmitTicketsResponse{Results: append(res, out.(*hotlinev1.SubmitTicketsResponse).GetResults()...)}, nil
+}
+
+// pass counts n submissions through the gate, first waiting for Resume
+// (or ctx) if the gate is closed.
+func (s *Sink) pass(ctx context.Context, n int) error {
 	s.gateMu.Lock()
 	if s.limit >= 0 && s.passed >= s.limit {
 		open := s.open
@@ -402,14 +446,14 @@ func (s *Sink) gate(ctx context.Context, req any, info *grpc.UnaryServerInfo, h 
 			s.gateMu.Lock()
 			s.waiting--
 			s.gateMu.Unlock()
-			return nil, status.FromContextError(ctx.Err()).Err()
+			return status.FromContextError(ctx.Err()).Err()
 		}
 		s.gateMu.Lock()
 		s.waiting--
 	}
-	s.passed++
+	s.passed += n
 	s.gateMu.Unlock()
-	return h(ctx, req)
+	return nil
 }
 
 // Submits returns how many times each ticket ID was submitted to this sink.

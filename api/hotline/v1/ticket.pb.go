@@ -325,6 +325,173 @@ func (x *SubmitTicketResponse) GetDuplicate() bool {
 	return false
 }
 
+type SubmitTicketsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tickets in the gateway's order. The same ticket_id may come again in a
+	// later request (at-least-once delivery) and, rarely, twice in one (a
+	// stub followed by the full ticket that supersedes it): handle them in
+	// order.
+	Tickets       []*Ticket `protobuf:"bytes,1,rep,name=tickets,proto3" json:"tickets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitTicketsRequest) Reset() {
+	*x = SubmitTicketsRequest{}
+	mi := &file_hotline_v1_ticket_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitTicketsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitTicketsRequest) ProtoMessage() {}
+
+func (x *SubmitTicketsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hotline_v1_ticket_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitTicketsRequest.ProtoReflect.Descriptor instead.
+func (*SubmitTicketsRequest) Descriptor() ([]byte, []int) {
+	return file_hotline_v1_ticket_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SubmitTicketsRequest) GetTickets() []*Ticket {
+	if x != nil {
+		return x.Tickets
+	}
+	return nil
+}
+
+// SubmitTicketResult is the sink's answer for one ticket of a batch.
+type SubmitTicketResult struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TicketId string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	// duplicate is true when the sink already had this ticket ID (delivered).
+	Duplicate bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// code is the gRPC status code (google.rpc.Code) refusing this ticket
+	// alone; 0 (OK) means stored (or a duplicate). The gateway treats a
+	// refused ticket as if SubmitTicket had failed with this code: retried,
+	// or dead-lettered for the codes it is configured to dead-letter.
+	Code          int32  `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"` // why, for a refused ticket
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitTicketResult) Reset() {
+	*x = SubmitTicketResult{}
+	mi := &file_hotline_v1_ticket_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitTicketResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitTicketResult) ProtoMessage() {}
+
+func (x *SubmitTicketResult) ProtoReflect() protoreflect.Message {
+	mi := &file_hotline_v1_ticket_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitTicketResult.ProtoReflect.Descriptor instead.
+func (*SubmitTicketResult) Descriptor() ([]byte, []int) {
+	return file_hotline_v1_ticket_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SubmitTicketResult) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *SubmitTicketResult) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+func (x *SubmitTicketResult) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *SubmitTicketResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type SubmitTicketsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// results has one entry per request ticket, in the request's order.
+	Results       []*SubmitTicketResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitTicketsResponse) Reset() {
+	*x = SubmitTicketsResponse{}
+	mi := &file_hotline_v1_ticket_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitTicketsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitTicketsResponse) ProtoMessage() {}
+
+func (x *SubmitTicketsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hotline_v1_ticket_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitTicketsResponse.ProtoReflect.Descriptor instead.
+func (*SubmitTicketsResponse) Descriptor() ([]byte, []int) {
+	return file_hotline_v1_ticket_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SubmitTicketsResponse) GetResults() []*SubmitTicketResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 var File_hotline_v1_ticket_proto protoreflect.FileDescriptor
 
 const file_hotline_v1_ticket_proto_rawDesc = "" +
@@ -361,10 +528,20 @@ const file_hotline_v1_ticket_proto_rawDesc = "" +
 	"\x13SubmitTicketRequest\x12*\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x12.hotline.v1.TicketR\x06ticket\"4\n" +
 	"\x14SubmitTicketResponse\x12\x1c\n" +
-	"\tduplicate\x18\x01 \x01(\bR\tduplicate2_\n" +
+	"\tduplicate\x18\x01 \x01(\bR\tduplicate\"D\n" +
+	"\x14SubmitTicketsRequest\x12,\n" +
+	"\atickets\x18\x01 \x03(\v2\x12.hotline.v1.TicketR\atickets\"}\n" +
+	"\x12SubmitTicketResult\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"Q\n" +
+	"\x15SubmitTicketsResponse\x128\n" +
+	"\aresults\x18\x01 \x03(\v2\x1e.hotline.v1.SubmitTicketResultR\aresults2\xb5\x01\n" +
 	"\n" +
 	"TicketSink\x12Q\n" +
-	"\fSubmitTicket\x12\x1f.hotline.v1.SubmitTicketRequest\x1a .hotline.v1.SubmitTicketResponseB=Z;github.com/hotline12345/hotline-gw/api/hotline/v1;hotlinev1b\x06proto3"
+	"\fSubmitTicket\x12\x1f.hotline.v1.SubmitTicketRequest\x1a .hotline.v1.SubmitTicketResponse\x12T\n" +
+	"\rSubmitTickets\x12 .hotline.v1.SubmitTicketsRequest\x1a!.hotline.v1.SubmitTicketsResponseB=Z;github.com/hotline12345/hotline-gw/api/hotline/v1;hotlinev1b\x06proto3"
 
 var (
 	file_hotline_v1_ticket_proto_rawDescOnce sync.Once
@@ -378,29 +555,36 @@ func file_hotline_v1_ticket_proto_rawDescGZIP() []byte {
 	return file_hotline_v1_ticket_proto_rawDescData
 }
 
-var file_hotline_v1_ticket_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_hotline_v1_ticket_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_hotline_v1_ticket_proto_goTypes = []any{
 	(*Ticket)(nil),                // 0: hotline.v1.Ticket
 	(*SubmitTicketRequest)(nil),   // 1: hotline.v1.SubmitTicketRequest
 	(*SubmitTicketResponse)(nil),  // 2: hotline.v1.SubmitTicketResponse
-	(Direction)(0),                // 3: hotline.v1.Direction
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
-	(*TransferRecord)(nil),        // 5: hotline.v1.TransferRecord
+	(*SubmitTicketsRequest)(nil),  // 3: hotline.v1.SubmitTicketsRequest
+	(*SubmitTicketResult)(nil),    // 4: hotline.v1.SubmitTicketResult
+	(*SubmitTicketsResponse)(nil), // 5: hotline.v1.SubmitTicketsResponse
+	(Direction)(0),                // 6: hotline.v1.Direction
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*TransferRecord)(nil),        // 8: hotline.v1.TransferRecord
 }
 var file_hotline_v1_ticket_proto_depIdxs = []int32{
-	3, // 0: hotline.v1.Ticket.direction:type_name -> hotline.v1.Direction
-	4, // 1: hotline.v1.Ticket.entered_at:type_name -> google.protobuf.Timestamp
-	4, // 2: hotline.v1.Ticket.answered_at:type_name -> google.protobuf.Timestamp
-	4, // 3: hotline.v1.Ticket.ended_at:type_name -> google.protobuf.Timestamp
-	5, // 4: hotline.v1.Ticket.transfers:type_name -> hotline.v1.TransferRecord
-	0, // 5: hotline.v1.SubmitTicketRequest.ticket:type_name -> hotline.v1.Ticket
-	1, // 6: hotline.v1.TicketSink.SubmitTicket:input_type -> hotline.v1.SubmitTicketRequest
-	2, // 7: hotline.v1.TicketSink.SubmitTicket:output_type -> hotline.v1.SubmitTicketResponse
-	7, // [7:8] is the sub-list for method output_type
-	6, // [6:7] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6,  // 0: hotline.v1.Ticket.direction:type_name -> hotline.v1.Direction
+	7,  // 1: hotline.v1.Ticket.entered_at:type_name -> google.protobuf.Timestamp
+	7,  // 2: hotline.v1.Ticket.answered_at:type_name -> google.protobuf.Timestamp
+	7,  // 3: hotline.v1.Ticket.ended_at:type_name -> google.protobuf.Timestamp
+	8,  // 4: hotline.v1.Ticket.transfers:type_name -> hotline.v1.TransferRecord
+	0,  // 5: hotline.v1.SubmitTicketRequest.ticket:type_name -> hotline.v1.Ticket
+	0,  // 6: hotline.v1.SubmitTicketsRequest.tickets:type_name -> hotline.v1.Ticket
+	4,  // 7: hotline.v1.SubmitTicketsResponse.results:type_name -> hotline.v1.SubmitTicketResult
+	1,  // 8: hotline.v1.TicketSink.SubmitTicket:input_type -> hotline.v1.SubmitTicketRequest
+	3,  // 9: hotline.v1.TicketSink.SubmitTickets:input_type -> hotline.v1.SubmitTicketsRequest
+	2,  // 10: hotline.v1.TicketSink.SubmitTicket:output_type -> hotline.v1.SubmitTicketResponse
+	5,  // 11: hotline.v1.TicketSink.SubmitTickets:output_type -> hotline.v1.SubmitTicketsResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_hotline_v1_ticket_proto_init() }
@@ -415,7 +599,7 @@ func file_hotline_v1_ticket_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hotline_v1_ticket_proto_rawDesc), len(file_hotline_v1_ticket_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	TicketSink_SubmitTicket_FullMethodName = "/hotline.v1.TicketSink/SubmitTicket"
+	TicketSink_SubmitTicket_FullMethodName  = "/hotline.v1.TicketSink/SubmitTicket"
+	TicketSink_SubmitTickets_FullMethodName = "/hotline.v1.TicketSink/SubmitTickets"
 )
 
 // TicketSinkClient is the client API for TicketSink service.
@@ -30,6 +31,11 @@ const (
 // calls it for every call, at least once, with ticket_id as idempotency key.
 type TicketSinkClient interface {
 	SubmitTicket(ctx context.Context, in *SubmitTicketRequest, opts ...grpc.CallOption) (*SubmitTicketResponse, error)
+	// SubmitTickets stores a batch of tickets and answers once every stored
+	// one is durable, with one result per ticket. An error for the whole call
+	// means no ticket of it may be assumed stored. A sink that answers
+	// Unimplemented gets one SubmitTicket per ticket instead.
+	SubmitTickets(ctx context.Context, in *SubmitTicketsRequest, opts ...grpc.CallOption) (*SubmitTicketsResponse, error)
 }
 
 type ticketSinkClient struct {
@@ -50,6 +56,16 @@ func (c *ticketSinkClient) SubmitTicket(ctx context.Context, in *SubmitTicketReq
 	return out, nil
 }
 
+func (c *ticketSinkClient) SubmitTickets(ctx context.Context, in *SubmitTicketsRequest, opts ...grpc.CallOption) (*SubmitTicketsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SubmitTicketsResponse)
+	err := c.cc.Invoke(ctx, TicketSink_SubmitTickets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TicketSinkServer is the server API for TicketSink service.
 // All implementations must embed UnimplementedTicketSinkServer
 // for forward compatibility.
@@ -58,6 +74,11 @@ func (c *ticketSinkClient) SubmitTicket(ctx context.Context, in *SubmitTicketReq
 // calls it for every call, at least once, with ticket_id as idempotency key.
 type TicketSinkServer interface {
 	SubmitTicket(context.Context, *SubmitTicketRequest) (*SubmitTicketResponse, error)
+	// SubmitTickets stores a batch of tickets and answers once every stored
+	// one is durable, with one result per ticket. An error for the whole call
+	// means no ticket of it may be assumed stored. A sink that answers
+	// Unimplemented gets one SubmitTicket per ticket instead.
+	SubmitTickets(context.Context, *SubmitTicketsRequest) (*SubmitTicketsResponse, error)
 	mustEmbedUnimplementedTicketSinkServer()
 }
 
@@ -70,6 +91,9 @@ type UnimplementedTicketSinkServer struct{}
 
 func (UnimplementedTicketSinkServer) SubmitTicket(context.Context, *SubmitTicketRequest) (*SubmitTicketResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SubmitTicket not implemented")
+}
+func (UnimplementedTicketSinkServer) SubmitTickets(context.Context, *SubmitTicketsRequest) (*SubmitTicketsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SubmitTickets not implemented")
 }
 func (UnimplementedTicketSinkServer) mustEmbedUnimplementedTicketSinkServer() {}
 func (UnimplementedTicketSinkServer) testEmbeddedByValue()                    {}
@@ -110,6 +134,24 @@ func _TicketSink_SubmitTicket_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TicketSink_SubmitTickets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SubmitTicketsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TicketSinkServer).SubmitTickets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TicketSink_SubmitTickets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TicketSinkServer).SubmitTickets(ctx, req.(*SubmitTicketsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TicketSink_ServiceDesc is the grpc.ServiceDesc for TicketSink service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -120,6 +162,10 @@ var TicketSink_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SubmitTicket",
 			Handler:    _TicketSink_SubmitTicket_Handler,
+		},
+		{
+			MethodName: "SubmitTickets",
+			Handler:    _TicketSink_SubmitTickets_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

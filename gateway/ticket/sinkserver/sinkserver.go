@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -42,14 +43,16 @@ type FileSink struct {
 	f    *os.File
 	log  *slog.Logger
 
-	mu     sync.Mutex
-	seen   map[string]*batch // nil: durable in the file; else: in that batch
-	stubs  map[string]bool   // IDs whose stored ticket is a stub
-	cur    *batch            // being filled, not yet written
-	failed error             // a write or fsync failed: the file is suspect
-	stored int
-	// submits counts every valid SubmitTicket per ticket ID, duplicates
-	// included, since Open: what the gateway sent, not what was stored.
+	mu      sync.Mutex
+	seen    map[string]*batch // nil: durable in the file; else: in that batch
+	stubs   map[string]bool   // IDs whose stored ticket is a stub
+	cur     *batch            // being filled, not yet written
+	failed  error             // a write or fsync failed: the file is suspect
+	stored  int
+	commits int // writes with their fsync
+	// submits counts every valid submission per ticket ID (SubmitTicket or
+	// one ticket of SubmitTickets), duplicates included, since Open: what
+	// the gateway sent, not what was stored.
 	submits map[string]int
 
 	wake chan struct{}
@@ -134,6 +137,14 @@ func (s *FileSink) Len() int {
 	return s.stored
 }
 
+// Commits returns how many writes, each with its fsync, the sink has made
+// since Open.
+func (s *FileSink) Commits() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.commits
+}
+
 // Submits returns how many times each ticket ID was submitted since Open
 // (every valid SubmitTicket, duplicates included): a delivery that repeats
 // a ticket shows here as a count above one, while the file keeps one line.
@@ -164,6 +175,85 @@ func (s *FileSink) SubmitTicket(ctx context.Context, req *hotlinev1.SubmitTicket
 	if t == nil {
 		return nil, status.Error(codes.InvalidArgument, "ticket is required")
 	}
+	line, err := encode(t)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.failed != nil {
+		s.submits[t.GetTicketId()]++
+		s.mu.Unlock()
+		return nil, status.Errorf(codes.Unavailable, "ticket file unusable after a write error: %v", s.failed)
+	}
+	b, dup := s.addLocked(t, line)
+	s.mu.Unlock()
+	if err := wait(ctx, b); err != nil {
+		return nil, err
+	}
+	return &hotlinev1.SubmitTicketResponse{Duplicate: dup}, nil
+}
+
+// MaxBatch is the most tickets SubmitTickets takes in one call.
+const MaxBatch = 1000
+
+// SubmitTickets stores the tickets of a batch not seen before with one
+// write and one fsync (shared with concurrent submissions), and answers
+// once they are on disk: per ticket duplicate=true for an ID already
+// stored (or earlier in the same batch), or the code refusing that ticket
+// alone (InvalidArgument for a malformed one). A failed write refuses the
+// whole call (Unavailable).
+func (s *FileSink) SubmitTickets(ctx context.Context, req *hotlinev1.SubmitTicketsRequest) (*hotlinev1.SubmitTicketsResponse, error) {
+	ts := req.GetTickets()
+	switch {
+	case len(ts) == 0:
+		return nil, status.Error(codes.InvalidArgument, "tickets: at least one ticket is required")
+	case len(ts) > MaxBatch:
+		return nil, status.Errorf(codes.InvalidArgument, "tickets: %d tickets, at most %d per call", len(ts), MaxBatch)
+	}
+	res := make([]*hotlinev1.SubmitTicketResult, len(ts))
+	lines := make([][]byte, len(ts))
+	for i, t := range ts {
+		res[i] = &hotlinev1.SubmitTicketResult{TicketId: t.GetTicketId()}
+		line, err := encode(t)
+		if err != nil {
+			st := status.Convert(err)
+			res[i].Code, res[i].Message = int32(st.Code()), fmt.Sprintf("tickets[%d]: %s", i, st.Message())
+			continue
+		}
+		lines[i] = line
+	}
+	var waits []*batch
+	s.mu.Lock()
+	if s.failed != nil {
+		for i, t := range ts {
+			if lines[i] != nil {
+				s.submits[t.GetTicketId()]++
+			}
+		}
+		s.mu.Unlock()
+		return nil, status.Errorf(codes.Unavailable, "ticket file unusable after a write error: %v", s.failed)
+	}
+	for i, t := range ts {
+		if lines[i] == nil {
+			continue
+		}
+		b, dup := s.addLocked(t, lines[i])
+		res[i].Duplicate = dup
+		if b != nil && !slices.Contains(waits, b) {
+			waits = append(waits, b)
+		}
+	}
+	s.mu.Unlock()
+	for _, b := range waits {
+		if err := wait(ctx, b); err != nil {
+			return nil, err
+		}
+	}
+	return &hotlinev1.SubmitTicketsResponse{Results: res}, nil
+}
+
+// encode checks t and returns its line for the file.
+func encode(t *hotlinev1.Ticket) ([]byte, error) {
 	id := t.GetTicketId()
 	if id == "" {
 		return nil, status.Error(codes.InvalidArgument, "ticket.ticket_id is required")
@@ -175,49 +265,57 @@ func (s *FileSink) SubmitTicket(ctx context.Context, req *hotlinev1.SubmitTicket
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "ticket %s cannot be encoded: %v", id, err)
 	}
+	return line, nil
+}
 
-	s.mu.Lock()
+// addLocked counts a valid submission of t and, unless it is a duplicate,
+// adds its line to the batch being filled. It returns the batch whose
+// fsync makes t (or its twin submitted just before) durable, nil if it is
+// durable already, and whether t is a duplicate. s.mu is held.
+func (s *FileSink) addLocked(t *hotlinev1.Ticket, line []byte) (*batch, bool) {
+	id := t.GetTicketId()
 	s.submits[id]++
-	if s.failed != nil {
-		s.mu.Unlock()
-		return nil, status.Errorf(codes.Unavailable, "ticket file unusable after a write error: %v", s.failed)
-	}
 	b, known := s.seen[id]
 	supersedes := known && s.stubs[id] && !ticket.IsStub(t)
 	dup := known && !supersedes
-	if !dup {
-		if supersedes {
-			s.log.Info("full ticket supersedes the stored stub", "ticket_id", id)
-		}
-		s.stubs[id] = ticket.IsStub(t)
-		if s.cur == nil {
-			s.cur = &batch{done: make(chan struct{})}
-		}
-		b = s.cur
-		b.buf = append(append(b.buf, line...), '\n')
-		b.ids = append(b.ids, id)
-		if !supersedes {
-			b.fresh++
-		}
-		s.seen[id] = b
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+	if dup {
+		return b, true
 	}
-	s.mu.Unlock()
+	if supersedes {
+		s.log.Info("full ticket supersedes the stored stub", "ticket_id", id)
+	}
+	s.stubs[id] = ticket.IsStub(t)
+	if s.cur == nil {
+		s.cur = &batch{done: make(chan struct{})}
+	}
+	b = s.cur
+	b.buf = append(append(b.buf, line...), '\n')
+	b.ids = append(b.ids, id)
+	if !supersedes {
+		b.fresh++
+	}
+	s.seen[id] = b
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return b, false
+}
 
-	if b != nil { // wait for this ticket's (or its twin's) fsync
-		select {
-		case <-b.done:
-		case <-ctx.Done():
-			return nil, status.FromContextError(ctx.Err()).Err()
-		}
-		if b.err != nil {
-			return nil, status.Errorf(codes.Unavailable, "store ticket %s: %v", id, b.err)
-		}
+// wait returns once b (nil: nothing to wait for) is on disk, or ctx ends.
+func wait(ctx context.Context, b *batch) error {
+	if b == nil {
+		return nil
 	}
-	return &hotlinev1.SubmitTicketResponse{Duplicate: dup}, nil
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	if b.err != nil {
+		return status.Errorf(codes.Unavailable, "store tickets: %v", b.err)
+	}
+	return nil
 }
 
 // commitLoop writes and fsyncs each batch; submissions arriving meanwhile
@@ -253,6 +351,7 @@ func (s *FileSink) commit(b *batch) {
 		err = fmt.Errorf("append to %s: %w", s.path, err)
 	}
 	s.mu.Lock()
+	s.commits++
 	if err != nil {
 		// After a failed write or fsync the file's state is unknown: stop
 		// accepting (fail-stop) rather than confirm tickets we may lose.

@@ -2,6 +2,7 @@ package sinkserver_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -204,5 +205,66 @@ func TestFullTicketReplacesStoredStub(t *testing.T) {
 	c = hotlinev1.NewTicketSinkClient(s.conn)
 	if !put(c, "ended_unobserved") || !put(c, "completed") {
 		t.Fatal("after a restart the full ticket was not kept over the stub")
+	}
+}
+
+// SubmitTickets answers per ticket (stored, duplicate of a stored ticket or
+// of one earlier in the batch, refused as malformed), writes the batch with
+// one fsync, and the IDs stay deduplicated after a restart.
+func TestSubmitTicketsOneFsyncPerBatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.jsonl")
+	s := serve(t, path, "")
+	c := hotlinev1.NewTicketSinkClient(s.conn)
+	submit(t, c, ctxT(t), "old-1")
+	before := s.fs.Commits()
+	tk := func(id string) *hotlinev1.Ticket { return &hotlinev1.Ticket{TicketId: id, CallId: id, Line: "12345"} }
+	var ts []*hotlinev1.Ticket
+	for i := range 100 {
+		ts = append(ts, tk(fmt.Sprintf("b-%03d", i)))
+	}
+	ts = append(ts, tk("old-1"), tk("b-007"), tk("bad id"), tk(""))
+	resp, err := c.SubmitTickets(ctxT(t), &hotlinev1.SubmitTicketsRequest{Tickets: ts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := resp.GetResults()
+	if len(rs) != len(ts) {
+		t.Fatalf("%d results for %d tickets", len(rs), len(ts))
+	}
+	for i, r := range rs[:100] {
+		if r.GetTicketId() != ts[i].GetTicketId() || r.GetDuplicate() || r.GetCode() != 0 {
+			t.Errorf("result %d = %v, want %s stored", i, r, ts[i].GetTicketId())
+		}
+	}
+	if r := rs[100]; !r.GetDuplicate() || r.GetCode() != 0 {
+		t.Errorf("already stored old-1: %v, want duplicate", r)
+	}
+	if r := rs[101]; !r.GetDuplicate() || r.GetCode() != 0 {
+		t.Errorf("b-007 twice in the batch: %v, want duplicate the second time", r)
+	}
+	for _, r := range rs[102:] {
+		if codes.Code(r.GetCode()) != codes.InvalidArgument || !strings.Contains(r.GetMessage(), "ticket_id") {
+			t.Errorf("malformed ticket: %v, want InvalidArgument naming ticket_id", r)
+		}
+	}
+	if got := s.fs.Commits() - before; got != 1 {
+		t.Errorf("the batch took %d write+fsync, want 1", got)
+	}
+	if s.fs.Len() != 101 {
+		t.Errorf("Len = %d, want 101", s.fs.Len())
+	}
+	for _, req := range []*hotlinev1.SubmitTicketsRequest{{}, {Tickets: make([]*hotlinev1.Ticket, sinkserver.MaxBatch+1)}} {
+		if _, err := c.SubmitTickets(ctxT(t), req); status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "tickets") {
+			t.Errorf("SubmitTickets with %d tickets: %v, want InvalidArgument naming tickets", len(req.GetTickets()), err)
+		}
+	}
+	s.stop()
+	s = serve(t, path, "")
+	resp, err = hotlinev1.NewTicketSinkClient(s.conn).SubmitTickets(ctxT(t), &hotlinev1.SubmitTicketsRequest{Tickets: []*hotlinev1.Ticket{tk("b-050"), tk("new-1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := resp.GetResults(); !rs[0].GetDuplicate() || rs[1].GetDuplicate() {
+		t.Errorf("after a restart: %v, want b-050 duplicate and new-1 stored", rs)
 	}
 }
