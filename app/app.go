@@ -69,6 +69,7 @@ type App struct {
 	police         *transfer.PoliceNotifier
 	deliverer      *ticket.Deliverer
 	grpc           *grpc.Server
+	api            *localAPI // /api/v1/: HTTP/JSON over an in-process gRPC server
 	health         *health.Server
 	http           *http.Server
 	guard          *auth.Guard
@@ -242,15 +243,27 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	a.health = health.NewServer()
 	registerHealth(a.grpc, a.health)
 	reflectionOn := auth.RegisterReflection(a.grpc, cfg.Auth.Reflection)
-	hotlinev1.RegisterStatsServiceServer(a.grpc, &edge.StatsServer{Counter: a.counter, Plan: plan, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), Log: rpcLog})
-	agentSrv.Register(a.grpc)
-	hotlinev1.RegisterCallServiceServer(a.grpc, &edge.CallServer{Service: a.svc, Auth: auth.Agents{}, Numbers: numbers,
-		Callbacks: a.callbacks, Outcome: m.Outbound.CallEnded, Log: rpcLog})
-	hotlinev1.RegisterTransferServiceServer(a.grpc, &edge.TransferServer{Service: a.svc, Auth: auth.Agents{}, Records: xferStore, PoliceRefs: policeRefs, Log: rpcLog})
+	statsSrv := &edge.StatsServer{Counter: a.counter, Plan: plan, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), Log: rpcLog}
+	callSrv := &edge.CallServer{Service: a.svc, Auth: auth.Agents{}, Numbers: numbers,
+		Callbacks: a.callbacks, Outcome: m.Outbound.CallEnded, Log: rpcLog}
+	xferSrv := &edge.TransferServer{Service: a.svc, Auth: auth.Agents{}, Records: xferStore, PoliceRefs: policeRefs, Log: rpcLog}
+	// registerServices registers the hotline's services on the gRPC
+	// listener's server and on the in-process one behind /api/v1/.
+	registerServices := func(s grpc.ServiceRegistrar) {
+		hotlinev1.RegisterStatsServiceServer(s, statsSrv)
+		agentSrv.Register(s)
+		hotlinev1.RegisterCallServiceServer(s, callSrv)
+		hotlinev1.RegisterTransferServiceServer(s, xferSrv)
+	}
+	registerServices(a.grpc)
+	if err := a.newLocalAPI(registerServices); err != nil {
+		return nil, err
+	}
 
 	log.Info("grpc and http security", "grpc_tls", !a.grpcTLS.Plaintext(), "grpc_mtls", a.grpcTLS.MutualTLS(),
 		"http_tls", !a.httpTLS.Plaintext(), "reflection", reflectionOn, "credentials", len(creds))
 	a.http = &http.Server{Handler: a.httpHandler(reg), ReadHeaderTimeout: 5 * time.Second}
+	a.http.RegisterOnShutdown(a.api.http.Close) // event streams end, so Shutdown need not wait for them
 	a.lc.onStop("servers", a.stopServers)
 	return a, nil
 }
@@ -273,9 +286,10 @@ func (a *App) Run(ctx context.Context) error {
 		return errors.New("app: Run called twice")
 	}
 	cfg := a.cfg
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	a.lc.goGroup("http server", nil, func() { errc <- ignoreClosed(a.http.Serve(a.httpLn)) })
 	a.lc.goGroup("grpc server", nil, func() { errc <- ignoreClosed(a.grpc.Serve(a.grpcLn)) })
+	a.lc.goGroup("http api grpc server", nil, func() { errc <- ignoreClosed(a.api.srv.Serve(a.api.lis)) })
 
 	// Background loops run under bg, cancelled and joined by the
 	// "background loops" cleanup, before Redis and the clients close.
@@ -388,13 +402,15 @@ func (a *App) stopServers(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, serverStopTimeout)
 	defer cancel()
 	err := a.http.Shutdown(sctx)
-	stopped := make(chan struct{})
-	go func() { a.grpc.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-sctx.Done():
-		a.grpc.Stop()
-		<-stopped
+	for _, s := range []*grpc.Server{a.api.srv, a.grpc} {
+		stopped := make(chan struct{})
+		go func() { s.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-sctx.Done():
+			s.Stop()
+			<-stopped
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("http shutdown: %w", err)
