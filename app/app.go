@@ -67,6 +67,7 @@ type App struct {
 	pool           *acd.Pool
 	callbacks      *callback.Store
 	police         *transfer.PoliceNotifier
+	webhook        *transfer.PoliceWebhook // transfer.police_webhook
 	deliverer      *ticket.Deliverer
 	grpc           *grpc.Server
 	api            *localAPI // /api/v1/: HTTP/JSON over an in-process gRPC server
@@ -200,6 +201,11 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		a.lc.onStop("police-link client", func(context.Context) error { return conn.Close() })
 		a.police = transfer.NewPoliceNotifier(hotlinev1.NewPoliceLinkClient(conn), cfg.Transfer.PoliceLinkToken, log.With("component", "police-link"))
 	}
+	if cfg.Transfer.PoliceWebhook.URL != "" {
+		if a.webhook, err = transfer.NewPoliceWebhook(cfg.Transfer.PoliceWebhook, log.With("component", "police-webhook")); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Tickets.Sink != "" {
 		creds, err := tlsconf.GRPCDialOption("tickets.sink_tls", cfg.Tickets.SinkTLS)
 		if err != nil {
@@ -228,7 +234,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		Leases:        store.Leases{Redis: a.rdb, Keys: keys, TTL: cfg.Redis.InstanceLease.D()},
 		TicketJournal: ticketJ, TicketReplay: ticketReplay,
 		Transfers: xfers, TransferRecords: xferStore, From110DIDs: cfg.From110.DIDs, PoliceRefs: policeRefs,
-		Police:  policeNotifier(a.police),
+		Police:  policeNotifiers(a.police, a.webhook),
 		Limiter: limiter, OutboundCallerID: cfg.Outbound.CallerID, OutboundDialTemplate: cfg.Outbound.DialTemplate,
 		CitizenRingTimeout: cfg.Outbound.CitizenRingTimeout.D(), Numbers: numbers, Callbacks: a.callbacks, Survey: cfg.Survey,
 	})
@@ -307,6 +313,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if a.police != nil {
 		goBG("police-link", a.police.Run)
+	}
+	if a.webhook != nil {
+		goBG("police-webhook", a.webhook.Run)
 	}
 	goBG("agent sweep", func(ctx context.Context) {
 		a.pool.Run(ctx, acd.RunOptions{Live: a.svc.CallLive, Interval: cfg.ACD.SweepInterval.D(), MinAge: cfg.ACD.SweepMinAge.D()})
@@ -449,12 +458,28 @@ func every(ctx context.Context, interval time.Duration, fn func(context.Context)
 	}
 }
 
-// policeNotifier keeps a nil *PoliceNotifier a nil interface.
-func policeNotifier(p *transfer.PoliceNotifier) interface {
+// policeNotifiers is what tells 110 of transfer records: PoliceLink,
+// the webhook, both or none (a nil interface).
+func policeNotifiers(p *transfer.PoliceNotifier, w *transfer.PoliceWebhook) interface {
 	Notify(*hotlinev1.TransferRecord)
 } {
-	if p == nil {
+	var ns multiNotifier
+	if p != nil {
+		ns = append(ns, p)
+	}
+	if w != nil {
+		ns = append(ns, w)
+	}
+	if len(ns) == 0 {
 		return nil
 	}
-	return p
+	return ns
+}
+
+type multiNotifier []interface{ Notify(*hotlinev1.TransferRecord) }
+
+func (m multiNotifier) Notify(rec *hotlinev1.TransferRecord) {
+	for _, n := range m {
+		n.Notify(rec)
+	}
 }
