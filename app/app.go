@@ -476,7 +476,9 @@ func policeNotifiers(p *transfer.PoliceNotifier, w *transfer.PoliceWebhook) inte
 	return ns
 }
 
-type multiNotifier []interface{ Notify(*hotlinev1.TransferRecord) }
+type multiNotifier []interface {
+	Notify(*hotlinev1.TransferRecord)
+}
 
 func (m multiNotifier) Notify(rec *hotlinev1.TransferRecord) {
 	for _, n := range m {

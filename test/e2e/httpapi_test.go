@@ -27,7 +27,9 @@ type apiAnswer struct {
 	json   map[string]any
 }
 
-func (a apiAnswer) String() string { return fmt.Sprintf("HTTP %d %s", a.status, bytes.TrimSpace(a.body)) }
+func (a apiAnswer) String() string {
+	return fmt.Sprintf("HTTP %d %s", a.status, bytes.TrimSpace(a.body))
+}
 
 // code is the error body's stable reason code.
 func (a apiAnswer) code() string { s, _ := a.json["code"].(string); return s }
