@@ -229,7 +229,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		PBX: a.ari, Dispatcher: a.ari.Dispatcher(), Plan: plan, Counter: a.counter, Metrics: m,
 		Logger: log, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), OpTimeout: cfg.ARI.RequestTimeout.D(),
 		MOHClass: cfg.ACD.MOHClass, Pool: a.pool, Groups: cfg.ACD.GroupFor, AgentEndpoint: cfg.ACD.AgentEndpoint,
-		RingTimeout: cfg.ACD.RingTimeout.D(), RequireDesktop: cfg.ACD.RequireDesktop, PollInterval: cfg.ACD.PollInterval.D(),
+		RingTimeout: cfg.ACD.RingTimeout.D(), RequireDesktop: cfg.ACD.RequireDesktop, ScreenPopLead: cfg.ACD.ScreenPopLead.D(), PollInterval: cfg.ACD.PollInterval.D(),
 		Outbox: outbox, Instance: cfg.Instance, Registry: store.CallRegistry{Redis: a.rdb, Keys: keys},
 		Leases:        store.Leases{Redis: a.rdb, Keys: keys, TTL: cfg.Redis.InstanceLease.D()},
 		TicketJournal: ticketJ, TicketReplay: ticketReplay,

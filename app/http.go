@@ -16,6 +16,7 @@ import (
 
 	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/httpapi"
+	"github.com/hotline12345/hotline-gw/web/desk"
 )
 
 // httpHandler serves /metrics, the probes and, when configured, pprof.
@@ -23,6 +24,7 @@ func (a *App) httpHandler(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle(httpapi.Prefix, a.api.http) // the gRPC services as HTTP/JSON, through the same guard
+	mux.Handle("/desk", desk.Handler())    // the agent's desk (it calls /api/v1/ with the seat's token)
 	mux.HandleFunc("/healthz", a.healthz)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		ariReady, accepting := a.ari.Ready(), a.svc.Accepting()

@@ -56,6 +56,9 @@ type Options struct {
 	RingTimeout    time.Duration
 	RequireDesktop bool
 	PollInterval   time.Duration
+	// ScreenPopLead: the agent's phone rings this long after a desktop
+	// received the screen pop (acd.screen_pop_lead).
+	ScreenPopLead time.Duration
 
 	// One-key transfer; nil disables it.
 	Transfers       *transfer.Manager

@@ -54,6 +54,7 @@ var layer = map[string]int{
 	"internal/backoff":          6,
 	"internal/layers":           6,
 	"api/...":                   6,
+	"web/...":                   6, // the pages (embedded assets)
 }
 
 func layerOf(pkg string) (int, bool) {
