@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/httpapi"
 	"github.com/hotline12345/hotline-gw/test/labtest"
+	"github.com/hotline12345/hotline-gw/test/redistest"
 )
 
 // apiAnswer is one HTTP answer of the gateway's /api/v1/.
@@ -262,6 +265,70 @@ func TestHTTPRoundTrips(t *testing.T) {
 	for _, rt := range httpapi.Routes() {
 		if !covered[rt.Path] {
 			t.Errorf("%s %s has no round trip in this test", rt.Method, rt.Path)
+		}
+	}
+}
+
+// TestHTTPAPIOverTLSBesideMutualTLSgRPC: the HTTP listener with its own
+// certificate (listen.http_tls) and the gRPC listener with mutual TLS. Over
+// https the API answers an agent's token (the in-process connection is not
+// held up by the gRPC listener's client-certificate requirement) and still
+// refuses no token (401) and another role (403): the same guard; /desk is
+// served over https too. Plain http to the TLS listener gets no answer.
+func TestHTTPAPIOverTLSBesideMutualTLSgRPC(t *testing.T) {
+	labtest.RequireLab(t)
+	ca := newPKI(t, "hotline")
+	srvCert, srvKey := ca.issue(t, "gateway", true)
+	rd := redistest.Start(t)
+	sink := labtest.StartSink(t, "", "")
+	g := labtest.NewGateway(t, labtest.GatewayOptions{RedisAddrs: []string{rd.Addr}, Extra: labtest.AgentsYAML(sink.Addr, ""),
+		GRPCTLS: fmt.Sprintf("{cert_file: %q, key_file: %q, client_ca_file: %q}", srvCert, srvKey, ca.caFile),
+		HTTPTLS: fmt.Sprintf("{cert_file: %q, key_file: %q}", srvCert, srvKey)})
+	g.Start()
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.caCert)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+	call := func(method, path, tok, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "https://"+g.HTTP+path, strings.NewReader(body))
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	labtest.Eventually(t, 30*time.Second, func() error {
+		if code, body := call("GET", "/readyz", "", ""); code != 200 {
+			return fmt.Errorf("https readyz: %d %s", code, body)
+		}
+		return nil
+	})
+	agent := labtest.AgentToken("1001")
+	if code, body := call("POST", "/api/v1/AgentService/Login", agent, `{"extension":"1001","skills":["general"]}`); code != 200 || !strings.Contains(body, "AGENT_STATE_PAUSED") {
+		t.Errorf("Login over https: %d %s", code, body)
+	}
+	if code, body := call("POST", "/api/v1/AgentService/GetAgent", "", `{"extension":"1001"}`); code != 401 || !strings.Contains(body, `"UNAUTHENTICATED"`) {
+		t.Errorf("no token over https: %d %s; want 401", code, body)
+	}
+	if code, body := call("POST", "/api/v1/AgentService/GetAgent", labtest.SupervisorToken, `{"extension":"1001"}`); code != 403 || !strings.Contains(body, `"PERMISSION_DENIED"`) {
+		t.Errorf("supervisor over https: %d %s; want 403", code, body)
+	}
+	if code, body := call("GET", "/desk", "", ""); code != 200 || !strings.Contains(body, "坐席工作台") {
+		t.Errorf("/desk over https: %d", code)
+	}
+	if code, body := call("POST", "/api/v1/AgentService/SetState", agent, `{"extension":"1001","state":"AGENT_STATE_LOGGED_OUT"}`); code != 200 {
+		t.Errorf("logout over https: %d %s", code, body)
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + g.HTTP + "/api/v1/AgentService/GetAgent")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Errorf("plain http to the TLS listener: HTTP %d", resp.StatusCode)
 		}
 	}
 }
