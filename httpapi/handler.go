@@ -111,7 +111,7 @@ func (h *Handler) Close() {
 func (h *Handler) route(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if r.Method != rt.Method && !(rt.Stream && r.Method == http.MethodPost) {
+		if r.Method != rt.Method {
 			w.Header().Set("Allow", rt.Method)
 			writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", fmt.Sprintf("%s takes %s, not %s", rt.Path, rt.Method, r.Method), codes.Unimplemented)
 			return
