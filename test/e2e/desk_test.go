@@ -191,4 +191,22 @@ func TestDeskScreenPopBeforeRingAndBlindTransfer(t *testing.T) {
 		t.Fatalf("citizen's call: %+v", res)
 	}
 	labtest.WaitNoChannels(t, 10*time.Second)
+
+	// The gateway goes away: the desk says so, in red, and keeps retrying.
+	if _, err := l.g.Terminate(30 * time.Second); err != nil {
+		t.Fatalf("stop the gateway: %v", err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.WaitVisible(`body[data-gateway="unreachable"] #banner`),
+		chromedp.WaitVisible(`#stream-status[data-status="retrying"]`),
+	); err != nil {
+		t.Fatalf("the desk does not show the gateway unreachable: %v", err)
+	}
+	if banner, _ := chromedp.Run(ctx, chromedp.Text("#banner")); !strings.Contains(banner, "网关无法连接") {
+		t.Errorf("banner %q", banner)
+	}
+	shot = filepath.Join(artifactsDir(t), "desk-unreachable-1920x1080.png")
+	if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil && os.WriteFile(shot, png, 0o644) == nil {
+		t.Logf("desk screenshot (gateway unreachable): %s", shot)
+	}
 }
