@@ -205,6 +205,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		if a.webhook, err = transfer.NewPoliceWebhook(cfg.Transfer.PoliceWebhook, log.With("component", "police-webhook")); err != nil {
 			return nil, err
 		}
+		a.webhook.UseOutbox(transfer.NewWebhookOutbox(a.rdb, keys))
 	}
 	if cfg.Tickets.Sink != "" {
 		creds, err := tlsconf.GRPCDialOption("tickets.sink_tls", cfg.Tickets.SinkTLS)

@@ -145,6 +145,7 @@ type PoliceWebhook struct {
 	order  []string
 	// retryMin is the first backoff (tests shorten it).
 	retryMin time.Duration
+	outbox   *WebhookOutbox // nil: the queue is only in memory
 }
 
 // NewPoliceWebhook returns the notifier of a validated cfg; run it with Run.
@@ -180,8 +181,27 @@ func (w *PoliceWebhook) Notify(rec *hotlinev1.TransferRecord) {
 	}
 }
 
-// Run delivers queued records until ctx ends.
+// UseOutbox keeps undelivered records in o (Redis), so a restart does not
+// lose them; call it before Run.
+func (w *PoliceWebhook) UseOutbox(o *WebhookOutbox) { w.outbox = o }
+
+// Run first resends what the outbox holds, then delivers queued records
+// until ctx ends.
 func (w *PoliceWebhook) Run(ctx context.Context) {
+	if w.outbox != nil {
+		rctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout.D())
+		pending, err := w.outbox.Pending(rctx)
+		cancel()
+		if err != nil {
+			w.log.Warn("110 webhook: undelivered records not read; they are sent at the next start", "err", err)
+		}
+		for id, body := range pending {
+			if !w.seen(id) {
+				w.log.Info("110 webhook: resending a record not acknowledged before", "transfer_id", id)
+				w.deliver(ctx, id, []byte(body))
+			}
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -211,24 +231,49 @@ func (w *PoliceWebhook) seen(id string) bool {
 }
 
 func (w *PoliceWebhook) send(ctx context.Context, rec *hotlinev1.TransferRecord) {
+	id := rec.GetTransferId()
 	body, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(rec)
 	if err != nil {
-		w.log.Error("110 webhook: record not encoded", "transfer_id", rec.GetTransferId(), "err", err)
+		w.log.Error("110 webhook: record not encoded", "transfer_id", id, "err", err)
 		return
 	}
+	if w.outbox != nil {
+		octx, cancel := context.WithTimeout(ctx, w.cfg.Timeout.D())
+		if err := w.outbox.Put(octx, id, body); err != nil {
+			w.log.Warn("110 webhook: record not kept for a restart (delivering it now)", "transfer_id", id, "err", err)
+		}
+		cancel()
+	}
+	w.deliver(ctx, id, body)
+}
+
+// deliver posts body until 110 takes it, refuses it for good, or the
+// attempts run out; the outbox forgets it in the first two cases.
+func (w *PoliceWebhook) deliver(ctx context.Context, id string, body []byte) {
 	retry := backoff.New(w.retryMin, w.cfg.RetryMax.D())
 	for attempt := 1; ; attempt++ {
-		err := w.post(ctx, rec.GetTransferId(), attempt, body)
-		if err == nil {
-			w.log.Info("transfer record pushed to 110", "transfer_id", rec.GetTransferId(), "attempt", attempt)
-			return
-		}
+		err := w.post(ctx, id, attempt, body)
 		var perm *permanentError
-		if errors.As(err, &perm) || attempt >= w.cfg.MaxAttempts || ctx.Err() != nil {
-			w.log.Warn("transfer record not pushed to 110 (it is on the ticket)", "transfer_id", rec.GetTransferId(), "attempt", attempt, "err", err)
+		if err == nil || errors.As(err, &perm) {
+			if err == nil {
+				w.log.Info("transfer record pushed to 110", "transfer_id", id, "attempt", attempt)
+			} else {
+				w.log.Warn("transfer record refused by 110 (it is on the ticket)", "transfer_id", id, "attempt", attempt, "err", err)
+			}
+			if w.outbox != nil {
+				octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.Timeout.D())
+				if err := w.outbox.Done(octx, id); err != nil {
+					w.log.Warn("110 webhook: delivered record stays in the outbox (sent again at the next start)", "transfer_id", id, "err", err)
+				}
+				cancel()
+			}
 			return
 		}
-		w.log.Info("110 webhook failed; retrying", "transfer_id", rec.GetTransferId(), "attempt", attempt, "err", err)
+		if attempt >= w.cfg.MaxAttempts || ctx.Err() != nil {
+			w.log.Warn("transfer record not pushed to 110 yet (kept for the next start; it is on the ticket)", "transfer_id", id, "attempt", attempt, "err", err)
+			return
+		}
+		w.log.Info("110 webhook failed; retrying", "transfer_id", id, "attempt", attempt, "err", err)
 		if !retry.Sleep(ctx) {
 			return
 		}

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/internal/conf"
+	"github.com/hotline12345/hotline-gw/test/redistest"
 )
 
 // The README's worked example of the signature.
@@ -116,4 +121,75 @@ func TestWebhookRetriesOnlyWhatMayHeal(t *testing.T) {
 	if hits["ringing"] != 0 {
 		t.Errorf("a record in progress was pushed: %v", hits)
 	}
+}
+
+// A record 110 did not take before the gateway stopped is in the outbox
+// (Redis) and goes out, with the same ID, when the next gateway starts;
+// then the outbox is empty.
+func TestWebhookOutboxResendsAfterRestart(t *testing.T) {
+	rd := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rd.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	outbox := NewWebhookOutbox(rdb, store.NewKeys("hl"))
+
+	var mu sync.Mutex
+	up := false
+	var got []string // "<key>/<status>"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		code := http.StatusServiceUnavailable
+		if up {
+			code = http.StatusNoContent
+		}
+		got = append(got, fmt.Sprintf("%s/%d", r.Header.Get(HeaderIdempotencyKey), code))
+		w.WriteHeader(code)
+	}))
+	defer srv.Close()
+	cfg := WebhookConfig{URL: srv.URL, Secret: "0123456789abcdef", MaxAttempts: 2, RetryMax: conf.Duration(10 * time.Millisecond)}
+	start := func() (*PoliceWebhook, context.CancelFunc, chan struct{}) {
+		w, err := NewPoliceWebhook(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.retryMin = 5 * time.Millisecond
+		w.UseOutbox(outbox)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { w.Run(ctx); close(done) }()
+		return w, cancel, done
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !ok(); {
+			if time.Now().After(deadline) {
+				mu.Lock()
+				defer mu.Unlock()
+				t.Fatalf("%s; deliveries %v", what, got)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	w1, stop1, done1 := start()
+	w1.Notify(&hotlinev1.TransferRecord{TransferId: "xfer-durable-1", CallId: "c1", State: hotlinev1.TransferState_TRANSFER_STATE_COMPLETED})
+	waitFor("two refused attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 })
+	stop1()
+	<-done1
+	if p, err := outbox.Pending(context.Background()); err != nil || len(p) != 1 || !strings.Contains(p["xfer-durable-1"], `"call_id":"c1"`) {
+		t.Fatalf("outbox after the gateway stopped: %v %v", p, err)
+	}
+
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	_, stop2, done2 := start()
+	defer func() { stop2(); <-done2 }()
+	waitFor("the record resent after the restart", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 3 })
+	mu.Lock()
+	if got[2] != "xfer-durable-1/204" {
+		t.Errorf("deliveries %v; want the third to be xfer-durable-1 taken", got)
+	}
+	mu.Unlock()
+	waitFor("an empty outbox", func() bool { p, err := outbox.Pending(context.Background()); return err == nil && len(p) == 0 })
 }
