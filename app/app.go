@@ -69,8 +69,10 @@ type App struct {
 	callbacks      *callback.Store
 	police         *transfer.PoliceNotifier
 	liveHub        *live.Hub
+	webhook        *transfer.PoliceWebhook // transfer.police_webhook
 	deliverer      *ticket.Deliverer
 	grpc           *grpc.Server
+	api            *localAPI // /api/v1/: HTTP/JSON over an in-process gRPC server
 	health         *health.Server
 	http           *http.Server
 	guard          *auth.Guard
@@ -212,6 +214,12 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		a.lc.onStop("police-link client", func(context.Context) error { return conn.Close() })
 		a.police = transfer.NewPoliceNotifier(hotlinev1.NewPoliceLinkClient(conn), cfg.Transfer.PoliceLinkToken, log.With("component", "police-link"))
 	}
+	if cfg.Transfer.PoliceWebhook.URL != "" {
+		if a.webhook, err = transfer.NewPoliceWebhook(cfg.Transfer.PoliceWebhook, log.With("component", "police-webhook")); err != nil {
+			return nil, err
+		}
+		a.webhook.UseOutbox(transfer.NewWebhookOutbox(a.rdb, keys))
+	}
 	if cfg.Tickets.Sink != "" {
 		creds, err := tlsconf.GRPCDialOption("tickets.sink_tls", cfg.Tickets.SinkTLS)
 		if err != nil {
@@ -235,12 +243,12 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		PBX: a.ari, Dispatcher: a.ari.Dispatcher(), Plan: plan, Counter: a.counter, Metrics: m,
 		Logger: log, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), OpTimeout: cfg.ARI.RequestTimeout.D(),
 		MOHClass: cfg.ACD.MOHClass, Pool: a.pool, Groups: cfg.ACD.GroupFor, AgentEndpoint: cfg.ACD.AgentEndpoint,
-		RingTimeout: cfg.ACD.RingTimeout.D(), RequireDesktop: cfg.ACD.RequireDesktop, PollInterval: cfg.ACD.PollInterval.D(),
+		RingTimeout: cfg.ACD.RingTimeout.D(), RequireDesktop: cfg.ACD.RequireDesktop, ScreenPopLead: cfg.ACD.ScreenPopLead.D(), PollInterval: cfg.ACD.PollInterval.D(),
 		Outbox: outbox, Instance: cfg.Instance, Registry: store.CallRegistry{Redis: a.rdb, Keys: keys},
 		Leases:        store.Leases{Redis: a.rdb, Keys: keys, TTL: cfg.Redis.InstanceLease.D()},
 		TicketJournal: ticketJ, TicketReplay: ticketReplay,
 		Transfers: xfers, TransferRecords: xferStore, From110DIDs: cfg.From110.DIDs, PoliceRefs: policeRefs,
-		Police:  policeNotifier(a.police),
+		Police:  policeNotifiers(a.police, a.webhook),
 		Limiter: limiter, OutboundCallerID: cfg.Outbound.CallerID, OutboundDialTemplate: cfg.Outbound.DialTemplate,
 		CitizenRingTimeout: cfg.Outbound.CitizenRingTimeout.D(), Numbers: numbers, Callbacks: a.callbacks, Survey: cfg.Survey,
 	})
@@ -255,24 +263,37 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	a.health = health.NewServer()
 	registerHealth(a.grpc, a.health)
 	reflectionOn := auth.RegisterReflection(a.grpc, cfg.Auth.Reflection)
-	hotlinev1.RegisterStatsServiceServer(a.grpc, &edge.StatsServer{Counter: a.counter, Plan: plan, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), Log: rpcLog})
-	agentSrv.Register(a.grpc)
+	statsSrv := &edge.StatsServer{Counter: a.counter, Plan: plan, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), Log: rpcLog}
+	callSrv := &edge.CallServer{Service: a.svc, Auth: auth.Agents{}, Numbers: numbers,
+		Callbacks: a.callbacks, Outcome: m.Outbound.CallEnded, Log: rpcLog}
+	xferSrv := &edge.TransferServer{Service: a.svc, Auth: auth.Agents{}, Records: xferStore, PoliceRefs: policeRefs, Log: rpcLog}
 	a.liveHub = live.NewHub(live.HubOptions{
 		Source: &live.Source{Board: a.pool, Counts: a.counter, Calls: store.CallRegistry{Redis: a.rdb, Keys: keys}, Plan: plan,
 			Location: loc, AnswerTarget: cfg.AnswerTarget.D(), ConnectRateTarget: cfg.Live.ConnectRateTarget},
 		Interval: cfg.Live.RefreshInterval.D(), Ready: a.Ready, Instance: cfg.Instance, Metrics: m.Live,
 		Logger: log.With("component", "live"),
 	})
-	hotlinev1.RegisterLiveServiceServer(a.grpc, &edge.LiveServer{Live: a.liveHub, Log: rpcLog})
-	hotlinev1.RegisterCallServiceServer(a.grpc, &edge.CallServer{Service: a.svc, Auth: auth.Agents{}, Numbers: numbers,
-		Callbacks: a.callbacks, Outcome: m.Outbound.CallEnded, Log: rpcLog})
-	hotlinev1.RegisterAdminServiceServer(a.grpc, &edge.AdminServer{Pool: a.pool, Calls: store.CallRegistry{Redis: a.rdb, Keys: keys},
-		Dead: outbox, Log: rpcLog})
-	hotlinev1.RegisterTransferServiceServer(a.grpc, &edge.TransferServer{Service: a.svc, Auth: auth.Agents{}, Records: xferStore, PoliceRefs: policeRefs, Log: rpcLog})
+	liveSrv := &edge.LiveServer{Live: a.liveHub, Log: rpcLog}
+	adminSrv := &edge.AdminServer{Pool: a.pool, Calls: store.CallRegistry{Redis: a.rdb, Keys: keys}, Dead: outbox, Log: rpcLog}
+	// registerServices registers the hotline's services on the gRPC
+	// listener's server and on the in-process one behind /api/v1/.
+	registerServices := func(s grpc.ServiceRegistrar) {
+		hotlinev1.RegisterStatsServiceServer(s, statsSrv)
+		agentSrv.Register(s)
+		hotlinev1.RegisterCallServiceServer(s, callSrv)
+		hotlinev1.RegisterTransferServiceServer(s, xferSrv)
+		hotlinev1.RegisterLiveServiceServer(s, liveSrv)
+		hotlinev1.RegisterAdminServiceServer(s, adminSrv)
+	}
+	registerServices(a.grpc)
+	if err := a.newLocalAPI(registerServices); err != nil {
+		return nil, err
+	}
 
 	log.Info("grpc and http security", "grpc_tls", !a.grpcTLS.Plaintext(), "grpc_mtls", a.grpcTLS.MutualTLS(),
 		"http_tls", !a.httpTLS.Plaintext(), "reflection", reflectionOn, "credentials", len(creds))
 	a.http = &http.Server{Handler: a.httpHandler(reg), ReadHeaderTimeout: 5 * time.Second}
+	a.http.RegisterOnShutdown(a.api.http.Close) // event streams end, so Shutdown need not wait for them
 	a.lc.onStop("servers", a.stopServers)
 	return a, nil
 }
@@ -295,9 +316,10 @@ func (a *App) Run(ctx context.Context) error {
 		return errors.New("app: Run called twice")
 	}
 	cfg := a.cfg
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	a.lc.goGroup("http server", nil, func() { errc <- ignoreClosed(a.http.Serve(a.httpLn)) })
 	a.lc.goGroup("grpc server", nil, func() { errc <- ignoreClosed(a.grpc.Serve(a.grpcLn)) })
+	a.lc.goGroup("http api grpc server", nil, func() { errc <- ignoreClosed(a.api.srv.Serve(a.api.lis)) })
 
 	// Background loops run under bg, cancelled and joined by the
 	// "background loops" cleanup, before Redis and the clients close.
@@ -315,6 +337,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if a.police != nil {
 		goBG("police-link", a.police.Run)
+	}
+	if a.webhook != nil {
+		goBG("police-webhook", a.webhook.Run)
 	}
 	goBG("agent sweep", func(ctx context.Context) {
 		a.pool.Run(ctx, acd.RunOptions{Live: a.svc.CallLive, Interval: cfg.ACD.SweepInterval.D(), MinAge: cfg.ACD.SweepMinAge.D()})
@@ -411,13 +436,15 @@ func (a *App) stopServers(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, serverStopTimeout)
 	defer cancel()
 	err := a.http.Shutdown(sctx)
-	stopped := make(chan struct{})
-	go func() { a.grpc.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-sctx.Done():
-		a.grpc.Stop()
-		<-stopped
+	for _, s := range []*grpc.Server{a.api.srv, a.grpc} {
+		stopped := make(chan struct{})
+		go func() { s.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-sctx.Done():
+			s.Stop()
+			<-stopped
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("http shutdown: %w", err)
@@ -456,12 +483,30 @@ func every(ctx context.Context, interval time.Duration, fn func(context.Context)
 	}
 }
 
-// policeNotifier keeps a nil *PoliceNotifier a nil interface.
-func policeNotifier(p *transfer.PoliceNotifier) interface {
+// policeNotifiers is what tells 110 of transfer records: PoliceLink,
+// the webhook, both or none (a nil interface).
+func policeNotifiers(p *transfer.PoliceNotifier, w *transfer.PoliceWebhook) interface {
 	Notify(*hotlinev1.TransferRecord)
 } {
-	if p == nil {
+	var ns multiNotifier
+	if p != nil {
+		ns = append(ns, p)
+	}
+	if w != nil {
+		ns = append(ns, w)
+	}
+	if len(ns) == 0 {
 		return nil
 	}
-	return p
+	return ns
+}
+
+type multiNotifier []interface {
+	Notify(*hotlinev1.TransferRecord)
+}
+
+func (m multiNotifier) Notify(rec *hotlinev1.TransferRecord) {
+	for _, n := range m {
+		n.Notify(rec)
+	}
 }

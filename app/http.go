@@ -15,12 +15,16 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hotline12345/hotline-gw/auth"
+	"github.com/hotline12345/hotline-gw/httpapi"
+	"github.com/hotline12345/hotline-gw/web/desk"
 )
 
 // httpHandler serves /metrics, the probes and, when configured, pprof.
 func (a *App) httpHandler(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle(httpapi.Prefix, a.api.http) // the gRPC services as HTTP/JSON, through the same guard
+	mux.Handle("/desk", desk.Handler())    // the agent's desk (it calls /api/v1/ with the seat's token)
 	mux.HandleFunc("/healthz", a.healthz)
 	a.wallRoutes(mux)
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {

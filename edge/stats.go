@@ -43,7 +43,7 @@ func (s *StatsServer) GetStats(ctx context.Context, req *hotlinev1.GetStatsReque
 	}
 	r, err := count.ParseRange(req.GetFrom(), req.GetTo(), s.Location, now())
 	if err != nil {
-		return nil, toStatus(s.Log, "get stats", &argError{err.Error()})
+		return nil, toStatus(s.Log, "get stats", &argError{msg: err.Error()})
 	}
 	tot, err := s.Counter.Query(ctx, r)
 	if err != nil {
@@ -62,7 +62,7 @@ func (s *StatsServer) GetStats(ctx context.Context, req *hotlinev1.GetStatsReque
 	case hotlinev1.StatsBreakdown_STATS_BREAKDOWN_HOUR:
 		hours, err := s.Counter.QueryHours(ctx, r)
 		if errors.Is(err, count.ErrBadRange) {
-			return nil, toStatus(s.Log, "get stats by hour", &argError{err.Error()})
+			return nil, toStatus(s.Log, "get stats by hour", &argError{msg: err.Error()})
 		}
 		if err != nil {
 			return nil, toStatus(s.Log, "get stats by hour", err)

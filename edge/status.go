@@ -24,13 +24,13 @@ import (
 
 // argError is a malformed request argument found at the edge; its text
 // names the field and is safe to show.
-type argError struct{ msg string }
+type argError struct{ field, msg string }
 
 func (e *argError) Error() string { return e.msg }
 
 // invalid returns an InvalidArgument error naming field.
 func invalid(field, format string, a ...any) error {
-	return &argError{field + ": " + fmt.Sprintf(format, a...)}
+	return &argError{field, field + ": " + fmt.Sprintf(format, a...)}
 }
 
 // permission is a request for another agent's extension or call.
@@ -111,12 +111,12 @@ func toStatus(log *slog.Logger, op string, err error) error {
 			continue
 		}
 		if r.show {
-			return status.Error(r.code, err.Error())
+			return withReason(r.code, err.Error(), err)
 		}
-		return status.Error(r.code, r.msg)
+		return withReason(r.code, r.msg, err)
 	}
 	if log != nil {
 		log.Error("grpc: request failed", "op", op, "err", err)
 	}
-	return status.Error(codes.Unavailable, op+": temporarily unavailable")
+	return withReason(codes.Unavailable, op+": temporarily unavailable", err)
 }

@@ -175,7 +175,8 @@ func (c *Call) offer(ext, skill string) {
 		WaitSeconds: uint32(time.Since(c.entered) / time.Second), Direction: c.direction(),
 		PoliceReference: c.policeRef,
 	}
-	if err := pool.Offer(octx, ext, pop); err != nil {
+	err := pool.Offer(octx, ext, pop)
+	if err != nil {
 		if errors.Is(err, acd.ErrNoDesktop) && c.s.o.RequireDesktop {
 			c.s.log.Info("agent has no desktop stream; pausing it and offering the call again", "call_id", c.id, "agent", ext)
 			c.agentMissed(ctx, "no_desktop")
@@ -185,6 +186,24 @@ func (c *Call) offer(ext, skill string) {
 			c.s.log.Warn("screen pop not published", "call_id", c.id, "agent", ext, "err", err)
 		}
 	}
+	if lead := c.s.o.ScreenPopLead; lead > 0 && err == nil {
+		// The desk shows the pop before the phone rings.
+		attempt := c.attempts
+		c.schedule("pop-lead", lead, func(c *Call) {
+			if c.phase == phaseRinging && c.agentExt == ext && c.attempts == attempt {
+				c.ringAgent(ext)
+			}
+		})
+		return
+	}
+	c.ringAgent(ext)
+}
+
+// ringAgent originates the agent's leg of the call offered to ext.
+func (c *Call) ringAgent(ext string) {
+	ctx := c.ctx
+	octx, cancel := c.s.opCtx(ctx)
+	defer cancel()
 	c.agentLeg = dialplan.AgentLeg(c.id, c.attempts)
 	c.s.o.Dispatcher.Attach(ari.KindChannel, c.agentLeg, c.mb)
 	err := c.s.o.PBX.Originate(octx, ari.OriginateParams{

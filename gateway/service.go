@@ -60,6 +60,9 @@ type Options struct {
 	// hold. Default DefaultMOHDelay; negative: at once.
 	MOHDelay     time.Duration
 	PollInterval time.Duration
+	// ScreenPopLead: the agent's phone rings this long after a desktop
+	// received the screen pop (acd.screen_pop_lead).
+	ScreenPopLead time.Duration
 
 	// One-key transfer; nil disables it.
 	Transfers       *transfer.Manager

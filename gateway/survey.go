@@ -6,6 +6,7 @@ import (
 
 	ariv5 "github.com/CyCoreSystems/ari/v5"
 
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/dialplan"
 	"github.com/hotline12345/hotline-gw/gateway/callback"
 	"github.com/hotline12345/hotline-gw/gateway/count"
@@ -17,6 +18,10 @@ const (
 	SurveyUnsatisfied = "unsatisfied"
 	SurveyNoAnswer    = "no_answer"
 )
+
+// SurveyDetailPrefix starts the detail of the CallProgress ENDED event that
+// tells the agent's desktop the survey's result ("survey:satisfied").
+const SurveyDetailPrefix = "survey:"
 
 // startSurvey keeps the caller after the agent hung up first and asks for
 // a rating by keypad.
@@ -67,6 +72,8 @@ func (c *Call) surveyDone(ctx context.Context, result string, thanks bool) {
 	c.recordSurvey()
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
+	// The desk of the agent who talked shows the rating.
+	c.publishProgress(octx, c.ticketAgent, hotlinev1.CallProgress_KIND_ENDED, SurveyDetailPrefix+result)
 	_ = c.s.o.PBX.StopPlayback(octx, c.surveyPB)
 	if thanks {
 		if err := c.s.o.PBX.Play(octx, c.id, c.surveyPB+"-thanks", c.s.o.Survey.Thanks); err == nil {

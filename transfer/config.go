@@ -73,6 +73,9 @@ type Config struct {
 	// PoliceLinkTLS secures the connection to PoliceLink; unset, it is
 	// plaintext for a loopback address and TLS (system roots) otherwise.
 	PoliceLinkTLS tlsconf.Client `yaml:"police_link_tls"`
+	// PoliceWebhook pushes final transfer records to the 110 platform as
+	// signed HTTP POSTs (beside or instead of PoliceLink).
+	PoliceWebhook WebhookConfig `yaml:"police_webhook"`
 }
 
 // FeatureCodes are the DTMF sequences of the transfer features. Each is 2-4
@@ -123,6 +126,7 @@ func SetDefaults(c *Config) {
 	if c.MaxPerCall == 0 {
 		c.MaxPerCall = 8
 	}
+	c.PoliceWebhook.setDefaults()
 }
 
 // Validate checks the configuration; every error names its field.
@@ -141,6 +145,9 @@ func ValidateConfig(c *Config) error {
 		if err := c.PoliceLinkTLS.Validate("transfer.police_link_tls"); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.PoliceWebhook.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.CallerID {
 	case CallerIDCaller, CallerIDHotline:

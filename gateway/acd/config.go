@@ -22,6 +22,10 @@ type Config struct {
 	// RequireDesktop: offer calls only to agents whose desktop stream is
 	// open, so that every call arrives with its screen pop.
 	RequireDesktop bool `yaml:"require_desktop"`
+	// ScreenPopLead delays ringing the agent's phone after the screen pop
+	// reached a desktop stream, so a desk in a browser (HTTP, SSE) shows
+	// the pop before the phone rings; 0 rings at once.
+	ScreenPopLead conf.Duration `yaml:"screen_pop_lead"`
 	// MOHClass is the music-on-hold class for waiting callers.
 	MOHClass string `yaml:"moh_class"`
 	// SweepInterval and SweepMinAge: every interval, agents left ringing or
@@ -90,6 +94,9 @@ func (c *Config) Validate(skills map[string]bool) []error {
 	if strings.Count(a.AgentEndpoint, "{ext}") != 1 || !strings.Contains(a.AgentEndpoint, "/") ||
 		strings.ContainsAny(strings.ReplaceAll(a.AgentEndpoint, "{ext}", ""), "&,()\n\r\t {}") {
 		bad("acd.agent_endpoint", "%q must be a dial string like PJSIP/agent{ext} with {ext} once and no & , ( ) or spaces", a.AgentEndpoint)
+	}
+	if a.ScreenPopLead < 0 || a.ScreenPopLead > conf.Duration(2*time.Second) {
+		bad("acd.screen_pop_lead", "%s must be between 0 and 2s", a.ScreenPopLead.D())
 	}
 	if a.RingTimeout < conf.Duration(time.Second) || a.RingTimeout > conf.Duration(5*time.Minute) {
 		bad("acd.ring_timeout", "%s must be between 1s and 5m", a.RingTimeout.D())

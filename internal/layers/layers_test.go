@@ -27,6 +27,7 @@ var layer = map[string]int{
 	"deploy":                    0, // dashboards, rules and package files; their tests
 	"app":                       1, // wiring and lifecycle
 	"edge":                      2, // the gRPC servers
+	"httpapi":                   2, // HTTP/JSON and SSE over the gRPC services
 	"gateway/config":            2, // embeds every domain's section
 	"gateway/ticket/sinkserver": 2, // the reference TicketSink's server
 	"gateway":                   3, // call owners, routing, resync, drain
@@ -54,6 +55,7 @@ var layer = map[string]int{
 	"internal/backoff":          6,
 	"internal/layers":           6,
 	"api/...":                   6,
+	"web/...":                   6, // the pages (embedded assets)
 }
 
 func layerOf(pkg string) (int, bool) {

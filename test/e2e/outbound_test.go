@@ -262,6 +262,19 @@ func TestPostCallSurvey(t *testing.T) {
 		}
 		return nil
 	})
+	// The agent's desktop is told each rating (the desk shows it).
+	labtest.Eventually(t, 5*time.Second, func() error {
+		got := map[string]string{}
+		for _, ev := range d.Events() {
+			if p := ev.GetProgress(); p != nil && strings.HasPrefix(p.Detail, "survey:") {
+				got[p.CallId] = p.Detail
+			}
+		}
+		if got[first] != "survey:satisfied" || got[unsatisfied] != "survey:unsatisfied" || len(got) != 3 {
+			return fmt.Errorf("survey results on the desktop: %v", got)
+		}
+		return nil
+	})
 	for result, want := range map[string]float64{"satisfied": 1, "unsatisfied": 1, "no_answer": 1} {
 		if n := l.g.Metric("hotline_satisfaction_total", map[string]string{"line": "12345", "result": result}); n != want {
 			t.Errorf("hotline_satisfaction_total{12345,%s} = %v, want %v", result, n, want)

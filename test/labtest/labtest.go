@@ -262,6 +262,9 @@ type GatewayOptions struct {
 	// GRPCTLS is the YAML flow mapping of listen.grpc_tls (e.g.
 	// "{cert_file: ..., key_file: ...}"); empty: plaintext on loopback.
 	GRPCTLS string
+	// HTTPTLS is the YAML flow mapping of listen.http_tls; empty: plaintext
+	// on loopback (Ready and Metrics speak plain http only).
+	HTTPTLS string
 	// SpoolDir is the gateway's spool.dir (its local journals): NewGateway
 	// gives each gateway its own test directory, kept across restarts.
 	SpoolDir string
@@ -323,6 +326,9 @@ func GatewayConfig(o GatewayOptions) string {
 	listen := fmt.Sprintf("{http: %q, grpc: %q}", o.HTTP, o.GRPC)
 	if o.GRPCTLS != "" {
 		listen = fmt.Sprintf("{http: %q, grpc: %q, grpc_tls: %s}", o.HTTP, o.GRPC, o.GRPCTLS)
+	}
+	if o.HTTPTLS != "" {
+		listen = strings.TrimSuffix(listen, "}") + ", http_tls: " + o.HTTPTLS + "}"
 	}
 	return fmt.Sprintf(`log: {level: debug}
 instance: %s
