@@ -17,52 +17,6 @@ import (
 	"github.com/hotline12345/hotline-gw/test/labtest"
 )
 
-// artifactsDir is where the browser tests leave their screenshots:
-// $HOTLINE_TEST_ARTIFACTS, else test/artifacts/ (ignored by git).
-func artifactsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("HOTLINE_TEST_ARTIFACTS")
-	if dir == "" {
-		dir = filepath.Join(labtest.RepoRoot(), "test", "artifacts")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("artifacts: %v", err)
-	}
-	return dir
-}
-
-// browser starts Debian's headless chromium (a test fails without it) with
-// a 1920×1080 window and an empty profile.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("chromium is not installed (lab/deps.sh installs it): %v", err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1920, 1080),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", "zh-CN"),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(func() { cancelB(); cancelA() })
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1920, 1080)); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
 // sippStamp matches the header of one message in a SIPp -trace_msg log.
 var sippStamp = regexp.MustCompile(`^-+ (\d{4}-\d{2}-\d{2})\s+(\d{2}:\d{2}:\d{2}\.\d+)`)
 

@@ -114,6 +114,7 @@ func TestHTTPRoleMatrix(t *testing.T) {
 		auth.RoleSupervisor:   labtest.SupervisorToken,
 		auth.RolePolice110:    labtest.PoliceToken,
 		auth.RoleTicketSystem: labtest.TicketSystemToken,
+		auth.RoleWall:         labtest.WallToken,
 	}
 	pol := auth.DefaultPolicy()
 	routes := httpapi.Routes()
@@ -240,6 +241,35 @@ func TestHTTPRoundTrips(t *testing.T) {
 		t.Errorf("GetStats: %s; want inbound_total (unpopulated fields are emitted)", a)
 	}
 	want("GetStats bad range", do("POST", p+"StatsService/GetStats", labtest.SupervisorToken, `{"from":"2024-13-01"}`), 400, "INVALID_ARGUMENT")
+
+	// LiveService: the wall screen's figures, as JSON and as a stream.
+	a = want("GetSnapshot", do("POST", p+"LiveService/GetSnapshot", labtest.WallToken, `{}`), 200, "")
+	if _, ok := a.json["lines"].([]any); !ok || a.json["timezone"] == "" {
+		t.Errorf("GetSnapshot: %s; want lines and the time zone", a)
+	}
+	a = want("StreamSnapshots", do("GET", p+"LiveService/StreamSnapshots", labtest.SupervisorToken, ""), 200, "")
+	if _, ok := a.json["lines"].([]any); !ok {
+		t.Errorf("StreamSnapshots: %q; want a first snapshot with lines", a.body)
+	}
+
+	// AdminService: the administrator's view of the shared state.
+	a = want("ListAgents", do("POST", p+"AdminService/ListAgents", labtest.SupervisorToken, `{}`), 200, "")
+	if ags, ok := a.json["agents"].([]any); !ok || len(ags) == 0 {
+		t.Errorf("ListAgents: %s; want the agent that logged in", a)
+	}
+	a = want("ListQueue", do("POST", p+"AdminService/ListQueue", labtest.SupervisorToken, `{"skill":"renshe"}`), 200, "")
+	if _, ok := a.json["calls"].([]any); !ok {
+		t.Errorf("ListQueue: %s; want a calls list", a)
+	}
+	a = want("ListCalls", do("POST", p+"AdminService/ListCalls", labtest.SupervisorToken, `{}`), 200, "")
+	if _, ok := a.json["calls"].([]any); !ok {
+		t.Errorf("ListCalls: %s; want a calls list", a)
+	}
+	a = want("ListDeadTickets", do("POST", p+"AdminService/ListDeadTickets", labtest.SupervisorToken, `{"limit":5}`), 200, "")
+	if _, ok := a.json["tickets"].([]any); !ok {
+		t.Errorf("ListDeadTickets: %s; want a tickets list", a)
+	}
+	want("RequeueTickets naming none", do("POST", p+"AdminService/RequeueTickets", labtest.SupervisorToken, `{}`), 400, "INVALID_ARGUMENT")
 
 	// TransferService.
 	want("Transfer of no call", do("POST", p+"TransferService/Transfer", agent, `{"call_id":"no-such-call","target":"TRANSFER_TARGET_POLICE_110","mode":"TRANSFER_MODE_BLIND"}`), 404, "CALL_NOT_FOUND")
