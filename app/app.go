@@ -230,6 +230,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		Police:  policeNotifier(a.police),
 		Limiter: limiter, OutboundCallerID: cfg.Outbound.CallerID, OutboundDialTemplate: cfg.Outbound.DialTemplate,
 		CitizenRingTimeout: cfg.Outbound.CitizenRingTimeout.D(), Numbers: numbers, Callbacks: a.callbacks, Survey: cfg.Survey,
+		Supervisor: cfg.Supervisor,
 	})
 	a.ari.SetOnConnect(a.svc.OnConnect)
 	a.ari.SetOnDisconnect(a.svc.OnDisconnect)
@@ -246,6 +247,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	agentSrv.Register(a.grpc)
 	hotlinev1.RegisterCallServiceServer(a.grpc, &edge.CallServer{Service: a.svc, Auth: auth.Agents{}, Numbers: numbers,
 		Callbacks: a.callbacks, Outcome: m.Outbound.CallEnded, Log: rpcLog})
+	hotlinev1.RegisterSupervisorServiceServer(a.grpc, &edge.SupervisorServer{Service: a.svc, Agents: a.pool, Log: rpcLog})
 	hotlinev1.RegisterTransferServiceServer(a.grpc, &edge.TransferServer{Service: a.svc, Auth: auth.Agents{}, Records: xferStore, PoliceRefs: policeRefs, Log: rpcLog})
 
 	log.Info("grpc and http security", "grpc_tls", !a.grpcTLS.Plaintext(), "grpc_mtls", a.grpcTLS.MutualTLS(),

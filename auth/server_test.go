@@ -111,6 +111,7 @@ func startServer(t *testing.T, o Options) *testServer {
 	hotlinev1.RegisterAgentServiceServer(gs, eventServer{})
 	hotlinev1.RegisterCallServiceServer(gs, hotlinev1.UnimplementedCallServiceServer{})
 	hotlinev1.RegisterTransferServiceServer(gs, hotlinev1.UnimplementedTransferServiceServer{})
+	hotlinev1.RegisterSupervisorServiceServer(gs, hotlinev1.UnimplementedSupervisorServiceServer{})
 	hotlinev1.RegisterStatsServiceServer(gs, ts.stats)
 	hotlinev1.RegisterTicketSinkServer(gs, hotlinev1.UnimplementedTicketSinkServer{})
 	hotlinev1.RegisterPoliceLinkServer(gs, hotlinev1.UnimplementedPoliceLinkServer{})

@@ -388,6 +388,7 @@ func (c *Call) hangupAgentLeg(ctx context.Context) {
 // teardown releases everything the call holds: queue place, transfer,
 // agent, agent leg, bridge. Run once, from finish.
 func (c *Call) teardown(ctx context.Context, why string) {
+	c.endSupervision(ctx, "failed")
 	c.closeTransfer(ctx)
 	c.leaveQueue(ctx)
 	octx, cancel := c.s.opCtx(ctx)
@@ -467,6 +468,7 @@ func (c *Call) ticket(end time.Time) *hotlinev1.Ticket {
 		AgentExtension: c.agentExt, EndReason: c.end.TicketReason(), Recording: c.recording,
 		PoliceReference: c.policeRef, GatewayInstance: c.s.o.Instance,
 		Transfers: c.transferProtos(), Satisfaction: c.satisfaction,
+		Supervision: c.sv.actions,
 	}
 	if t.AgentExtension == "" {
 		t.AgentExtension = c.ticketAgent

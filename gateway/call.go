@@ -71,6 +71,8 @@ type Call struct {
 	surveyPB     string
 	satisfaction string
 	out          *outState
+
+	sv supervision // supervisors' actions (supervise.go)
 }
 
 type timer struct {
@@ -166,6 +168,9 @@ func (c *Call) deliver(ctx context.Context, d ari.Delivery) {
 	}
 	if c.out != nil {
 		c.deliverOutbound(ctx, d.Event)
+		return
+	}
+	if c.superviseEvent(ctx, d.Event) {
 		return
 	}
 	c.transferEvent(ctx, d.Event)

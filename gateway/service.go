@@ -78,6 +78,8 @@ type Options struct {
 	Numbers              *number.Policy
 	Callbacks            CallbackTasks
 	Survey               SurveyConfig
+	// Supervisor rings supervisors' phones (supervise.go).
+	Supervisor SupervisorConfig
 
 	// Tickets; nil drops them (tests only).
 	Outbox   TicketOutbox
@@ -155,6 +157,9 @@ func New(o Options) *Service {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 500 * time.Millisecond
+	}
+	if o.Supervisor.Endpoint == "" {
+		o.Supervisor = DefaultSupervisorConfig()
 	}
 	if o.AgentEndpoint == "" {
 		o.AgentEndpoint = "PJSIP/agent{ext}"

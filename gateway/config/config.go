@@ -49,6 +49,7 @@ type (
 	FeatureCodes = transfer.FeatureCodes
 	Outbound     = outbound.Config
 	Survey       = gateway.SurveyConfig
+	Supervisor   = gateway.SupervisorConfig
 )
 
 // Config is the whole gateway configuration.
@@ -74,6 +75,8 @@ type Config struct {
 	Outbound Outbound `yaml:"outbound"`
 	// Survey is the post-call satisfaction survey.
 	Survey Survey `yaml:"survey"`
+	// Supervisor rings supervisors' phones for Monitor, Whisper and Barge.
+	Supervisor Supervisor `yaml:"supervisor"`
 	// Instance names this gateway process (ticket delivery consumer, logs);
 	// default: the host name.
 	Instance string   `yaml:"instance"`
@@ -160,6 +163,7 @@ func Default() Config {
 		Transfer:     transfer.DefaultConfig(),
 		Outbound:     outbound.DefaultConfig(),
 		Survey:       gateway.DefaultSurveyConfig(),
+		Supervisor:   gateway.DefaultSupervisorConfig(),
 		Shutdown:     Shutdown{DrainTimeout: Duration(30 * time.Second)},
 		Auth:         auth.Default(),
 		Health:       Health{StallAfter: Duration(15 * time.Second)},
@@ -340,6 +344,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Tickets.Validate()...)
 	errs = append(errs, c.Outbound.Validate(numbers)...)
 	errs = append(errs, c.Survey.Validate()...)
+	errs = append(errs, c.Supervisor.Validate()...)
 	if c.Instance != "" && (len(c.Instance) > 64 || strings.ContainsAny(c.Instance, " \t\n{}")) {
 		bad("instance", "%q must be at most 64 characters without spaces or braces", c.Instance)
 	}
