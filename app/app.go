@@ -165,7 +165,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		skills = append(skills, l.Skill)
 	}
 	a.pool = acd.New(acd.Options{Redis: a.rdb, Keys: keys, Logger: log.With("component", "acd"), Metrics: m.ACD,
-		Skills: skills, Timeout: cfg.Redis.Timeout.D()})
+		Skills: skills, Timeout: cfg.Redis.Timeout.D(), WrapUpMax: cfg.ACD.WrapUpCaps()})
 	agentSrv := edge.NewAgentServer(a.pool, log.With("component", "agents"))
 	xfers, err := transfer.New(cfg.Transfer, transfer.Deps{PBX: a.ari, Metrics: m.Transfers, Log: log.With("component", "transfer")})
 	if err != nil {

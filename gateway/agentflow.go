@@ -23,6 +23,7 @@ import (
 func (c *Call) enterQueue(ctx context.Context) {
 	first := c.phase != phaseRinging
 	c.enter(phaseQueue)
+	c.scheduleAnnounce()
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	if first {
@@ -255,6 +256,7 @@ func (c *Call) bridgeAgent(ctx, octx context.Context) bool {
 		}
 		legs = []string{c.id, c.agentLeg}
 	}
+	c.stopAnnouncement(octx)
 	_ = c.s.o.PBX.StopMOH(octx, c.id)
 	for _, ch := range legs {
 		if err := c.addToBridge(ctx, ch); err != nil {
@@ -309,6 +311,7 @@ func (c *Call) countAnswered(octx context.Context, now time.Time) {
 		c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.AnsweredTarget, Line: c.line.Number, At: c.entered})
 	}
 	c.s.o.Metrics.Calls.Wait.WithLabelValues(c.line.Number).Observe(wait.Seconds())
+	c.s.waits.note(c.skill, wait)
 }
 
 // record starts recording the bridge on lines recorded for quality checks.

@@ -72,7 +72,8 @@ type Call struct {
 	satisfaction string
 	out          *outState
 
-	sv supervision // supervisors' actions (supervise.go)
+	sv  supervision   // supervisors' actions (supervise.go)
+	ann announceState // queue announcements, call-back key (announce.go)
 }
 
 type timer struct {
@@ -170,7 +171,7 @@ func (c *Call) deliver(ctx context.Context, d ari.Delivery) {
 		c.deliverOutbound(ctx, d.Event)
 		return
 	}
-	if c.superviseEvent(ctx, d.Event) {
+	if c.superviseEvent(ctx, d.Event) || c.announceEvent(ctx, d.Event) {
 		return
 	}
 	c.transferEvent(ctx, d.Event)
@@ -491,8 +492,8 @@ func (c *Call) finish(ctx context.Context, why string) {
 		case phaseRinging:
 			kind = count.AbandonRinging
 		}
-		if c.overflowed {
-			kind = ""
+		if c.overflowed || c.ann.asked {
+			kind = "" // counted overflow or callback_requested already
 		}
 		if kind == count.AbandonQueue || kind == count.AbandonRinging {
 			c.addCallback(ctx, now)

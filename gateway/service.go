@@ -134,6 +134,8 @@ type Service struct {
 	tickets *ticketSpool
 	bgDone  chan struct{}
 
+	waits waitStats // recent answer waits per skill (announcements)
+
 	reapMu   sync.Mutex
 	suspects map[string]bool // registered calls found gone at the last reap
 }
