@@ -180,7 +180,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		skills = append(skills, l.Skill)
 	}
 	a.pool = acd.New(acd.Options{Redis: a.rdb, Keys: keys, Logger: log.With("component", "acd"), Metrics: m.ACD,
-		Skills: skills, Timeout: cfg.Redis.Timeout.D()})
+		Skills: skills, Timeout: cfg.Redis.Timeout.D(), WrapUpMax: cfg.ACD.WrapUpCaps()})
 	agentSrv := edge.NewAgentServer(a.pool, log.With("component", "agents"))
 	xfers, err := transfer.New(cfg.Transfer, transfer.Deps{PBX: a.ari, Metrics: m.Transfers, Log: log.With("component", "transfer")})
 	if err != nil {
@@ -251,6 +251,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		Police:  policeNotifiers(a.police, a.webhook),
 		Limiter: limiter, OutboundCallerID: cfg.Outbound.CallerID, OutboundDialTemplate: cfg.Outbound.DialTemplate,
 		CitizenRingTimeout: cfg.Outbound.CitizenRingTimeout.D(), Numbers: numbers, Callbacks: a.callbacks, Survey: cfg.Survey,
+		Supervisor: cfg.Supervisor,
 	})
 	a.ari.SetOnConnect(a.svc.OnConnect)
 	a.ari.SetOnDisconnect(a.svc.OnDisconnect)
@@ -275,6 +276,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	})
 	liveSrv := &edge.LiveServer{Live: a.liveHub, Log: rpcLog}
 	adminSrv := &edge.AdminServer{Pool: a.pool, Calls: store.CallRegistry{Redis: a.rdb, Keys: keys}, Dead: outbox, Log: rpcLog}
+	superSrv := &edge.SupervisorServer{Service: a.svc, Agents: a.pool, Log: rpcLog}
 	// registerServices registers the hotline's services on the gRPC
 	// listener's server and on the in-process one behind /api/v1/.
 	registerServices := func(s grpc.ServiceRegistrar) {
@@ -284,6 +286,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		hotlinev1.RegisterTransferServiceServer(s, xferSrv)
 		hotlinev1.RegisterLiveServiceServer(s, liveSrv)
 		hotlinev1.RegisterAdminServiceServer(s, adminSrv)
+		hotlinev1.RegisterSupervisorServiceServer(s, superSrv)
 	}
 	registerServices(a.grpc)
 	if err := a.newLocalAPI(registerServices); err != nil {

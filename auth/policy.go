@@ -163,6 +163,12 @@ func DefaultPolicy() Policy {
 		hotlinev1.AdminService_ListCalls_FullMethodName:       only(RoleSupervisor),
 		hotlinev1.AdminService_ListDeadTickets_FullMethodName: only(RoleSupervisor),
 		hotlinev1.AdminService_RequeueTickets_FullMethodName:  only(RoleSupervisor),
+		// The shift supervisor's seat (班长席).
+		hotlinev1.SupervisorService_Monitor_FullMethodName:       only(RoleSupervisor),
+		hotlinev1.SupervisorService_Whisper_FullMethodName:       only(RoleSupervisor),
+		hotlinev1.SupervisorService_Barge_FullMethodName:         only(RoleSupervisor),
+		hotlinev1.SupervisorService_End_FullMethodName:           only(RoleSupervisor),
+		hotlinev1.SupervisorService_ListLiveCalls_FullMethodName: only(RoleSupervisor),
 
 		// Served by the peers, called by the gateway.
 		hotlinev1.TicketSink_SubmitTicket_FullMethodName:   only(RoleGateway),

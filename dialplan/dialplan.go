@@ -39,6 +39,9 @@ const (
 	VarRole = "HOTLINE_ROLE"
 	// VarTransferID carries the transfer ID on the leg to 110.
 	VarTransferID = "HOTLINE_TRANSFER_ID"
+	// VarSnoop on a supervisor's snoop channel: "on=<channel> spy=<dir>
+	// whisper=<dir>", what it hears and whom it speaks to.
+	VarSnoop = "HOTLINE_SNOOP"
 )
 
 // Values of VarRole.
@@ -46,6 +49,8 @@ const (
 	RoleAgent     = "agent"
 	RoleCitizen   = "citizen"
 	RolePolice110 = "police110"
+	// RoleSupervisor marks a supervisor's phone leg and its snoop channels.
+	RoleSupervisor = "supervisor"
 )
 
 // ID prefixes of what the gateway creates in Asterisk.
@@ -96,6 +101,24 @@ func CitizenLeg(callID string) string { return callID + "-citizen" }
 
 // TransferLeg is the channel ID of the leg to 110 of transfer transferID.
 func TransferLeg(transferID string) string { return prefixTransfer + transferID }
+
+// SupervisorLeg is the channel ID of the n-th supervisor phone leg of a
+// call; SupervisorSnoop the k-th snoop channel of that leg; both belong to
+// the call (BelongsTo).
+func SupervisorLeg(callID string, n int) string { return callID + "-sup-" + strconv.Itoa(n) }
+
+// SupervisorSnoop is the channel ID of the k-th snoop channel of a
+// supervisor leg.
+func SupervisorSnoop(leg string, k int) string { return leg + "-snoop-" + strconv.Itoa(k) }
+
+// SupervisorBridge is the bridge that joins a supervisor's phone to its
+// snoop channel (Monitor, Whisper). The bridge sweep treats it as the
+// bridge of call "<callID>-sup", whose channels are the supervisor legs.
+func SupervisorBridge(callID string) string { return prefixBridge + callID + "-sup" }
+
+// SupervisorArgs are the Stasis arguments of a supervisor's phone leg and
+// snoop channels ("supervisor,<call ID>").
+func SupervisorArgs(callID string) string { return RoleSupervisor + "," + callID }
 
 // BelongsTo reports whether channel channelID is call callID's own channel
 // or one of the legs the gateway derived from it.

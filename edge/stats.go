@@ -88,6 +88,7 @@ func PeriodStats(period string, t count.Totals) *hotlinev1.PeriodStats {
 		AbandonedQueue:       uint64(t.Sum(count.AbandonQueue)),
 		AbandonedRinging:     uint64(t.Sum(count.AbandonRinging)),
 		Rejected:             uint64(t.Sum(count.Rejected)),
+		CallbackRequested:    uint64(t.Sum(count.CallbackRequested)),
 		AvgWaitSeconds:       avgSeconds(t.SumMs(count.Answered), t.Sum(count.Answered)),
 		AvgTalkSeconds:       avgSeconds(t.SumMs(count.Talk), t.Sum(count.Talk)),
 	}
@@ -112,6 +113,7 @@ func BuildStats(t count.Totals, plan *line.Plan, from, to, tz string, target tim
 		Satisfied:            uint64(t.Sum(count.Satisfied)),
 		Unsatisfied:          uint64(t.Sum(count.Unsatisfied)),
 		SurveyNoAnswer:       uint64(t.Sum(count.SurveyNoAnswer)),
+		CallbackRequested:    uint64(t.Sum(count.CallbackRequested)),
 		AnswerTargetSeconds:  uint32(target / time.Second),
 		AvgWaitSeconds:       avgSeconds(t.SumMs(count.Answered), t.Sum(count.Answered)),
 		AvgTalkSeconds:       avgSeconds(t.SumMs(count.Talk), t.Sum(count.Talk)),
@@ -131,6 +133,7 @@ func BuildStats(t count.Totals, plan *line.Plan, from, to, tz string, target tim
 			AbandonedQueue:       uint64(t.Get(count.AbandonQueue, n)),
 			AbandonedRinging:     uint64(t.Get(count.AbandonRinging, n)),
 			Overflow:             uint64(t.Get(count.Overflow, n)),
+			CallbackRequested:    uint64(t.Get(count.CallbackRequested, n)),
 			AvgWaitSeconds:       avgSeconds(t.Ms(count.Answered, n), t.Get(count.Answered, n)),
 			AvgTalkSeconds:       avgSeconds(t.Ms(count.Talk, n), t.Get(count.Talk, n)),
 		})

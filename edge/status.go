@@ -69,6 +69,8 @@ var rules = []rule{
 	{match: is(gateway.ErrAgentBusy), code: codes.FailedPrecondition, show: true},
 	{match: is(gateway.ErrPoliceRefAmbiguous), code: codes.FailedPrecondition, show: true},
 	{match: is(store.ErrPoliceRefPending), code: codes.FailedPrecondition, show: true},
+	{match: is(gateway.ErrNotTalking), code: codes.FailedPrecondition, show: true},
+	{match: is(gateway.ErrSupervised), code: codes.FailedPrecondition, show: true},
 
 	// Agents (AgentService): before the pool's own sentinels.
 	{match: as[*acd.FieldError](), code: codes.InvalidArgument, show: true},

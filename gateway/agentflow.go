@@ -24,6 +24,7 @@ import (
 func (c *Call) enterQueue(ctx context.Context) {
 	first := c.phase != phaseRinging
 	c.enter(phaseQueue)
+	c.scheduleAnnounce()
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	if first && !c.moh {
@@ -300,6 +301,7 @@ func (c *Call) bridgeAgent(ctx, octx context.Context) bool {
 		legs = []string{c.id, c.agentLeg}
 	}
 	c.unschedule("moh")
+	c.stopAnnouncement(octx)
 	// Stop the queue's music, or the music of a transfer the caller comes
 	// back from; a first bridge before any music needs no request.
 	if c.moh || !c.answered.IsZero() || c.xfer != nil {
@@ -363,6 +365,7 @@ func (c *Call) countAnswered(octx context.Context, now time.Time) {
 		c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.AnsweredTarget, Line: c.line.Number, At: c.entered})
 	}
 	c.s.o.Metrics.Calls.Wait.WithLabelValues(c.line.Number).Observe(wait.Seconds())
+	c.s.waits.note(c.skill, wait)
 }
 
 // record starts recording the bridge on lines recorded for quality checks.
@@ -448,6 +451,7 @@ func (c *Call) hangupAgentLeg(ctx context.Context) {
 // teardown releases everything the call holds: queue place, transfer,
 // agent, agent leg, bridge. Run once, from finish.
 func (c *Call) teardown(ctx context.Context, why string) {
+	c.endSupervision(ctx, "failed")
 	c.closeTransfer(ctx)
 	c.leaveQueue(ctx)
 	octx, cancel := c.s.opCtx(ctx)
@@ -532,6 +536,7 @@ func (c *Call) ticket(end time.Time) *hotlinev1.Ticket {
 		AgentExtension: c.agentExt, EndReason: c.end.TicketReason(), Recording: c.recording,
 		PoliceReference: c.policeRef, GatewayInstance: c.s.o.Instance,
 		Transfers: c.transferProtos(), Satisfaction: c.satisfaction,
+		Supervision: c.sv.actions,
 	}
 	if t.AgentExtension == "" {
 		t.AgentExtension = c.ticketAgent

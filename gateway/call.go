@@ -79,6 +79,8 @@ type Call struct {
 	// What a previous gateway left of the call, when this one adopted it
 	// connected (adopt.go); nil otherwise.
 	adopted *adoption
+	sv      supervision   // supervisors' actions (supervise.go)
+	ann     announceState // queue announcements, call-back key (announce.go)
 }
 
 type timer struct {
@@ -179,6 +181,9 @@ func (c *Call) deliver(ctx context.Context, d ari.Delivery) {
 	}
 	if c.out != nil {
 		c.deliverOutbound(ctx, d.Event)
+		return
+	}
+	if c.superviseEvent(ctx, d.Event) || c.announceEvent(ctx, d.Event) {
 		return
 	}
 	c.transferEvent(ctx, d.Event)
@@ -506,8 +511,8 @@ func (c *Call) finish(ctx context.Context, why string) {
 		case phaseRinging:
 			kind = count.AbandonRinging
 		}
-		if c.overflowed {
-			kind = ""
+		if c.overflowed || c.ann.asked {
+			kind = "" // counted overflow or callback_requested already
 		}
 		if kind == count.AbandonQueue || kind == count.AbandonRinging {
 			c.addCallback(ctx, now)

@@ -225,6 +225,11 @@ func (f *fakePBX) Continue(ctx context.Context, id, dialplanContext, exten strin
 	return nil
 }
 
+func (f *fakePBX) Snoop(ctx context.Context, id string, p ari.SnoopParams) error {
+	f.record("snoop %s %s spy=%s whisper=%s", id, p.SnoopID, p.Spy, p.Whisper)
+	return nil
+}
+
 // fakeOutbox collects tickets; fail, when set, refuses Enqueue.
 type fakeOutbox struct {
 	mu      sync.Mutex

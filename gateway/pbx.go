@@ -32,6 +32,7 @@ type PBX interface {
 	GetVar(ctx context.Context, channelID, name string) (string, error)
 	SetVar(ctx context.Context, channelID, name, value string) error
 	Continue(ctx context.Context, channelID, dialplanContext, exten string, priority int) error
+	Snoop(ctx context.Context, channelID string, p ari.SnoopParams) error
 }
 
 var _ PBX = (*ari.Client)(nil)

@@ -85,6 +85,8 @@ type Options struct {
 	Numbers              *number.Policy
 	Callbacks            CallbackTasks
 	Survey               SurveyConfig
+	// Supervisor rings supervisors' phones (supervise.go).
+	Supervisor SupervisorConfig
 
 	// Tickets; nil drops them (tests only).
 	Outbox   TicketOutbox
@@ -139,6 +141,8 @@ type Service struct {
 	tickets *ticketSpool
 	bgDone  chan struct{}
 
+	waits waitStats // recent answer waits per skill (announcements)
+
 	reapMu   sync.Mutex
 	suspects map[string]bool // registered calls found gone at the last reap
 }
@@ -168,6 +172,9 @@ func New(o Options) *Service {
 	}
 	if o.MOHDelay == 0 {
 		o.MOHDelay = DefaultMOHDelay
+	}
+	if o.Supervisor.Endpoint == "" {
+		o.Supervisor = DefaultSupervisorConfig()
 	}
 	if o.AgentEndpoint == "" {
 		o.AgentEndpoint = "PJSIP/agent{ext}"

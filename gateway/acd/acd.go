@@ -202,6 +202,10 @@ type Options struct {
 	// Timeout bounds each Redis round trip (default 2s) within the caller's
 	// context.
 	Timeout time.Duration
+	// WrapUpMax caps the wrap-up a desk may ask for at Login, per skill
+	// group (acd.groups[].wrap_up_max); an agent of several groups gets the
+	// smallest cap among them. A request above it is refused.
+	WrapUpMax map[string]time.Duration
 }
 
 // Pool is one instance's handle on the shared routing state. It holds no
@@ -215,6 +219,7 @@ type Pool struct {
 	m       *metrics.ACD
 	skills  []string
 	timeout time.Duration
+	wrapMax map[string]time.Duration
 }
 
 // New returns a Pool.
@@ -225,6 +230,7 @@ func New(o Options) *Pool {
 	return &Pool{
 		rdb: o.Redis, keys: o.Keys, prefix: o.Keys.Key("acd") + ":",
 		log: o.Logger, m: o.Metrics, skills: slices.Clone(o.Skills), timeout: o.Timeout,
+		wrapMax: o.WrapUpMax,
 	}
 }
 
@@ -404,6 +410,12 @@ func (p *Pool) Login(ctx context.Context, ext string, skills []string, wrapUp ti
 	}
 	if wrapUp < 0 || wrapUp > MaxWrapUp {
 		return Agent{}, &FieldError{"wrap_up_seconds", fmt.Sprintf("must be between 0 and %d", int(MaxWrapUp/time.Second))}
+	}
+	for _, s := range uniq {
+		if max, ok := p.wrapMax[s]; ok && wrapUp > max {
+			return Agent{}, &FieldError{"wrap_up_seconds", fmt.Sprintf("%d s is above the administrator's cap of %d s for skill group %s; ask for %d s or less",
+				int(wrapUp/time.Second), int(max/time.Second), s, int(max/time.Second))}
+		}
 	}
 	session := newSessionID()
 	r, err := p.run(ctx, loginScript, []string{p.agentKey(ext)},

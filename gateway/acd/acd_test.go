@@ -743,3 +743,29 @@ func TestAnsweredThenEventPublishesAfterTheState(t *testing.T) {
 		t.Errorf("events %v then %v; want the state, then connected", first, second)
 	}
 }
+
+// A desk cannot ask for more wrap-up than its group's cap; the error names
+// the field, the cap and the group, and nothing changes.
+func TestLoginRefusesWrapUpAboveTheGroupCap(t *testing.T) {
+	srv := redistest.Start(t)
+	p := acd.New(acd.Options{
+		Redis: client(t, srv), Keys: store.NewKeys("hltest"), Logger: slog.New(slog.DiscardHandler),
+		Metrics: metrics.New(prometheus.NewRegistry()).ACD, Skills: []string{general, "labour"}, Timeout: 5 * time.Second,
+		WrapUpMax: map[string]time.Duration{"labour": 60 * time.Second},
+	})
+	_, err := p.Login(testCtx(t), "1001", []string{general, "labour"}, 61*time.Second)
+	var fe *acd.FieldError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "wrap_up_seconds") || !strings.Contains(err.Error(), "60 s") || !strings.Contains(err.Error(), "labour") {
+		t.Fatalf("Login with 61 s wrap-up over a 60 s cap: %v, want a wrap_up_seconds field error naming the cap and the group", err)
+	}
+	if _, err := p.Get(testCtx(t), "1001"); !errors.Is(err, acd.ErrUnknownAgent) {
+		t.Fatalf("refused login left the agent: %v", err)
+	}
+	a, err := p.Login(testCtx(t), "1001", []string{general, "labour"}, 60*time.Second)
+	if err != nil || a.WrapUp != 60*time.Second {
+		t.Fatalf("Login at the cap: %+v %v", a, err)
+	}
+	if _, err := p.Login(testCtx(t), "1002", []string{general}, 30*time.Minute); err != nil {
+		t.Fatalf("Login to an uncapped group: %v", err)
+	}
+}

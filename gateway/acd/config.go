@@ -53,6 +53,33 @@ type Group struct {
 	// OverflowUnstaffed runs the overflow at once when no agent with this
 	// skill is logged in at all, instead of after the queue timeout.
 	OverflowUnstaffed bool `yaml:"overflow_unstaffed"`
+	// WrapUpMax caps the after-call work (wrap-up) an agent of this group
+	// may ask for at login; 0: no cap below acd's one hour.
+	WrapUpMax conf.Duration `yaml:"wrap_up_max"`
+	// Announce tells waiting callers their position and expected wait.
+	Announce Announce `yaml:"announce"`
+}
+
+// Announce is a group's queue announcements and its call-back key.
+type Announce struct {
+	// Every is the interval of the announcement (0: none); the first one
+	// comes Every after the caller joins the queue.
+	Every conf.Duration `yaml:"every"`
+	// Position and Wait are the media played in order; "{position}" and
+	// "{minutes}" in them are replaced by the caller's place in the queue
+	// and the expected wait in whole minutes (from the group's recent
+	// answer times; the Wait part is left out while none is known), e.g.
+	// [sound:queue-thereare, "digits:{position}", sound:queue-callswaiting].
+	Position []string `yaml:"position"`
+	Wait     []string `yaml:"wait"`
+	// CallbackKey, when set, is the digit a waiting caller presses to be
+	// called back instead of waiting: a call-back task is created, Goodbye
+	// played and the call ended (counted callback_requested, not abandoned).
+	CallbackKey string `yaml:"callback_key"`
+	// CallbackOffer is played after each announcement while CallbackKey is
+	// set ("press 1 to be called back"); optional.
+	CallbackOffer string `yaml:"callback_offer"`
+	Goodbye       string `yaml:"goodbye"`
 }
 
 // Seat is a seat allowed to log in: its extension and the token its desktop presents.
@@ -126,6 +153,10 @@ func (c *Config) Validate(skills map[string]bool) []error {
 		if g.QueueTimeout < 0 {
 			bad(f+".queue_timeout", "must not be negative")
 		}
+		e.Add(g.Announce.validate(f + ".announce")...)
+		if g.WrapUpMax < 0 || g.WrapUpMax > conf.Duration(MaxWrapUp) {
+			bad(f+".wrap_up_max", "%s must be between 0 and 1h", g.WrapUpMax.D())
+		}
 		switch g.Overflow {
 		case "", "hangup":
 		case "group":
@@ -165,4 +196,48 @@ func (a Config) GroupFor(skill string) Group {
 		}
 	}
 	return Group{Skill: skill}
+}
+
+func (a Announce) validate(f string) []error {
+	var e conf.Errors
+	if a.Every == 0 && a.CallbackKey == "" {
+		return nil
+	}
+	if a.Every != 0 && (a.Every < conf.Duration(time.Second) || a.Every > conf.Duration(10*time.Minute)) {
+		e.Bad(f+".every", "%s must be between 1s and 10m (or 0: no announcement)", a.Every.D())
+	}
+	if a.Every != 0 && len(a.Position) == 0 {
+		e.Bad(f+".position", "at least one prompt is required when every is set")
+	}
+	for field, list := range map[string][]string{"position": a.Position, "wait": a.Wait} {
+		for i, m := range list {
+			if !conf.PlayURI(strings.NewReplacer("{position}", "1", "{minutes}", "1").Replace(m)) {
+				e.Bad(fmt.Sprintf("%s.%s[%d]", f, field, i), "%q must be an ARI media URI (sound:…, digits:…)", m)
+			}
+		}
+	}
+	if a.CallbackKey != "" {
+		if len(a.CallbackKey) != 1 || !strings.Contains("0123456789*#", a.CallbackKey) {
+			e.Bad(f+".callback_key", "%q is not one DTMF digit", a.CallbackKey)
+		}
+		if !conf.MediaURI(a.Goodbye) {
+			e.Bad(f+".goodbye", "%q must be an ARI media URI (sound:…) when callback_key is set", a.Goodbye)
+		}
+		if a.CallbackOffer != "" && !conf.MediaURI(a.CallbackOffer) {
+			e.Bad(f+".callback_offer", "%q must be an ARI media URI (sound:…)", a.CallbackOffer)
+		}
+	}
+	return e.List()
+}
+
+// WrapUpCaps returns the groups' wrap-up caps (acd.groups[].wrap_up_max)
+// by skill, for Options.WrapUpMax.
+func (a Config) WrapUpCaps() map[string]time.Duration {
+	caps := map[string]time.Duration{}
+	for _, g := range a.Groups {
+		if g.WrapUpMax > 0 {
+			caps[g.Skill] = g.WrapUpMax.D()
+		}
+	}
+	return caps
 }

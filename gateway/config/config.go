@@ -52,6 +52,7 @@ type (
 	Outbound     = outbound.Config
 	Survey       = gateway.SurveyConfig
 	Live         = live.Config
+	Supervisor   = gateway.SupervisorConfig
 )
 
 // Config is the whole gateway configuration.
@@ -79,6 +80,8 @@ type Config struct {
 	Survey Survey `yaml:"survey"`
 	// Live is the wall screen's figures.
 	Live Live `yaml:"live"`
+	// Supervisor rings supervisors' phones for Monitor, Whisper and Barge.
+	Supervisor Supervisor `yaml:"supervisor"`
 	// Instance names this gateway process (ticket delivery consumer, logs);
 	// default: the host name.
 	Instance string   `yaml:"instance"`
@@ -166,6 +169,7 @@ func Default() Config {
 		Outbound:     outbound.DefaultConfig(),
 		Survey:       gateway.DefaultSurveyConfig(),
 		Live:         live.DefaultConfig(),
+		Supervisor:   gateway.DefaultSupervisorConfig(),
 		Shutdown:     Shutdown{DrainTimeout: Duration(30 * time.Second)},
 		Auth:         auth.Default(),
 		Health:       Health{StallAfter: Duration(15 * time.Second)},
@@ -376,6 +380,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Outbound.Validate(numbers)...)
 	errs = append(errs, c.Survey.Validate()...)
 	errs = append(errs, c.Live.Validate()...)
+	errs = append(errs, c.Supervisor.Validate()...)
 	if c.Instance != "" && (len(c.Instance) > 64 || strings.ContainsAny(c.Instance, " \t\n{}")) {
 		bad("instance", "%q must be at most 64 characters without spaces or braces", c.Instance)
 	}

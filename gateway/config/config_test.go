@@ -402,7 +402,7 @@ func TestGroupFor(t *testing.T) {
 	if g := c.ACD.GroupFor("renshe"); g.Overflow != "group" || g.OverflowGroup != "general" {
 		t.Errorf("GroupFor(renshe) = %+v", g)
 	}
-	if g := c.ACD.GroupFor("nogroup"); g != (Group{Skill: "nogroup"}) {
+	if g := c.ACD.GroupFor("nogroup"); !reflect.DeepEqual(g, Group{Skill: "nogroup"}) {
 		t.Errorf("GroupFor(nogroup) = %+v, want the zero policy", g)
 	}
 }

@@ -42,6 +42,9 @@ const (
 	Satisfied       Kind = "satisfied"
 	Unsatisfied     Kind = "unsatisfied"
 	SurveyNoAnswer  Kind = "survey_no_answer"
+	// CallbackRequested: the caller pressed the call-back key in the
+	// queue; an outcome beside answered, abandoned and overflow.
+	CallbackRequested Kind = "callback_requested"
 )
 
 // UnknownLine is the line recorded for rejected calls.

@@ -55,6 +55,9 @@ func Paragraph(s *hotlinev1.GetStatsResponse) string {
 		s.GetAbandonedGreeting()+s.GetAbandonedQueue()+s.GetAbandonedRinging(),
 		s.GetAbandonedGreeting(), s.GetAbandonedQueue(), s.GetAbandonedRinging(),
 		s.GetAvgWaitSeconds(), s.GetAvgTalkSeconds())
+	if n := s.GetCallbackRequested(); n > 0 {
+		fmt.Fprintf(&b, "排队中选择回拨 %d 次。", n)
+	}
 	if s.GetFrom110Total() > 0 || s.GetTransfersTo110() > 0 {
 		fmt.Fprintf(&b, "一键转接 110 共 %d 次，110 转入 %d 次。", s.GetTransfersTo110(), s.GetFrom110Total())
 	}

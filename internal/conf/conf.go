@@ -108,3 +108,14 @@ func ValidSkill(s string) bool {
 func MediaURI(s string) bool {
 	return strings.HasPrefix(s, "sound:") || strings.HasPrefix(s, "recording:")
 }
+
+// PlayURI reports whether s is a media URI or one of ARI's spoken forms
+// (digits:, number:, characters:), e.g. for queue announcements.
+func PlayURI(s string) bool {
+	for _, p := range []string{"digits:", "number:", "characters:"} {
+		if rest, ok := strings.CutPrefix(s, p); ok {
+			return rest != ""
+		}
+	}
+	return MediaURI(s)
+}

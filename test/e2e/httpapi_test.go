@@ -271,6 +271,18 @@ func TestHTTPRoundTrips(t *testing.T) {
 	}
 	want("RequeueTickets naming none", do("POST", p+"AdminService/RequeueTickets", labtest.SupervisorToken, `{}`), 400, "INVALID_ARGUMENT")
 
+	// SupervisorService: the actions need a live agent call (the lab test
+	// TestSupervisorMonitorWhisperBargeEnd); here their answers for none.
+	for _, m := range []string{"Monitor", "Whisper", "Barge"} {
+		want(m+" of no call", do("POST", p+"SupervisorService/"+m, labtest.SupervisorToken, `{"call_id":"no-such-call","supervisor_extension":"2101"}`), 404, "")
+		want(m+" with a bad extension", apiCall(t, g, "POST", p+"SupervisorService/"+m, labtest.SupervisorToken, `{"call_id":"no-such-call","supervisor_extension":"x"}`), 400, "INVALID_ARGUMENT")
+	}
+	want("End of no call", do("POST", p+"SupervisorService/End", labtest.SupervisorToken, `{"call_id":"no-such-call"}`), 404, "")
+	a = want("ListLiveCalls", do("POST", p+"SupervisorService/ListLiveCalls", labtest.SupervisorToken, `{}`), 200, "")
+	if ags, ok := a.json["agents"].([]any); !ok || len(ags) == 0 {
+		t.Errorf("ListLiveCalls: %s; want the agent that logged in", a)
+	}
+
 	// TransferService.
 	want("Transfer of no call", do("POST", p+"TransferService/Transfer", agent, `{"call_id":"no-such-call","target":"TRANSFER_TARGET_POLICE_110","mode":"TRANSFER_MODE_BLIND"}`), 404, "CALL_NOT_FOUND")
 	want("Complete of no call", do("POST", p+"TransferService/Complete", agent, `{"call_id":"no-such-call"}`), 404, "CALL_NOT_FOUND")

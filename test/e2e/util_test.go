@@ -68,16 +68,17 @@ func startupTime(t *testing.T) string {
 }
 
 // outcomesAddUp checks that every inbound call has one outcome: answered,
-// abandoned (greeting, queue, ringing) or overflowed.
+// abandoned (greeting, queue, ringing), overflowed or a call-back
+// requested from the queue.
 func outcomesAddUp(st *hotlinev1.GetStatsResponse) error {
 	var ovf uint64
 	for _, l := range st.Lines {
 		ovf += l.Overflow
 	}
-	sum := st.Answered + st.AbandonedGreeting + st.AbandonedQueue + st.AbandonedRinging + ovf
+	sum := st.Answered + st.AbandonedGreeting + st.AbandonedQueue + st.AbandonedRinging + ovf + st.CallbackRequested
 	if sum != st.InboundTotal {
-		return fmt.Errorf("outcomes: answered %d + abandoned %d/%d/%d + overflow %d = %d, want inbound %d",
-			st.Answered, st.AbandonedGreeting, st.AbandonedQueue, st.AbandonedRinging, ovf, sum, st.InboundTotal)
+		return fmt.Errorf("outcomes: answered %d + abandoned %d/%d/%d + overflow %d + callback_requested %d = %d, want inbound %d",
+			st.Answered, st.AbandonedGreeting, st.AbandonedQueue, st.AbandonedRinging, ovf, st.CallbackRequested, sum, st.InboundTotal)
 	}
 	return nil
 }

@@ -150,6 +150,7 @@ type PeriodStats struct {
 	AvgWaitSeconds       float64                `protobuf:"fixed64,11,opt,name=avg_wait_seconds,json=avgWaitSeconds,proto3" json:"avg_wait_seconds,omitempty"`
 	AvgTalkSeconds       float64                `protobuf:"fixed64,12,opt,name=avg_talk_seconds,json=avgTalkSeconds,proto3" json:"avg_talk_seconds,omitempty"`
 	ConnectRate          float64                `protobuf:"fixed64,13,opt,name=connect_rate,json=connectRate,proto3" json:"connect_rate,omitempty"` // answered / inbound
+	CallbackRequested    uint64                 `protobuf:"varint,14,opt,name=callback_requested,json=callbackRequested,proto3" json:"callback_requested,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -275,6 +276,13 @@ func (x *PeriodStats) GetConnectRate() float64 {
 	return 0
 }
 
+func (x *PeriodStats) GetCallbackRequested() uint64 {
+	if x != nil {
+		return x.CallbackRequested
+	}
+	return 0
+}
+
 type LineStats struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Line                 string                 `protobuf:"bytes,1,opt,name=line,proto3" json:"line,omitempty"`
@@ -290,6 +298,7 @@ type LineStats struct {
 	Overflow             uint64                 `protobuf:"varint,11,opt,name=overflow,proto3" json:"overflow,omitempty"`
 	AvgWaitSeconds       float64                `protobuf:"fixed64,12,opt,name=avg_wait_seconds,json=avgWaitSeconds,proto3" json:"avg_wait_seconds,omitempty"`
 	AvgTalkSeconds       float64                `protobuf:"fixed64,13,opt,name=avg_talk_seconds,json=avgTalkSeconds,proto3" json:"avg_talk_seconds,omitempty"`
+	CallbackRequested    uint64                 `protobuf:"varint,14,opt,name=callback_requested,json=callbackRequested,proto3" json:"callback_requested,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -415,6 +424,13 @@ func (x *LineStats) GetAvgTalkSeconds() float64 {
 	return 0
 }
 
+func (x *LineStats) GetCallbackRequested() uint64 {
+	if x != nil {
+		return x.CallbackRequested
+	}
+	return 0
+}
+
 type GetStatsResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	From                 string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
@@ -441,8 +457,12 @@ type GetStatsResponse struct {
 	SatisfactionRate     float64                `protobuf:"fixed64,22,opt,name=satisfaction_rate,json=satisfactionRate,proto3" json:"satisfaction_rate,omitempty"` // satisfied / (satisfied + unsatisfied)
 	AnswerTargetSeconds  uint32                 `protobuf:"varint,23,opt,name=answer_target_seconds,json=answerTargetSeconds,proto3" json:"answer_target_seconds,omitempty"`
 	Periods              []*PeriodStats         `protobuf:"bytes,24,rep,name=periods,proto3" json:"periods,omitempty"` // as the request's by asks, in order
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// callback_requested: callers who pressed the call-back key while
+	// queued (a call-back task each), not counted as abandoned. With them,
+	// answered + abandoned + overflow + callback_requested == inbound.
+	CallbackRequested uint64 `protobuf:"varint,40,opt,name=callback_requested,json=callbackRequested,proto3" json:"callback_requested,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GetStatsResponse) Reset() {
@@ -643,6 +663,13 @@ func (x *GetStatsResponse) GetPeriods() []*PeriodStats {
 	return nil
 }
 
+func (x *GetStatsResponse) GetCallbackRequested() uint64 {
+	if x != nil {
+		return x.CallbackRequested
+	}
+	return 0
+}
+
 var File_hotline_v1_stats_proto protoreflect.FileDescriptor
 
 const file_hotline_v1_stats_proto_rawDesc = "" +
@@ -652,7 +679,7 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\x0fGetStatsRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12*\n" +
-	"\x02by\x18\x03 \x01(\x0e2\x1a.hotline.v1.StatsBreakdownR\x02by\"\xdf\x03\n" +
+	"\x02by\x18\x03 \x01(\x0e2\x1a.hotline.v1.StatsBreakdownR\x02by\"\x8e\x04\n" +
 	"\vPeriodStats\x12\x16\n" +
 	"\x06period\x18\x01 \x01(\tR\x06period\x12\x18\n" +
 	"\ainbound\x18\x02 \x01(\x04R\ainbound\x12\x1a\n" +
@@ -667,7 +694,8 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	" \x01(\x04R\brejected\x12(\n" +
 	"\x10avg_wait_seconds\x18\v \x01(\x01R\x0eavgWaitSeconds\x12(\n" +
 	"\x10avg_talk_seconds\x18\f \x01(\x01R\x0eavgTalkSeconds\x12!\n" +
-	"\fconnect_rate\x18\r \x01(\x01R\vconnectRate\"\xc8\x03\n" +
+	"\fconnect_rate\x18\r \x01(\x01R\vconnectRate\x12-\n" +
+	"\x12callback_requested\x18\x0e \x01(\x04R\x11callbackRequested\"\xf7\x03\n" +
 	"\tLineStats\x12\x12\n" +
 	"\x04line\x18\x01 \x01(\tR\x04line\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -682,7 +710,8 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	" \x01(\x04R\x10abandonedRinging\x12\x1a\n" +
 	"\boverflow\x18\v \x01(\x04R\boverflow\x12(\n" +
 	"\x10avg_wait_seconds\x18\f \x01(\x01R\x0eavgWaitSeconds\x12(\n" +
-	"\x10avg_talk_seconds\x18\r \x01(\x01R\x0eavgTalkSeconds\"\xa2\a\n" +
+	"\x10avg_talk_seconds\x18\r \x01(\x01R\x0eavgTalkSeconds\x12-\n" +
+	"\x12callback_requested\x18\x0e \x01(\x04R\x11callbackRequested\"\xd1\a\n" +
 	"\x10GetStatsResponse\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1a\n" +
@@ -709,7 +738,8 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\x10survey_no_answer\x18\x15 \x01(\x04R\x0esurveyNoAnswer\x12+\n" +
 	"\x11satisfaction_rate\x18\x16 \x01(\x01R\x10satisfactionRate\x122\n" +
 	"\x15answer_target_seconds\x18\x17 \x01(\rR\x13answerTargetSeconds\x121\n" +
-	"\aperiods\x18\x18 \x03(\v2\x17.hotline.v1.PeriodStatsR\aperiods*d\n" +
+	"\aperiods\x18\x18 \x03(\v2\x17.hotline.v1.PeriodStatsR\aperiods\x12-\n" +
+	"\x12callback_requested\x18( \x01(\x04R\x11callbackRequested*d\n" +
 	"\x0eStatsBreakdown\x12\x1f\n" +
 	"\x1bSTATS_BREAKDOWN_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13STATS_BREAKDOWN_DAY\x10\x01\x12\x18\n" +

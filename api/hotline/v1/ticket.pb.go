@@ -47,8 +47,10 @@ type Ticket struct {
 	Satisfaction    string                 `protobuf:"bytes,20,opt,name=satisfaction,proto3" json:"satisfaction,omitempty"`                              // "satisfied", "unsatisfied", "no_answer", "" (not surveyed)
 	PoliceReference string                 `protobuf:"bytes,21,opt,name=police_reference,json=policeReference,proto3" json:"police_reference,omitempty"` // from110: 110's case reference
 	GatewayInstance string                 `protobuf:"bytes,22,opt,name=gateway_instance,json=gatewayInstance,proto3" json:"gateway_instance,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Supervisors' actions on the call (监听, 耳语, 强插, 强拆), in order.
+	Supervision   []*SupervisorAction `protobuf:"bytes,40,rep,name=supervision,proto3" json:"supervision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Ticket) Reset() {
@@ -233,6 +235,13 @@ func (x *Ticket) GetGatewayInstance() string {
 		return x.GatewayInstance
 	}
 	return ""
+}
+
+func (x *Ticket) GetSupervision() []*SupervisorAction {
+	if x != nil {
+		return x.Supervision
+	}
+	return nil
 }
 
 type SubmitTicketRequest struct {
@@ -497,7 +506,7 @@ var File_hotline_v1_ticket_proto protoreflect.FileDescriptor
 const file_hotline_v1_ticket_proto_rawDesc = "" +
 	"\n" +
 	"\x17hotline/v1/ticket.proto\x12\n" +
-	"hotline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hotline/v1/common.proto\"\xd7\x06\n" +
+	"hotline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hotline/v1/common.proto\x1a\x1bhotline/v1/supervisor.proto\"\x97\a\n" +
 	"\x06Ticket\x12\x1b\n" +
 	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x17\n" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x123\n" +
@@ -524,7 +533,8 @@ const file_hotline_v1_ticket_proto_rawDesc = "" +
 	"\x10linked_ticket_id\x18\x13 \x01(\tR\x0elinkedTicketId\x12\"\n" +
 	"\fsatisfaction\x18\x14 \x01(\tR\fsatisfaction\x12)\n" +
 	"\x10police_reference\x18\x15 \x01(\tR\x0fpoliceReference\x12)\n" +
-	"\x10gateway_instance\x18\x16 \x01(\tR\x0fgatewayInstance\"A\n" +
+	"\x10gateway_instance\x18\x16 \x01(\tR\x0fgatewayInstance\x12>\n" +
+	"\vsupervision\x18( \x03(\v2\x1c.hotline.v1.SupervisorActionR\vsupervision\"A\n" +
 	"\x13SubmitTicketRequest\x12*\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x12.hotline.v1.TicketR\x06ticket\"4\n" +
 	"\x14SubmitTicketResponse\x12\x1c\n" +
@@ -566,6 +576,7 @@ var file_hotline_v1_ticket_proto_goTypes = []any{
 	(Direction)(0),                // 6: hotline.v1.Direction
 	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
 	(*TransferRecord)(nil),        // 8: hotline.v1.TransferRecord
+	(*SupervisorAction)(nil),      // 9: hotline.v1.SupervisorAction
 }
 var file_hotline_v1_ticket_proto_depIdxs = []int32{
 	6,  // 0: hotline.v1.Ticket.direction:type_name -> hotline.v1.Direction
@@ -573,18 +584,19 @@ var file_hotline_v1_ticket_proto_depIdxs = []int32{
 	7,  // 2: hotline.v1.Ticket.answered_at:type_name -> google.protobuf.Timestamp
 	7,  // 3: hotline.v1.Ticket.ended_at:type_name -> google.protobuf.Timestamp
 	8,  // 4: hotline.v1.Ticket.transfers:type_name -> hotline.v1.TransferRecord
-	0,  // 5: hotline.v1.SubmitTicketRequest.ticket:type_name -> hotline.v1.Ticket
-	0,  // 6: hotline.v1.SubmitTicketsRequest.tickets:type_name -> hotline.v1.Ticket
-	4,  // 7: hotline.v1.SubmitTicketsResponse.results:type_name -> hotline.v1.SubmitTicketResult
-	1,  // 8: hotline.v1.TicketSink.SubmitTicket:input_type -> hotline.v1.SubmitTicketRequest
-	3,  // 9: hotline.v1.TicketSink.SubmitTickets:input_type -> hotline.v1.SubmitTicketsRequest
-	2,  // 10: hotline.v1.TicketSink.SubmitTicket:output_type -> hotline.v1.SubmitTicketResponse
-	5,  // 11: hotline.v1.TicketSink.SubmitTickets:output_type -> hotline.v1.SubmitTicketsResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	9,  // 5: hotline.v1.Ticket.supervision:type_name -> hotline.v1.SupervisorAction
+	0,  // 6: hotline.v1.SubmitTicketRequest.ticket:type_name -> hotline.v1.Ticket
+	0,  // 7: hotline.v1.SubmitTicketsRequest.tickets:type_name -> hotline.v1.Ticket
+	4,  // 8: hotline.v1.SubmitTicketsResponse.results:type_name -> hotline.v1.SubmitTicketResult
+	1,  // 9: hotline.v1.TicketSink.SubmitTicket:input_type -> hotline.v1.SubmitTicketRequest
+	3,  // 10: hotline.v1.TicketSink.SubmitTickets:input_type -> hotline.v1.SubmitTicketsRequest
+	2,  // 11: hotline.v1.TicketSink.SubmitTicket:output_type -> hotline.v1.SubmitTicketResponse
+	5,  // 12: hotline.v1.TicketSink.SubmitTickets:output_type -> hotline.v1.SubmitTicketsResponse
+	11, // [11:13] is the sub-list for method output_type
+	9,  // [9:11] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_hotline_v1_ticket_proto_init() }
@@ -593,6 +605,7 @@ func file_hotline_v1_ticket_proto_init() {
 		return
 	}
 	file_hotline_v1_common_proto_init()
+	file_hotline_v1_supervisor_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
