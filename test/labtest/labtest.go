@@ -509,6 +509,19 @@ func (g *Gateway) Log() string {
 	return g.log.String()
 }
 
+// WaitLog waits until the gateway's log holds text: what a process logs
+// just after it became ready (an adopted call resumed) may come a moment
+// after /readyz.
+func (g *Gateway) WaitLog(within time.Duration, text string) {
+	g.t.Helper()
+	Eventually(g.t, within, func() error {
+		if !strings.Contains(g.Log(), text) {
+			return fmt.Errorf("gateway log has no %q", text)
+		}
+		return nil
+	})
+}
+
 // Ready reports whether /readyz answers 200.
 func (g *Gateway) Ready() bool {
 	resp, err := (&http.Client{Timeout: time.Second}).Get("http://" + g.HTTP + "/readyz")
