@@ -37,6 +37,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway/live"
 	"github.com/hotline12345/hotline-gw/gateway/number"
 	"github.com/hotline12345/hotline-gw/gateway/outbound"
+	"github.com/hotline12345/hotline-gw/gateway/recording"
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
 	"github.com/hotline12345/hotline-gw/internal/journal"
@@ -71,6 +72,8 @@ type App struct {
 	liveHub        *live.Hub
 	webhook        *transfer.PoliceWebhook // transfer.police_webhook
 	deliverer      *ticket.Deliverer
+	recordings     *edge.RecordingsHTTP // GET /recordings/{ticket_id}
+	recSweep       *recording.Sweeper   // recordings.retention
 	grpc           *grpc.Server
 	api            *localAPI // /api/v1/: HTTP/JSON over an in-process gRPC server
 	health         *health.Server
@@ -239,12 +242,20 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 			return nil, err
 		}
 	}
+	// Each ticket's recording is noted in Redis as the ticket enters the
+	// outbox: /recordings/{ticket_id} finds it after the call and after a
+	// restart, and the retention sweep knows its age.
+	recIndex := &recording.Index{Redis: a.rdb, Keys: keys, Retention: cfg.Recordings.Retention.D(), Timeout: cfg.Redis.Timeout.D()}
+	a.recordings = &edge.RecordingsHTTP{Index: recIndex, Files: a.ari, Guard: a.guard, Log: log.With("component", "recordings"),
+		Metrics: m.Recordings, LookupTimeout: cfg.ARI.RequestTimeout.D()}
+	a.recSweep = &recording.Sweeper{Store: a.ari, Index: recIndex, Retention: cfg.Recordings.Retention.D(),
+		Log: log.With("component", "recordings"), Metrics: m.Recordings, OpTimeout: cfg.ARI.RequestTimeout.D()}
 	a.svc = gateway.New(gateway.Options{
 		PBX: a.ari, Dispatcher: a.ari.Dispatcher(), Plan: plan, Counter: a.counter, Metrics: m,
 		Logger: log, Location: loc, AnswerTarget: cfg.AnswerTarget.D(), OpTimeout: cfg.ARI.RequestTimeout.D(),
 		MOHClass: cfg.ACD.MOHClass, Pool: a.pool, Groups: cfg.ACD.GroupFor, AgentEndpoint: cfg.ACD.AgentEndpoint,
 		RingTimeout: cfg.ACD.RingTimeout.D(), RequireDesktop: cfg.ACD.RequireDesktop, ScreenPopLead: cfg.ACD.ScreenPopLead.D(), PollInterval: cfg.ACD.PollInterval.D(),
-		Outbox: outbox, Instance: cfg.Instance, Registry: store.CallRegistry{Redis: a.rdb, Keys: keys},
+		Outbox: &recording.Outbox{Next: outbox, Index: recIndex}, Instance: cfg.Instance, Registry: store.CallRegistry{Redis: a.rdb, Keys: keys},
 		Leases:        store.Leases{Redis: a.rdb, Keys: keys, TTL: cfg.Redis.InstanceLease.D()},
 		TicketJournal: ticketJ, TicketReplay: ticketReplay,
 		Transfers: xfers, TransferRecords: xferStore, From110DIDs: cfg.From110.DIDs, PoliceRefs: policeRefs,
@@ -365,6 +376,9 @@ func (a *App) Run(ctx context.Context) error {
 	goBG("health", func(ctx context.Context) { watchHealth(ctx, a.health, a.Ready) })
 	goBG("event loop watch", a.watchLoop)
 	goBG("live figures", a.liveHub.Run)
+	if cfg.Recordings.Retention > 0 {
+		goBG("recording retention", func(ctx context.Context) { a.recSweep.Run(ctx, cfg.Recordings.SweepInterval.D()) })
+	}
 
 	a.svc.Start()
 	a.lc.onStop("call owners", a.closeCalls)

@@ -27,6 +27,7 @@ func (a *App) httpHandler(reg *prometheus.Registry) http.Handler {
 	mux.Handle("/desk", desk.Handler())    // the agent's desk (it calls /api/v1/ with the seat's token)
 	mux.HandleFunc("/healthz", a.healthz)
 	a.wallRoutes(mux)
+	a.recordings.Register(mux) // /recordings/{ticket_id}: supervisors and inspectors
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		ariReady, accepting := a.ari.Ready(), a.svc.Accepting()
 		if ariReady && accepting {

@@ -111,6 +111,7 @@ func RestartOnly(started, next *config.Config) []string {
 		c.Log.Level = ""
 		c.ACD.Agents = nil
 		c.Auth.Supervisors, c.Auth.Police110, c.Auth.TicketSystem = nil, nil, nil
+		c.Auth.Inspectors = nil
 		c.Auth.RateLimit, c.Auth.MaxEventStreamsPerAgent = config.Default().Auth.RateLimit, 0
 		c.Numbering.StripPrefixes = nil
 		c.Shutdown.DrainTimeout = 0

@@ -21,6 +21,8 @@ import (
 //	  ticket_system: []
 //	  wall:
 //	    - {name: hall-screen, token_file: /etc/hotline/wall.token}
+//	  inspectors:
+//	    - {name: qc-1, token_file: /etc/hotline/qc-1.token}
 //	  rate_limit: {per_second: 20, burst: 40}
 //	  max_event_streams_per_agent: 2
 //	  reflection: false
@@ -30,6 +32,9 @@ type Config struct {
 	TicketSystem []Secret `yaml:"ticket_system"`
 	// Wall are the read-only tokens of wall screens (/wall, LiveService).
 	Wall []Secret `yaml:"wall"`
+	// Inspectors are the read-only tokens of quality inspectors (质检):
+	// the calls' recordings (GET /recordings/{ticket_id}) only.
+	Inspectors []Secret `yaml:"inspectors"`
 	// RateLimit applies to each token separately.
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// MaxEventStreamsPerAgent bounds AgentService.StreamEvents streams open
@@ -99,7 +104,7 @@ func (c Config) credentials(getenv func(string) string) ([]Credential, error) {
 		key  string
 		role Role
 		list []Secret
-	}{{"supervisors", RoleSupervisor, c.Supervisors}, {"police110", RolePolice110, c.Police110}, {"ticket_system", RoleTicketSystem, c.TicketSystem}, {"wall", RoleWall, c.Wall}} {
+	}{{"supervisors", RoleSupervisor, c.Supervisors}, {"police110", RolePolice110, c.Police110}, {"ticket_system", RoleTicketSystem, c.TicketSystem}, {"wall", RoleWall, c.Wall}, {"inspectors", RoleInspector, c.Inspectors}} {
 		for i, s := range grp.list {
 			f := fmt.Sprintf("%s[%d]", grp.key, i)
 			if !validName(s.Name) {

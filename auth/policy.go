@@ -53,6 +53,10 @@ const (
 	// live figures (LiveService, /live/snapshot, /live/stream) and nothing
 	// else. Its tokens sit in screens in a hall: they reveal no caller.
 	RoleWall Role = "wall"
+	// RoleInspector is a quality inspector (质检): the calls' recordings
+	// (GET /recordings/{ticket_id}, RecordingRule) and nothing else; no RPC
+	// is of this role.
+	RoleInspector Role = "inspector"
 	// RoleGateway is the gateway itself as a client of a peer's service
 	// (TicketSink at the ticket system, PoliceLink at 110). The gateway never
 	// serves these; the policy is for the peers' servers that use this
@@ -62,7 +66,7 @@ const (
 
 // Roles lists every role, in a stable order.
 func Roles() []Role {
-	return []Role{RoleAgent, RoleSupervisor, RolePolice110, RoleTicketSystem, RoleWall, RoleGateway}
+	return []Role{RoleAgent, RoleSupervisor, RolePolice110, RoleTicketSystem, RoleWall, RoleInspector, RoleGateway}
 }
 
 // Valid reports whether r is one of Roles().
@@ -128,6 +132,10 @@ var SharedReads = []string{
 // LiveRule is the policy of the live figures, over gRPC (LiveService) and
 // HTTP (/live/snapshot, /live/stream).
 var LiveRule = Rule{Roles: []Role{RoleSupervisor, RoleWall}}
+
+// RecordingRule is the policy of the calls' recordings over HTTP
+// (GET /recordings/{ticket_id}): supervisors and quality inspectors.
+var RecordingRule = Rule{Roles: []Role{RoleSupervisor, RoleInspector}}
 
 // DefaultPolicy is the gateway's policy: every method of every service in
 // api/hotline/v1, the standard health service and server reflection.

@@ -28,6 +28,7 @@ var testCreds = []Credential{
 	{Role: RolePolice110, Name: "110-platform", Token: "police110-token-dddddddd"},
 	{Role: RoleTicketSystem, Name: "tickets", Token: "ticketsys-token-eeeeeeee"},
 	{Role: RoleWall, Name: "hall-screen", Token: "wall-screen-token-gggggggg"},
+	{Role: RoleInspector, Name: "qc-1", Token: "inspector-token-hhhhhhhh"},
 	{Role: RoleGateway, Name: "gw-a", Token: "gateway-token-ffffffffff"},
 }
 

@@ -82,8 +82,19 @@ func OverflowPlayback(callID string) string { return prefixOverflow + callID }
 // SurveyPlayback is the ID of the call's survey prompt playback.
 func SurveyPlayback(callID string) string { return prefixSurvey + callID }
 
+// RecordingPrefix starts the name of every recording the gateway makes;
+// the retention sweep touches no other stored recording.
+const RecordingPrefix = "hotline-"
+
 // RecordingName is the name of the call's recording (on the ticket).
-func RecordingName(callID string) string { return "hotline-" + callID }
+func RecordingName(callID string) string { return RecordingPrefix + callID }
+
+// CallOfRecording returns the call ID of a recording named by
+// RecordingName, and false for any other name.
+func CallOfRecording(name string) (string, bool) {
+	id, ok := strings.CutPrefix(name, RecordingPrefix)
+	return id, ok && id != ""
+}
 
 // NewOutboundCallID returns a fresh ID for a call the gateway places.
 func NewOutboundCallID() string { return prefixOutbound + randid.Hex(8) }

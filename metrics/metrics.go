@@ -26,6 +26,8 @@ type Metrics struct {
 	Router *Router
 	// Live is the wall's figures refreshed from Redis (gateway/live).
 	Live *Live
+	// Recordings are the recordings' fetches and retention.
+	Recordings *Recordings
 	// Build is hotline_build_info: 1, labelled with the running build.
 	Build prometheus.Gauge
 	// Config counts configuration reloads.
@@ -36,17 +38,18 @@ type Metrics struct {
 func New(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
 	return &Metrics{
-		ARI:       newARI(f),
-		Calls:     newCalls(f),
-		Tickets:   newTickets(f),
-		ACD:       newACD(f),
-		Transfers: newTransfers(f),
-		Outbound:  newOutbound(f),
-		EventLoop: newEventLoop(f),
-		Router:    newRouter(f),
-		Live:      newLive(f),
-		Build:     newBuildInfo(f),
-		Config:    newConfig(f),
+		ARI:        newARI(f),
+		Calls:      newCalls(f),
+		Tickets:    newTickets(f),
+		ACD:        newACD(f),
+		Transfers:  newTransfers(f),
+		Outbound:   newOutbound(f),
+		EventLoop:  newEventLoop(f),
+		Router:     newRouter(f),
+		Live:       newLive(f),
+		Build:      newBuildInfo(f),
+		Recordings: newRecordings(f),
+		Config:     newConfig(f),
 	}
 }
 

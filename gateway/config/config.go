@@ -27,6 +27,7 @@ import (
 	"github.com/hotline12345/hotline-gw/gateway/line"
 	"github.com/hotline12345/hotline-gw/gateway/live"
 	"github.com/hotline12345/hotline-gw/gateway/outbound"
+	"github.com/hotline12345/hotline-gw/gateway/recording"
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
 	"github.com/hotline12345/hotline-gw/internal/conf"
@@ -53,6 +54,7 @@ type (
 	Survey       = gateway.SurveyConfig
 	Live         = live.Config
 	Supervisor   = gateway.SupervisorConfig
+	Recordings   = recording.Config
 )
 
 // Config is the whole gateway configuration.
@@ -82,6 +84,8 @@ type Config struct {
 	Live Live `yaml:"live"`
 	// Supervisor rings supervisors' phones for Monitor, Whisper and Barge.
 	Supervisor Supervisor `yaml:"supervisor"`
+	// Recordings is the retention of the calls' recordings.
+	Recordings Recordings `yaml:"recordings"`
 	// Instance names this gateway process (ticket delivery consumer, logs);
 	// default: the host name.
 	Instance string   `yaml:"instance"`
@@ -170,6 +174,7 @@ func Default() Config {
 		Survey:       gateway.DefaultSurveyConfig(),
 		Live:         live.DefaultConfig(),
 		Supervisor:   gateway.DefaultSupervisorConfig(),
+		Recordings:   recording.DefaultConfig(),
 		Shutdown:     Shutdown{DrainTimeout: Duration(30 * time.Second)},
 		Auth:         auth.Default(),
 		Health:       Health{StallAfter: Duration(15 * time.Second)},
@@ -381,6 +386,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Survey.Validate()...)
 	errs = append(errs, c.Live.Validate()...)
 	errs = append(errs, c.Supervisor.Validate()...)
+	errs = append(errs, c.Recordings.Validate()...)
 	if c.Instance != "" && (len(c.Instance) > 64 || strings.ContainsAny(c.Instance, " \t\n{}")) {
 		bad("instance", "%q must be at most 64 characters without spaces or braces", c.Instance)
 	}

@@ -24,12 +24,25 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode(&s); err != nil {
 		return fmt.Errorf("line %d: duration must be a string like \"15s\"", n.Line)
 	}
-	v, err := time.ParseDuration(s)
+	v, err := ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like \"15s\"", n.Line, s)
+		return fmt.Errorf("line %d: %q is not a duration like \"15s\" or \"90d\"", n.Line, s)
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// ParseDuration is time.ParseDuration that also takes a whole number of
+// days, "90d" (retention periods).
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok && days != "" && strings.Trim(days, "0123456789") == "" && len(days) <= 5 {
+		n := 0
+		for _, c := range days {
+			n = n*10 + int(c-'0')
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // MarshalYAML writes the duration as a string.

@@ -39,6 +39,7 @@ var layer = map[string]int{
 	"gateway/line":              4,
 	"gateway/outbound":          4,
 	"gateway/report":            4,
+	"gateway/recording":         4, // the recordings' index and retention sweep
 	"gateway/ticket":            4,
 	"ari":                       5, // adapters: Asterisk, Redis, number rules
 	"gateway/store":             5,

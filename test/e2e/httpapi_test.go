@@ -115,6 +115,7 @@ func TestHTTPRoleMatrix(t *testing.T) {
 		auth.RolePolice110:    labtest.PoliceToken,
 		auth.RoleTicketSystem: labtest.TicketSystemToken,
 		auth.RoleWall:         labtest.WallToken,
+		auth.RoleInspector:    labtest.InspectorToken,
 	}
 	pol := auth.DefaultPolicy()
 	routes := httpapi.Routes()

@@ -157,6 +157,7 @@ func TestRoleMatrix(t *testing.T) {
 		auth.RolePolice110:    labtest.PoliceToken,
 		auth.RoleTicketSystem: labtest.TicketSystemToken,
 		auth.RoleWall:         labtest.WallToken,
+		auth.RoleInspector:    labtest.InspectorToken,
 	}
 	served := servedServices(t, conn)
 	pol := auth.DefaultPolicy()

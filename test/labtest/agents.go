@@ -147,6 +147,7 @@ const (
 	PoliceToken       = "lab-token-police110"
 	TicketSystemToken = "lab-token-ticket-system"
 	WallToken         = "lab-token-wall-screen"
+	InspectorToken    = "lab-token-inspector-qc"
 )
 
 // WithToken adds "authorization: Bearer tok" to ctx.

@@ -348,9 +348,10 @@ auth:
   police110: [{name: lab-110, token: %q}]
   ticket_system: [{name: lab-tickets, token: %q}]
   wall: [{name: lab-wall, token: %q}]
+  inspectors: [{name: lab-qc, token: %q}]
   rate_limit: {per_second: 1000, burst: 2000}
   reflection: true
-%s`, o.App, listen, ARIURL, ARIUser, ARIPass, o.App, redis, o.SpoolDir, o.Record, SupervisorToken, PoliceToken, TicketSystemToken, WallToken, o.Extra)
+%s`, o.App, listen, ARIURL, ARIUser, ARIPass, o.App, redis, o.SpoolDir, o.Record, SupervisorToken, PoliceToken, TicketSystemToken, WallToken, InspectorToken, o.Extra)
 }
 
 // Start starts the process (again, after Kill or Terminate).
