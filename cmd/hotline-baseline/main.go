@@ -7,9 +7,9 @@
 // nothing else: on the caller's StasisStart it answers, originates the agent
 // leg (PJSIP/agent<ext>, extensions -agents round robin, the caller's number
 // as caller ID), and when the agent leg enters Stasis (answered) it creates a
-// mixing bridge and adds both channels in one addChannel. When either side
-// ends it hangs up the other and destroys the bridge: 5 REST requests per
-// call (answer, originate, create bridge, addChannel, hangup) + destroy.
+// mixing bridge and adds both channels. When either side ends it hangs up the
+// other and destroys the bridge: 7 REST requests per call (answer, originate,
+// create bridge, addChannel ×2, hangup, destroy bridge).
 // -mode answer is the old answer-only baseline (then waits for the BYE, or
 // hangs up after -hangup-after).
 //
@@ -292,11 +292,15 @@ func (b *baseline) bridged(id string, mb *ari.Mailbox, received time.Time) {
 							end(id)
 							return
 						}
-						if err := b.c.AddChannel(ctx, bridge, id+","+agent); err != nil {
-							b.log.Warn("add channels failed", "bridge", bridge, "err", err)
-							end(agent)
-							end(id)
-							return
+						// One addChannel per channel: ari.Client.AddChannel takes one
+						// (a comma list in one request is refused: Channel not found).
+						for _, leg := range []string{id, agent} {
+							if err := b.c.AddChannel(ctx, bridge, leg); err != nil {
+								b.log.Warn("add channel failed", "bridge", bridge, "channel", leg, "err", err)
+								end(agent)
+								end(id)
+								return
+							}
 						}
 					}
 				case *ariv5.StasisEnd:
