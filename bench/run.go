@@ -477,6 +477,15 @@ func (r *results) step(ctx context.Context, o options, p *path, rate, round int)
 		}
 	}
 	var why []string
+	if p.metrics != "" && before != nil {
+		// The lean app counts calls it ended on a failed ARI request (the
+		// caller's SIPp still sees an answered call then).
+		if after, err := getMetrics(p.metrics); err == nil {
+			if n := after.sum("hotline_baseline_call_errors_total") - before.sum("hotline_baseline_call_errors_total"); n > 0 {
+				why = append(why, fmt.Sprintf("%.0f calls ended on a failed ARI request (see %s.log)", n, p.name))
+			}
+		}
+	}
 	if res.Failed > 0 {
 		why = append(why, fmt.Sprintf("%d failed calls", res.Failed))
 	}

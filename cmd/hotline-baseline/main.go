@@ -92,12 +92,17 @@ func run(ctx context.Context, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	callErrors := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hotline_baseline_call_errors_total",
+		Help: "Calls of the baseline ended by a failed ARI request (answer, originate, bridge) instead of a hangup.",
+	})
+	reg.MustRegister(callErrors)
 
 	c, err := ari.New(ari.Config{URL: *url, Username: *user, Password: *pass, Application: *app}, log.With("component", "ari"), m.ARI)
 	if err != nil {
 		return err
 	}
-	b := &baseline{c: c, d: c.Dispatcher(), m: m, log: log, hangupAfter: *hangupAfter,
+	b := &baseline{c: c, d: c.Dispatcher(), m: m, log: log, hangupAfter: *hangupAfter, callErrors: callErrors,
 		bridge: *mode == "bridge", first: first, last: last, endpoint: *endpoint, ringTimeout: *ringTimeout}
 	c.Dispatcher().SetNewOwner(b.newOwner)
 
@@ -134,6 +139,7 @@ type baseline struct {
 	hangupAfter time.Duration
 	wg          sync.WaitGroup
 
+	callErrors  prometheus.Counter
 	bridge      bool // -mode bridge
 	first, last int  // agent extensions
 	endpoint    string
@@ -269,6 +275,7 @@ func (b *baseline) bridged(id string, mb *ari.Mailbox, received time.Time) {
 						b.m.Calls.StartToCommand.Observe(time.Since(received).Seconds())
 						if err := b.c.Answer(ctx, id); err != nil {
 							b.log.Warn("answer failed", "channel", id, "err", err)
+							b.callErrors.Inc()
 							end(id)
 							return
 						}
@@ -279,15 +286,17 @@ func (b *baseline) bridged(id string, mb *ari.Mailbox, received time.Time) {
 						})
 						if err != nil {
 							b.log.Warn("agent originate failed", "channel", id, "err", err)
+							b.callErrors.Inc()
 							end(id)
 							return
 						}
 						b.m.Calls.StartToAgentOriginate.Observe(time.Since(received).Seconds())
 					case ev.Channel.ID == agent && !bridged:
-						// The agent answered: bridge both in one addChannel.
+						// The agent answered: bridge both.
 						bridged = true
 						if err := b.c.CreateBridge(ctx, bridge, "mixing"); err != nil {
 							b.log.Warn("create bridge failed", "bridge", bridge, "err", err)
+							b.callErrors.Inc()
 							end(agent)
 							end(id)
 							return
@@ -297,6 +306,7 @@ func (b *baseline) bridged(id string, mb *ari.Mailbox, received time.Time) {
 						for _, leg := range []string{id, agent} {
 							if err := b.c.AddChannel(ctx, bridge, leg); err != nil {
 								b.log.Warn("add channel failed", "bridge", bridge, "channel", leg, "err", err)
+								b.callErrors.Inc()
 								end(agent)
 								end(id)
 								return
