@@ -15,13 +15,13 @@ import (
 // load is one bounded batch of calls placed by four SIPp UAC instances (one
 // per DID; the rate is split evenly: each runs rate calls per 4 s).
 type load struct {
-	DIDs   [4]string
-	Rate   int // total calls per second
-	Calls  int // total calls (bounded)
-	Talk   time.Duration
-	Limit  int // total concurrent calls allowed to SIPp
-	Caller string
-	Dir    string
+	DIDs  [4]string
+	Rate  int // total calls per second
+	Calls int // total calls (bounded)
+	Talk  time.Duration
+	Limit int // total concurrent calls allowed to SIPp
+	Seq   int // step number in the run (0..999): part of every caller number
+	Dir   string
 }
 
 type loadResult struct {
@@ -31,6 +31,9 @@ type loadResult struct {
 	AchievedRate      float64
 	ExitCodes         []int
 	rates             []float64 // per instance, from its stat file (0: unknown)
+	// Callers: each answered call's INVITE sent / 200 received, by caller
+	// number (the callers' -trace_logs).
+	Callers map[string]callerTimes
 }
 
 // runLoad places the batch and waits for it, bounded by the batch size plus
@@ -38,7 +41,7 @@ type loadResult struct {
 func runLoad(ctx context.Context, repo string, l load) loadResult {
 	per := l.Calls / 4
 	var wg sync.WaitGroup
-	res := loadResult{ExitCodes: make([]int, 4)}
+	res := loadResult{ExitCodes: make([]int, 4), Callers: map[string]callerTimes{}}
 	var mu sync.Mutex
 	var setupSum float64
 	var setupN int
@@ -53,9 +56,11 @@ func runLoad(ctx context.Context, repo string, l load) loadResult {
 		go func(i, n int) {
 			defer wg.Done()
 			stat := filepath.Join(l.Dir, fmt.Sprintf("uac%d.csv", i))
+			logFile := filepath.Join(l.Dir, fmt.Sprintf("uac%d.log", i))
 			args := []string{
-				"-sf", filepath.Join(repo, "lab", "sipp", "uac_call.xml"),
-				"-s", l.DIDs[i], "-set", "caller", l.Caller,
+				"-sf", filepath.Join(repo, "bench", "sipp", "uac_bench.xml"),
+				"-s", l.DIDs[i], "-set", "caller", fmt.Sprintf("%s%03d%d", benchCallerPrefix, l.Seq%1000, i),
+				"-trace_logs", "-log_file", logFile,
 				"-i", "127.0.0.1", "-p", strconv.Itoa(freePort("udp")),
 				"-m", strconv.Itoa(n), "-r", strconv.Itoa(l.Rate), "-rp", "4000",
 				"-l", strconv.Itoa(max(10, l.Limit/4+1)),
@@ -76,8 +81,16 @@ func runLoad(ctx context.Context, repo string, l load) loadResult {
 				code = cmd.ProcessState.ExitCode()
 			}
 			row := lastRow(stat)
+			var callers map[string]callerTimes
+			if f, err := os.Open(logFile); err == nil {
+				callers = parseCallerLog(f)
+				f.Close()
+			}
 			mu.Lock()
 			defer mu.Unlock()
+			for k, v := range callers {
+				res.Callers[k] = v
+			}
 			res.ExitCodes[i] = code
 			res.rates = append(res.rates, creationRate(stat, n))
 			res.Calls += n
@@ -204,6 +217,7 @@ func (r statRow) duration(col string) float64 {
 type uas struct {
 	*child
 	stat string
+	log  string // "agent <caller number> <s> <us>" per INVITE (uas_bench.xml)
 }
 
 func startUAS(repo, dir string) (*uas, error) {
@@ -213,9 +227,10 @@ func startUAS(repo, dir string) (*uas, error) {
 		c.Close()
 	}
 	stat := filepath.Join(dir, "uas.csv")
+	logFile := filepath.Join(dir, "uas.log")
 	c, err := startChild("sipp-uas", filepath.Join(dir, "uas.out"), "sipp",
-		"-sf", filepath.Join(repo, "lab", "sipp", "uas_answer.xml"),
-		"-i", "127.0.0.1", "-p", "5399", "-nostdin",
+		"-sf", filepath.Join(repo, "bench", "sipp", "uas_bench.xml"),
+		"-i", "127.0.0.1", "-p", "5399", "-nostdin", "-trace_logs", "-log_file", logFile,
 		"-trace_stat", "-stf", stat, "-fd", "1")
 	if err != nil {
 		return nil, err
@@ -224,7 +239,7 @@ func startUAS(repo, dir string) (*uas, error) {
 	if c.exited() {
 		return nil, fmt.Errorf("sipp UAS on 5399 exited; see %s/uas.out", dir)
 	}
-	return &uas{child: c, stat: stat}, nil
+	return &uas{child: c, stat: stat, log: logFile}, nil
 }
 
 // calls is the number of INVITEs the agents' phone received so far (the

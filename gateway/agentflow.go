@@ -220,6 +220,9 @@ func (c *Call) ringAgent(ext string) {
 		c.agentMissed(ctx, "originate_failed")
 		return
 	}
+	if c.attempts == 1 {
+		c.s.o.Metrics.Calls.StartToAgentOriginate.Observe(time.Since(c.received).Seconds())
+	}
 	// Asterisk ends the ring at RingTimeout; this is the backstop.
 	c.schedule("ring", c.s.o.RingTimeout+5*time.Second, func(c *Call) {
 		if c.phase == phaseRinging {

@@ -28,6 +28,9 @@ type Calls struct {
 	Active *prometheus.GaugeVec
 	// StartToCommand observes StasisStart → first ARI command sent for the call.
 	StartToCommand prometheus.Histogram
+	// StartToAgentOriginate observes StasisStart → the first agent leg's
+	// originate returned (what the caller waits for before an agent rings).
+	StartToAgentOriginate prometheus.Histogram
 
 	// CountPending is the number of counts waiting to be applied to Redis.
 	CountPending prometheus.Gauge
@@ -72,6 +75,11 @@ func newCalls(f promauto.Factory) *Calls {
 			Name:    "hotline_stasis_start_to_command_seconds",
 			Help:    "Time from StasisStart received to the first ARI command sent for the call.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25},
+		}),
+		StartToAgentOriginate: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hotline_stasis_start_to_agent_originate_seconds",
+			Help:    "Time from StasisStart received to the originate of the call's first agent leg returned.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 		CountPending: f.NewGauge(prometheus.GaugeOpts{
 			Name: "hotline_count_pending",

@@ -1,16 +1,25 @@
 // Command hotline-baseline is the benchmark baseline for hotline-gw: the
 // smallest useful ARI application built on the same library path as the
 // gateway (package ari: ari.New, Client.Run, Dispatcher.SetNewOwner, one
-// mailbox per call). On StasisStart it answers the channel, then either waits
-// for the caller to hang up (default, like the gateway's calls in the bench)
-// or hangs up itself after -hangup-after.
+// mailbox and goroutine per call).
 //
-//	hotline-baseline -app hotline-baseline -http 127.0.0.1:9199
+// -mode bridge (default) is the lean bridging baseline, a routed call with
+// nothing else: on the caller's StasisStart it answers, originates the agent
+// leg (PJSIP/agent<ext>, extensions -agents round robin, the caller's number
+// as caller ID), and when the agent leg enters Stasis (answered) it creates a
+// mixing bridge and adds both channels. When either side ends it hangs up the
+// other and destroys the bridge: 7 REST requests per call (answer, originate,
+// create bridge, addChannel ×2, hangup, destroy bridge).
+// -mode answer is the old answer-only baseline (then waits for the BYE, or
+// hangs up after -hangup-after).
+//
+//	hotline-baseline -app hotline-baseline -http 127.0.0.1:9199 [-mode bridge] [-agents 2001-2400]
 //
 // The lab dialplan sends DID 19002 to Stasis(hotline-baseline) ([bench-minimal]).
 // It exposes /metrics with the gateway's hotline_stasis_start_to_command_seconds
-// histogram (StasisStart received → Answer sent) so that both are measured
-// the same way. Lab/benchmark tool only: no Redis, no counting, no agents.
+// (StasisStart received → Answer sent) and hotline_stasis_start_to_agent_originate_seconds
+// (StasisStart → the agent leg's originate returned) histograms, measured the
+// same way as in the gateway. Lab/benchmark tool only: no Redis, no counting.
 package main
 
 import (
@@ -23,7 +32,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -54,8 +66,22 @@ func run(ctx context.Context, args []string) error {
 	httpAddr := fs.String("http", "127.0.0.1:9199", "listen address for /metrics (empty: none)")
 	hangupAfter := fs.Duration("hangup-after", 0, "hang up this long after answering (0: wait for the caller's BYE)")
 	level := fs.String("log-level", "warn", "debug, info, warn, error")
+	mode := fs.String("mode", "bridge", "bridge (answer, originate the agent leg, bridge both) or answer (answer only)")
+	agentsFlag := fs.String("agents", "2001-2400", "agent extensions for -mode bridge, FIRST-LAST (round robin)")
+	endpoint := fs.String("endpoint", "PJSIP/agent{ext}", "agent endpoint for -mode bridge ({ext} = extension)")
+	ringTimeout := fs.Duration("ring-timeout", 10*time.Second, "agent ring timeout for -mode bridge")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *mode != "bridge" && *mode != "answer" {
+		return fmt.Errorf("-mode %q: want bridge or answer", *mode)
+	}
+	first, last, err := extRange(*agentsFlag)
+	if err != nil {
+		return fmt.Errorf("-agents: %w", err)
+	}
+	if !strings.Contains(*endpoint, "{ext}") {
+		return fmt.Errorf("-endpoint %q: no {ext} placeholder", *endpoint)
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
@@ -66,12 +92,18 @@ func run(ctx context.Context, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	callErrors := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hotline_baseline_call_errors_total",
+		Help: "Calls of the baseline ended by a failed ARI request (answer, originate, bridge) instead of a hangup.",
+	})
+	reg.MustRegister(callErrors)
 
 	c, err := ari.New(ari.Config{URL: *url, Username: *user, Password: *pass, Application: *app}, log.With("component", "ari"), m.ARI)
 	if err != nil {
 		return err
 	}
-	b := &baseline{c: c, d: c.Dispatcher(), m: m, log: log, hangupAfter: *hangupAfter}
+	b := &baseline{c: c, d: c.Dispatcher(), m: m, log: log, hangupAfter: *hangupAfter, callErrors: callErrors,
+		bridge: *mode == "bridge", first: first, last: last, endpoint: *endpoint, ringTimeout: *ringTimeout}
 	c.Dispatcher().SetNewOwner(b.newOwner)
 
 	if *httpAddr != "" {
@@ -90,7 +122,7 @@ func run(ctx context.Context, args []string) error {
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}
-	log.Warn("hotline-baseline running", "app", *app, "ari", *url, "http", *httpAddr, "hangup_after", *hangupAfter)
+	log.Warn("hotline-baseline running", "app", *app, "ari", *url, "http", *httpAddr, "mode", *mode, "hangup_after", *hangupAfter)
 	err = c.Run(ctx)
 	b.wg.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -106,6 +138,33 @@ type baseline struct {
 	log         *slog.Logger
 	hangupAfter time.Duration
 	wg          sync.WaitGroup
+
+	callErrors  prometheus.Counter
+	bridge      bool // -mode bridge
+	first, last int  // agent extensions
+	endpoint    string
+	ringTimeout time.Duration
+	next        atomic.Int64 // round robin over the agents
+}
+
+// extRange parses "FIRST-LAST" (or one extension).
+func extRange(s string) (int, int, error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		b = a
+	}
+	first, err1 := strconv.Atoi(strings.TrimSpace(a))
+	last, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if err1 != nil || err2 != nil || first <= 0 || last < first {
+		return 0, 0, fmt.Errorf("%q is not FIRST-LAST with 0 < FIRST <= LAST", s)
+	}
+	return first, last, nil
+}
+
+// agentExt is the next agent extension, round robin.
+func (b *baseline) agentExt() string {
+	n := int(b.next.Add(1)-1) % (b.last - b.first + 1)
+	return strconv.Itoa(b.first + n)
 }
 
 // newOwner runs on the ARI reader goroutine: it must not block. One
@@ -121,7 +180,11 @@ func (b *baseline) newOwner(ev *ariv5.StasisStart) *ari.Mailbox {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		b.call(id, mb, received)
+		if b.bridge {
+			b.bridged(id, mb, received)
+		} else {
+			b.call(id, mb, received)
+		}
 		b.d.DetachMailbox(mb)
 		mb.Close()
 	}()
@@ -166,6 +229,108 @@ func (b *baseline) call(id string, mb *ari.Mailbox, received time.Time) {
 					}
 				case *ariv5.StasisEnd, *ariv5.ChannelDestroyed:
 					return
+				}
+			}
+		}
+	}
+}
+
+// bridged is one routed call of the lean bridging baseline: answer the
+// caller, originate the agent leg, bridge both when the agent answers; when
+// either side ends, hang up the other and destroy the bridge.
+func (b *baseline) bridged(id string, mb *ari.Mailbox, received time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // bound every call
+	defer cancel()
+	agent, bridge := id+"-agent", id+"-bridge"
+	started, bridged := false, false
+	end := func(other string) {
+		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer rcancel()
+		if err := b.c.Hangup(rctx, other, "normal"); err != nil && !errors.Is(err, ari.ErrNotFound) {
+			b.log.Warn("hangup failed", "channel", other, "err", err)
+		}
+		if bridged {
+			if err := b.c.DestroyBridge(rctx, bridge); err != nil && !errors.Is(err, ari.ErrNotFound) {
+				b.log.Warn("destroy bridge failed", "bridge", bridge, "err", err)
+			}
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			end(agent)
+			end(id)
+			return
+		case <-mb.Wait():
+			for {
+				d, ok := mb.Pop()
+				if !ok {
+					break
+				}
+				switch ev := d.Event.(type) {
+				case *ariv5.StasisStart:
+					switch {
+					case ev.Channel.ID == id && !started:
+						started = true
+						b.m.Calls.StartToCommand.Observe(time.Since(received).Seconds())
+						if err := b.c.Answer(ctx, id); err != nil {
+							b.log.Warn("answer failed", "channel", id, "err", err)
+							b.callErrors.Inc()
+							end(id)
+							return
+						}
+						b.d.Attach(ari.KindChannel, agent, mb)
+						err := b.c.Originate(ctx, ari.OriginateParams{
+							ChannelID: agent, Endpoint: strings.ReplaceAll(b.endpoint, "{ext}", b.agentExt()),
+							CallerID: ev.Channel.Caller.Number, Timeout: b.ringTimeout, AppArgs: "agent", Originator: id,
+						})
+						if err != nil {
+							b.log.Warn("agent originate failed", "channel", id, "err", err)
+							b.callErrors.Inc()
+							end(id)
+							return
+						}
+						b.m.Calls.StartToAgentOriginate.Observe(time.Since(received).Seconds())
+					case ev.Channel.ID == agent && !bridged:
+						// The agent answered: bridge both.
+						bridged = true
+						if err := b.c.CreateBridge(ctx, bridge, "mixing"); err != nil {
+							b.log.Warn("create bridge failed", "bridge", bridge, "err", err)
+							b.callErrors.Inc()
+							end(agent)
+							end(id)
+							return
+						}
+						// One addChannel per channel: ari.Client.AddChannel takes one
+						// (a comma list in one request is refused: Channel not found).
+						for _, leg := range []string{id, agent} {
+							if err := b.c.AddChannel(ctx, bridge, leg); err != nil {
+								b.log.Warn("add channel failed", "bridge", bridge, "channel", leg, "err", err)
+								b.callErrors.Inc()
+								end(agent)
+								end(id)
+								return
+							}
+						}
+					}
+				case *ariv5.StasisEnd:
+					if ev.Channel.ID == id {
+						end(agent)
+						return
+					}
+					if ev.Channel.ID == agent {
+						end(id)
+						return
+					}
+				case *ariv5.ChannelDestroyed:
+					if ev.Channel.ID == id {
+						end(agent)
+						return
+					}
+					if ev.Channel.ID == agent {
+						end(id)
+						return
+					}
 				}
 			}
 		}

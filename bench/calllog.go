@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// callerTimes is one call as the caller's SIPp logged it (uac_bench.xml):
+// INVITE sent and 200 OK received, Unix seconds.
+type callerTimes struct {
+	invite, ok float64
+}
+
+// parseCallerLog reads "setup <number> <s> <us> <s> <us>" lines.
+func parseCallerLog(r io.Reader) map[string]callerTimes {
+	out := map[string]callerTimes{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 6 || f[0] != "setup" {
+			continue
+		}
+		inv, ok1 := tv(f[2], f[3])
+		got, ok2 := tv(f[4], f[5])
+		if ok1 && ok2 {
+			out[f[1]] = callerTimes{invite: inv, ok: got}
+		}
+	}
+	return out
+}
+
+// parseAgentLog reads "agent <caller number> <s> <us>" lines (uas_bench.xml):
+// the first INVITE the agents' phone got for each caller number.
+func parseAgentLog(r io.Reader) map[string]float64 {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || f[0] != "agent" {
+			continue
+		}
+		if t, ok := tv(f[2], f[3]); ok {
+			if _, seen := out[f[1]]; !seen {
+				out[f[1]] = t
+			}
+		}
+	}
+	return out
+}
+
+// tv is SIPp's gettimeofday pair ("1796174042.000000", "200216.000000").
+func tv(sec, usec string) (float64, bool) {
+	s, err1 := strconv.ParseFloat(sec, 64)
+	u, err2 := strconv.ParseFloat(usec, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return s + u/1e6, true
+}
+
+// setupTimes are a step's caller-side delays in ms: INVITE → 200 for every
+// answered call, and INVITE → the agent's INVITE for every call whose agent
+// leg reached the agents' phone.
+type setupTimes struct {
+	ToOK    []float64
+	ToAgent []float64
+}
+
+func matchSetup(callers map[string]callerTimes, agents map[string]float64) setupTimes {
+	var st setupTimes
+	for num, c := range callers {
+		st.ToOK = append(st.ToOK, (c.ok-c.invite)*1000)
+		if a, ok := agents[num]; ok && a >= c.invite {
+			st.ToAgent = append(st.ToAgent, (a-c.invite)*1000)
+		}
+	}
+	return st
+}
+
+// readFrom returns the bytes of path from offset on (nil if none).
+func readFrom(path string, offset int64) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil
+	}
+	b, _ := io.ReadAll(f)
+	return b
+}
+
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
