@@ -299,8 +299,13 @@ type LineStats struct {
 	AvgWaitSeconds       float64                `protobuf:"fixed64,12,opt,name=avg_wait_seconds,json=avgWaitSeconds,proto3" json:"avg_wait_seconds,omitempty"`
 	AvgTalkSeconds       float64                `protobuf:"fixed64,13,opt,name=avg_talk_seconds,json=avgTalkSeconds,proto3" json:"avg_talk_seconds,omitempty"`
 	CallbackRequested    uint64                 `protobuf:"varint,14,opt,name=callback_requested,json=callbackRequested,proto3" json:"callback_requested,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The agents' dispositions of this line's calls (DispositionService).
+	AnsweredOnSpot        uint64 `protobuf:"varint,41,opt,name=answered_on_spot,json=answeredOnSpot,proto3" json:"answered_on_spot,omitempty"`                      // 热线当即答复
+	ForwardedToDepartment uint64 `protobuf:"varint,42,opt,name=forwarded_to_department,json=forwardedToDepartment,proto3" json:"forwarded_to_department,omitempty"` // 网络转办
+	DispositionTo110      uint64 `protobuf:"varint,43,opt,name=disposition_to110,json=dispositionTo110,proto3" json:"disposition_to110,omitempty"`
+	ConsultationOnly      uint64 `protobuf:"varint,44,opt,name=consultation_only,json=consultationOnly,proto3" json:"consultation_only,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *LineStats) Reset() {
@@ -431,6 +436,34 @@ func (x *LineStats) GetCallbackRequested() uint64 {
 	return 0
 }
 
+func (x *LineStats) GetAnsweredOnSpot() uint64 {
+	if x != nil {
+		return x.AnsweredOnSpot
+	}
+	return 0
+}
+
+func (x *LineStats) GetForwardedToDepartment() uint64 {
+	if x != nil {
+		return x.ForwardedToDepartment
+	}
+	return 0
+}
+
+func (x *LineStats) GetDispositionTo110() uint64 {
+	if x != nil {
+		return x.DispositionTo110
+	}
+	return 0
+}
+
+func (x *LineStats) GetConsultationOnly() uint64 {
+	if x != nil {
+		return x.ConsultationOnly
+	}
+	return 0
+}
+
 type GetStatsResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	From                 string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
@@ -461,8 +494,15 @@ type GetStatsResponse struct {
 	// queued (a call-back task each), not counted as abandoned. With them,
 	// answered + abandoned + overflow + callback_requested == inbound.
 	CallbackRequested uint64 `protobuf:"varint,40,opt,name=callback_requested,json=callbackRequested,proto3" json:"callback_requested,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The agents' dispositions (DispositionService), one per call: the
+	// report's 热线当即答复 and 网络转办 figures, transferred to 110,
+	// consultation only.
+	AnsweredOnSpot        uint64 `protobuf:"varint,41,opt,name=answered_on_spot,json=answeredOnSpot,proto3" json:"answered_on_spot,omitempty"`
+	ForwardedToDepartment uint64 `protobuf:"varint,42,opt,name=forwarded_to_department,json=forwardedToDepartment,proto3" json:"forwarded_to_department,omitempty"`
+	DispositionTo110      uint64 `protobuf:"varint,43,opt,name=disposition_to110,json=dispositionTo110,proto3" json:"disposition_to110,omitempty"`
+	ConsultationOnly      uint64 `protobuf:"varint,44,opt,name=consultation_only,json=consultationOnly,proto3" json:"consultation_only,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *GetStatsResponse) Reset() {
@@ -670,6 +710,34 @@ func (x *GetStatsResponse) GetCallbackRequested() uint64 {
 	return 0
 }
 
+func (x *GetStatsResponse) GetAnsweredOnSpot() uint64 {
+	if x != nil {
+		return x.AnsweredOnSpot
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetForwardedToDepartment() uint64 {
+	if x != nil {
+		return x.ForwardedToDepartment
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetDispositionTo110() uint64 {
+	if x != nil {
+		return x.DispositionTo110
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetConsultationOnly() uint64 {
+	if x != nil {
+		return x.ConsultationOnly
+	}
+	return 0
+}
+
 var File_hotline_v1_stats_proto protoreflect.FileDescriptor
 
 const file_hotline_v1_stats_proto_rawDesc = "" +
@@ -695,7 +763,7 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\x10avg_wait_seconds\x18\v \x01(\x01R\x0eavgWaitSeconds\x12(\n" +
 	"\x10avg_talk_seconds\x18\f \x01(\x01R\x0eavgTalkSeconds\x12!\n" +
 	"\fconnect_rate\x18\r \x01(\x01R\vconnectRate\x12-\n" +
-	"\x12callback_requested\x18\x0e \x01(\x04R\x11callbackRequested\"\xf7\x03\n" +
+	"\x12callback_requested\x18\x0e \x01(\x04R\x11callbackRequested\"\xb3\x05\n" +
 	"\tLineStats\x12\x12\n" +
 	"\x04line\x18\x01 \x01(\tR\x04line\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -711,7 +779,11 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\boverflow\x18\v \x01(\x04R\boverflow\x12(\n" +
 	"\x10avg_wait_seconds\x18\f \x01(\x01R\x0eavgWaitSeconds\x12(\n" +
 	"\x10avg_talk_seconds\x18\r \x01(\x01R\x0eavgTalkSeconds\x12-\n" +
-	"\x12callback_requested\x18\x0e \x01(\x04R\x11callbackRequested\"\xd1\a\n" +
+	"\x12callback_requested\x18\x0e \x01(\x04R\x11callbackRequested\x12(\n" +
+	"\x10answered_on_spot\x18) \x01(\x04R\x0eansweredOnSpot\x126\n" +
+	"\x17forwarded_to_department\x18* \x01(\x04R\x15forwardedToDepartment\x12+\n" +
+	"\x11disposition_to110\x18+ \x01(\x04R\x10dispositionTo110\x12+\n" +
+	"\x11consultation_only\x18, \x01(\x04R\x10consultationOnly\"\x8d\t\n" +
 	"\x10GetStatsResponse\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1a\n" +
@@ -739,7 +811,11 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\x11satisfaction_rate\x18\x16 \x01(\x01R\x10satisfactionRate\x122\n" +
 	"\x15answer_target_seconds\x18\x17 \x01(\rR\x13answerTargetSeconds\x121\n" +
 	"\aperiods\x18\x18 \x03(\v2\x17.hotline.v1.PeriodStatsR\aperiods\x12-\n" +
-	"\x12callback_requested\x18( \x01(\x04R\x11callbackRequested*d\n" +
+	"\x12callback_requested\x18( \x01(\x04R\x11callbackRequested\x12(\n" +
+	"\x10answered_on_spot\x18) \x01(\x04R\x0eansweredOnSpot\x126\n" +
+	"\x17forwarded_to_department\x18* \x01(\x04R\x15forwardedToDepartment\x12+\n" +
+	"\x11disposition_to110\x18+ \x01(\x04R\x10dispositionTo110\x12+\n" +
+	"\x11consultation_only\x18, \x01(\x04R\x10consultationOnly*d\n" +
 	"\x0eStatsBreakdown\x12\x1f\n" +
 	"\x1bSTATS_BREAKDOWN_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13STATS_BREAKDOWN_DAY\x10\x01\x12\x18\n" +
