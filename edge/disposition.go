@@ -17,7 +17,8 @@ type Dispositions interface {
 
 // DispositionServer implements hotlinev1.DispositionService: the agent's
 // after-call work. An agent token may set the disposition of its own
-// calls only; a supervisor token of any. Errors become codes in toStatus:
+// calls only (SetDisposition); a supervisor token of any
+// (AmendDisposition). Errors become codes in toStatus:
 //
 //	empty or malformed call_id, unknown code, department without
 //	FORWARDED_TO_DEPARTMENT, note or department too long   InvalidArgument
@@ -32,10 +33,23 @@ type DispositionServer struct {
 // SetDisposition sets the disposition of a call the agent is on or
 // handled within the window.
 func (s *DispositionServer) SetDisposition(ctx context.Context, req *hotlinev1.SetDispositionRequest) (*hotlinev1.SetDispositionResponse, error) {
-	p, err := auth.Require(ctx, auth.RoleAgent, auth.RoleSupervisor)
+	p, err := auth.Require(ctx, auth.RoleAgent)
 	if err != nil {
 		return nil, err
 	}
+	return s.set(ctx, p, req)
+}
+
+// AmendDisposition sets the disposition of any call (a supervisor's).
+func (s *DispositionServer) AmendDisposition(ctx context.Context, req *hotlinev1.SetDispositionRequest) (*hotlinev1.SetDispositionResponse, error) {
+	p, err := auth.Require(ctx, auth.RoleSupervisor)
+	if err != nil {
+		return nil, err
+	}
+	return s.set(ctx, p, req)
+}
+
+func (s *DispositionServer) set(ctx context.Context, p auth.Principal, req *hotlinev1.SetDispositionRequest) (*hotlinev1.SetDispositionResponse, error) {
 	if err := checkCallID(req.GetCallId()); err != nil {
 		return nil, toStatus(s.Log, "set disposition", err)
 	}

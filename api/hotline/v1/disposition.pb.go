@@ -212,8 +212,8 @@ func (x *Disposition) GetSetAt() *timestamppb.Timestamp {
 type SetDispositionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// call_id: the call the agent is on, or one it handled that ended within
-	// the disposition window (tickets.disposition_window). A supervisor may
-	// name any such call.
+	// the disposition window (tickets.disposition_window); for
+	// AmendDisposition, any such call.
 	CallId        string          `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	Code          DispositionCode `protobuf:"varint,2,opt,name=code,proto3,enum=hotline.v1.DispositionCode" json:"code,omitempty"`
 	Department    string          `protobuf:"bytes,3,opt,name=department,proto3" json:"department,omitempty"` // only with FORWARDED_TO_DEPARTMENT; at most 64 characters
@@ -377,9 +377,10 @@ const file_hotline_v1_disposition_proto_rawDesc = "" +
 	"\x1dFOLLOW_UP_VERDICT_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bFOLLOW_UP_VERDICT_SATISFIED\x10\x01\x12)\n" +
 	"%FOLLOW_UP_VERDICT_BASICALLY_SATISFIED\x10\x02\x12\"\n" +
-	"\x1eFOLLOW_UP_VERDICT_DISSATISFIED\x10\x032m\n" +
+	"\x1eFOLLOW_UP_VERDICT_DISSATISFIED\x10\x032\xc8\x01\n" +
 	"\x12DispositionService\x12W\n" +
-	"\x0eSetDisposition\x12!.hotline.v1.SetDispositionRequest\x1a\".hotline.v1.SetDispositionResponseB=Z;github.com/hotline12345/hotline-gw/api/hotline/v1;hotlinev1b\x06proto3"
+	"\x0eSetDisposition\x12!.hotline.v1.SetDispositionRequest\x1a\".hotline.v1.SetDispositionResponse\x12Y\n" +
+	"\x10AmendDisposition\x12!.hotline.v1.SetDispositionRequest\x1a\".hotline.v1.SetDispositionResponseB=Z;github.com/hotline12345/hotline-gw/api/hotline/v1;hotlinev1b\x06proto3"
 
 var (
 	file_hotline_v1_disposition_proto_rawDescOnce sync.Once
@@ -409,9 +410,11 @@ var file_hotline_v1_disposition_proto_depIdxs = []int32{
 	0, // 2: hotline.v1.SetDispositionRequest.code:type_name -> hotline.v1.DispositionCode
 	2, // 3: hotline.v1.SetDispositionResponse.disposition:type_name -> hotline.v1.Disposition
 	3, // 4: hotline.v1.DispositionService.SetDisposition:input_type -> hotline.v1.SetDispositionRequest
-	4, // 5: hotline.v1.DispositionService.SetDisposition:output_type -> hotline.v1.SetDispositionResponse
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
+	3, // 5: hotline.v1.DispositionService.AmendDisposition:input_type -> hotline.v1.SetDispositionRequest
+	4, // 6: hotline.v1.DispositionService.SetDisposition:output_type -> hotline.v1.SetDispositionResponse
+	4, // 7: hotline.v1.DispositionService.AmendDisposition:output_type -> hotline.v1.SetDispositionResponse
+	6, // [6:8] is the sub-list for method output_type
+	4, // [4:6] is the sub-list for method input_type
 	4, // [4:4] is the sub-list for extension type_name
 	4, // [4:4] is the sub-list for extension extendee
 	0, // [0:4] is the sub-list for field type_name

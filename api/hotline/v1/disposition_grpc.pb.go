@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DispositionService_SetDisposition_FullMethodName = "/hotline.v1.DispositionService/SetDisposition"
+	DispositionService_SetDisposition_FullMethodName   = "/hotline.v1.DispositionService/SetDisposition"
+	DispositionService_AmendDisposition_FullMethodName = "/hotline.v1.DispositionService/AmendDisposition"
 )
 
 // DispositionServiceClient is the client API for DispositionService service.
@@ -32,6 +33,9 @@ type DispositionServiceClient interface {
 	// SetDisposition sets (or replaces) the disposition of the agent's own
 	// call, while it lasts or within the disposition window after it ended.
 	SetDisposition(ctx context.Context, in *SetDispositionRequest, opts ...grpc.CallOption) (*SetDispositionResponse, error)
+	// AmendDisposition is SetDisposition for a supervisor (班长): any call
+	// live on this gateway or within its disposition window.
+	AmendDisposition(ctx context.Context, in *SetDispositionRequest, opts ...grpc.CallOption) (*SetDispositionResponse, error)
 }
 
 type dispositionServiceClient struct {
@@ -52,6 +56,16 @@ func (c *dispositionServiceClient) SetDisposition(ctx context.Context, in *SetDi
 	return out, nil
 }
 
+func (c *dispositionServiceClient) AmendDisposition(ctx context.Context, in *SetDispositionRequest, opts ...grpc.CallOption) (*SetDispositionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetDispositionResponse)
+	err := c.cc.Invoke(ctx, DispositionService_AmendDisposition_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DispositionServiceServer is the server API for DispositionService service.
 // All implementations must embed UnimplementedDispositionServiceServer
 // for forward compatibility.
@@ -62,6 +76,9 @@ type DispositionServiceServer interface {
 	// SetDisposition sets (or replaces) the disposition of the agent's own
 	// call, while it lasts or within the disposition window after it ended.
 	SetDisposition(context.Context, *SetDispositionRequest) (*SetDispositionResponse, error)
+	// AmendDisposition is SetDisposition for a supervisor (班长): any call
+	// live on this gateway or within its disposition window.
+	AmendDisposition(context.Context, *SetDispositionRequest) (*SetDispositionResponse, error)
 	mustEmbedUnimplementedDispositionServiceServer()
 }
 
@@ -74,6 +91,9 @@ type UnimplementedDispositionServiceServer struct{}
 
 func (UnimplementedDispositionServiceServer) SetDisposition(context.Context, *SetDispositionRequest) (*SetDispositionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetDisposition not implemented")
+}
+func (UnimplementedDispositionServiceServer) AmendDisposition(context.Context, *SetDispositionRequest) (*SetDispositionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AmendDisposition not implemented")
 }
 func (UnimplementedDispositionServiceServer) mustEmbedUnimplementedDispositionServiceServer() {}
 func (UnimplementedDispositionServiceServer) testEmbeddedByValue()                            {}
@@ -114,6 +134,24 @@ func _DispositionService_SetDisposition_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DispositionService_AmendDisposition_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetDispositionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DispositionServiceServer).AmendDisposition(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DispositionService_AmendDisposition_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DispositionServiceServer).AmendDisposition(ctx, req.(*SetDispositionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DispositionService_ServiceDesc is the grpc.ServiceDesc for DispositionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -124,6 +162,10 @@ var DispositionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetDisposition",
 			Handler:    _DispositionService_SetDisposition_Handler,
+		},
+		{
+			MethodName: "AmendDisposition",
+			Handler:    _DispositionService_AmendDisposition_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
