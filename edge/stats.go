@@ -78,19 +78,21 @@ func (s *StatsServer) GetStats(ctx context.Context, req *hotlinev1.GetStatsReque
 // into a row of the API's answer.
 func PeriodStats(period string, t count.Totals) *hotlinev1.PeriodStats {
 	p := &hotlinev1.PeriodStats{
-		Period:               period,
-		Inbound:              uint64(t.Sum(count.Inbound)),
-		Outbound:             uint64(t.Sum(count.Outbound)),
-		From110:              uint64(t.Sum(count.From110)),
-		Answered:             uint64(t.Sum(count.Answered)),
-		AnsweredWithinTarget: uint64(t.Sum(count.AnsweredTarget)),
-		AbandonedGreeting:    uint64(t.Sum(count.AbandonGreeting)),
-		AbandonedQueue:       uint64(t.Sum(count.AbandonQueue)),
-		AbandonedRinging:     uint64(t.Sum(count.AbandonRinging)),
-		Rejected:             uint64(t.Sum(count.Rejected)),
-		CallbackRequested:    uint64(t.Sum(count.CallbackRequested)),
-		AvgWaitSeconds:       avgSeconds(t.SumMs(count.Answered), t.Sum(count.Answered)),
-		AvgTalkSeconds:       avgSeconds(t.SumMs(count.Talk), t.Sum(count.Talk)),
+		Period:                period,
+		Inbound:               uint64(t.Sum(count.Inbound)),
+		Outbound:              uint64(t.Sum(count.Outbound)),
+		From110:               uint64(t.Sum(count.From110)),
+		Answered:              uint64(t.Sum(count.Answered)),
+		AnsweredWithinTarget:  uint64(t.Sum(count.AnsweredTarget)),
+		AbandonedGreeting:     uint64(t.Sum(count.AbandonGreeting)),
+		AbandonedQueue:        uint64(t.Sum(count.AbandonQueue)),
+		AbandonedRinging:      uint64(t.Sum(count.AbandonRinging)),
+		Rejected:              uint64(t.Sum(count.Rejected)),
+		CallbackRequested:     uint64(t.Sum(count.CallbackRequested)),
+		AvgWaitSeconds:        avgSeconds(t.SumMs(count.Answered), t.Sum(count.Answered)),
+		AvgTalkSeconds:        avgSeconds(t.SumMs(count.Talk), t.Sum(count.Talk)),
+		AnsweredOnSpot:        uint64(t.Sum(count.DispositionOnSpot)),
+		ForwardedToDepartment: uint64(t.Sum(count.DispositionForwarded)),
 	}
 	p.ConnectRate = ratio(p.Answered, p.Inbound)
 	return p

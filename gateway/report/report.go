@@ -146,8 +146,8 @@ func PeriodsTable(s *hotlinev1.GetStatsResponse, by By) Table {
 		first = "时段"
 	}
 	t := Table{
-		Header:  []string{first, "呼入", "呼出", "110转入", "接通", "接通率(%)", "目标内接通", "放弃(问候)", "放弃(排队)", "放弃(振铃)", "拒接", "平均等待(秒)", "平均通话(秒)"},
-		Numeric: []bool{false, true, true, true, true, true, true, true, true, true, true, true, true},
+		Header:  []string{first, "呼入", "呼出", "110转入", "接通", "接通率(%)", "目标内接通", "放弃(问候)", "放弃(排队)", "放弃(振铃)", "拒接", "平均等待(秒)", "平均通话(秒)", "当即答复", "网络转办"},
+		Numeric: []bool{false, true, true, true, true, true, true, true, true, true, true, true, true, true, true},
 	}
 	for _, p := range s.GetPeriods() {
 		name := p.GetPeriod()
@@ -158,11 +158,13 @@ func PeriodsTable(s *hotlinev1.GetStatsResponse, by By) Table {
 		}
 		t.Rows = append(t.Rows, []string{name, u(p.GetInbound()), u(p.GetOutbound()), u(p.GetFrom110()), u(p.GetAnswered()),
 			pct2(p.GetConnectRate()), u(p.GetAnsweredWithinTarget()), u(p.GetAbandonedGreeting()), u(p.GetAbandonedQueue()),
-			u(p.GetAbandonedRinging()), u(p.GetRejected()), f1(p.GetAvgWaitSeconds()), f1(p.GetAvgTalkSeconds())})
+			u(p.GetAbandonedRinging()), u(p.GetRejected()), f1(p.GetAvgWaitSeconds()), f1(p.GetAvgTalkSeconds()),
+			u(p.GetAnsweredOnSpot()), u(p.GetForwardedToDepartment())})
 	}
 	t.Rows = append(t.Rows, []string{"合计", u(s.GetInboundTotal()), u(s.GetOutboundTotal()), u(s.GetFrom110Total()), u(s.GetAnswered()),
 		pct2(s.GetConnectRate()), u(s.GetAnsweredWithinTarget()), u(s.GetAbandonedGreeting()), u(s.GetAbandonedQueue()),
-		u(s.GetAbandonedRinging()), u(s.GetRejected()), f1(s.GetAvgWaitSeconds()), f1(s.GetAvgTalkSeconds())})
+		u(s.GetAbandonedRinging()), u(s.GetRejected()), f1(s.GetAvgWaitSeconds()), f1(s.GetAvgTalkSeconds()),
+		u(s.GetAnsweredOnSpot()), u(s.GetForwardedToDepartment())})
 	return t
 }
 
