@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
-	"github.com/hotline12345/hotline-gw/test/redistest"
 	"github.com/hotline12345/hotline-gw/test/labtest"
+	"github.com/hotline12345/hotline-gw/test/redistest"
 )
 
 // Agent 1001 answers a SIPp call and sets ANSWERED_ON_SPOT during it over
