@@ -262,7 +262,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		Police:  policeNotifiers(a.police, a.webhook),
 		Limiter: limiter, OutboundCallerID: cfg.Outbound.CallerID, OutboundDialTemplate: cfg.Outbound.DialTemplate,
 		CitizenRingTimeout: cfg.Outbound.CitizenRingTimeout.D(), Numbers: numbers, Callbacks: a.callbacks, Survey: cfg.Survey,
-		Supervisor: cfg.Supervisor,
+		Supervisor: cfg.Supervisor, DispositionWindow: cfg.Tickets.DispositionWindow.D(),
 	})
 	a.ari.SetOnConnect(a.svc.OnConnect)
 	a.ari.SetOnDisconnect(a.svc.OnDisconnect)
@@ -288,6 +288,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	liveSrv := &edge.LiveServer{Live: a.liveHub, Log: rpcLog}
 	adminSrv := &edge.AdminServer{Pool: a.pool, Calls: store.CallRegistry{Redis: a.rdb, Keys: keys}, Dead: outbox, Log: rpcLog}
 	superSrv := &edge.SupervisorServer{Service: a.svc, Agents: a.pool, Log: rpcLog}
+	dispSrv := &edge.DispositionServer{Service: a.svc, Log: rpcLog}
 	// registerServices registers the hotline's services on the gRPC
 	// listener's server and on the in-process one behind /api/v1/.
 	registerServices := func(s grpc.ServiceRegistrar) {
@@ -298,6 +299,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		hotlinev1.RegisterLiveServiceServer(s, liveSrv)
 		hotlinev1.RegisterAdminServiceServer(s, adminSrv)
 		hotlinev1.RegisterSupervisorServiceServer(s, superSrv)
+		hotlinev1.RegisterDispositionServiceServer(s, dispSrv)
 	}
 	registerServices(a.grpc)
 	if err := a.newLocalAPI(registerServices); err != nil {

@@ -114,6 +114,7 @@ func startServer(t *testing.T, o Options) *testServer {
 	hotlinev1.RegisterCallServiceServer(gs, hotlinev1.UnimplementedCallServiceServer{})
 	hotlinev1.RegisterTransferServiceServer(gs, hotlinev1.UnimplementedTransferServiceServer{})
 	hotlinev1.RegisterSupervisorServiceServer(gs, hotlinev1.UnimplementedSupervisorServiceServer{})
+	hotlinev1.RegisterDispositionServiceServer(gs, hotlinev1.UnimplementedDispositionServiceServer{})
 	hotlinev1.RegisterStatsServiceServer(gs, ts.stats)
 	hotlinev1.RegisterLiveServiceServer(gs, hotlinev1.UnimplementedLiveServiceServer{})
 	hotlinev1.RegisterAdminServiceServer(gs, hotlinev1.UnimplementedAdminServiceServer{})

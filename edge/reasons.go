@@ -33,6 +33,7 @@ var reasons = []struct {
 
 	{is(gateway.ErrCallNotFound), "CALL_NOT_FOUND"},
 	{is(gateway.ErrNotOnCall), "NOT_ON_CALL"},
+	{is(gateway.ErrBadDisposition), "INVALID_DISPOSITION"},
 	{is(gateway.ErrRateLimited), "OUTBOUND_RATE_LIMITED"},
 	{is(gateway.ErrAgentBusy), "AGENT_BUSY"},
 	{is(gateway.ErrPoliceRefAmbiguous), "POLICE_REFERENCE_AMBIGUOUS"},

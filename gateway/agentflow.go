@@ -539,7 +539,7 @@ func (c *Call) ticket(end time.Time) *hotlinev1.Ticket {
 		AgentExtension: c.agentExt, EndReason: c.end.TicketReason(), Recording: c.recording,
 		PoliceReference: c.policeRef, GatewayInstance: c.s.o.Instance,
 		Transfers: c.transferProtos(), Satisfaction: c.satisfaction,
-		Supervision: c.sv.actions,
+		Supervision: c.sv.actions, Disposition: c.disp.d,
 	}
 	if t.AgentExtension == "" {
 		t.AgentExtension = c.ticketAgent

@@ -69,7 +69,8 @@ type Call struct {
 	xfer        *transfer.Machine
 	transfers   []*transfer.Record
 	counted110  bool
-	ticketAgent string // the agent who talked, once freed by a transfer
+	ticketAgent string    // the agent who talked, once freed by a transfer
+	disp        dispState // the agent's disposition (disposition.go)
 
 	// Post-call survey and outbound calls.
 	surveyPB     string

@@ -87,6 +87,10 @@ type Options struct {
 	Survey               SurveyConfig
 	// Supervisor rings supervisors' phones (supervise.go).
 	Supervisor SupervisorConfig
+	// DispositionWindow holds an agent call's ticket this long after the
+	// call for its disposition (disposition.go); 0: dispositions only
+	// while the call lasts.
+	DispositionWindow time.Duration
 
 	// Tickets; nil drops them (tests only).
 	Outbox   TicketOutbox
@@ -140,6 +144,7 @@ type Service struct {
 	router  *router
 	tickets *ticketSpool
 	bgDone  chan struct{}
+	held    heldTickets // tickets waiting for their disposition
 
 	waits waitStats // recent answer waits per skill (announcements)
 
@@ -223,14 +228,25 @@ func (s *Service) Start() {
 // retrying. The call leaves the live-call registry only once its ticket is
 // in Redis.
 func (s *Service) submitTicket(t *hotlinev1.Ticket) {
-	if s.tickets == nil {
+	if s.tickets == nil || s.holdForDisposition(t) {
 		return
 	}
+	s.enqueueTicket(t, false)
+}
+
+// enqueueTicket is submitTicket's hand-off to the outbox; journaled: t is
+// in the journal already (a held ticket, disposition.go).
+func (s *Service) enqueueTicket(t *hotlinev1.Ticket, journaled bool) {
+	s.countDisposition(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	err := s.o.Outbox.Enqueue(ctx, t)
 	cancel()
 	if err == nil {
-		s.unregister(t.GetCallId())
+		if journaled {
+			s.tickets.enqueued(t) // marks it done in the journal and unregisters
+		} else {
+			s.unregister(t.GetCallId())
+		}
 		return
 	}
 	s.log.Warn("ticket not yet in the outbox; spooled for retry", "ticket_id", t.GetTicketId(), "err", err)
@@ -518,6 +534,7 @@ func (s *Service) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	s.releaseHeld()
 	err := s.FlushTickets(ctx)
 	s.bgCancel()
 	select {

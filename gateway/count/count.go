@@ -45,6 +45,12 @@ const (
 	// CallbackRequested: the caller pressed the call-back key in the
 	// queue; an outcome beside answered, abandoned and overflow.
 	CallbackRequested Kind = "callback_requested"
+	// The agent's disposition of an answered call (one per call, counted
+	// when its ticket is written): 当即答复, 网络转办, to 110, consultation.
+	DispositionOnSpot       Kind = "disposition_on_spot"
+	DispositionForwarded    Kind = "disposition_forwarded"
+	DispositionTo110        Kind = "disposition_to110"
+	DispositionConsultation Kind = "disposition_consultation"
 )
 
 // UnknownLine is the line recorded for rejected calls.

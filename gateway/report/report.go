@@ -48,6 +48,9 @@ func Paragraph(s *hotlinev1.GetStatsResponse) string {
 		fmt.Fprintf(&b, "(含归并优化后 %s)", strings.Join(merged, "，"))
 	}
 	fmt.Fprintf(&b, "，呼出总次数 %d 次。", s.GetOutboundTotal())
+	if s.GetAnsweredOnSpot()+s.GetForwardedToDepartment() > 0 {
+		fmt.Fprintf(&b, "热线当即答复 %d 件，网络转办 %d 件。", s.GetAnsweredOnSpot(), s.GetForwardedToDepartment())
+	}
 	fmt.Fprintf(&b, "人工接通 %d 次，接通率 %s；%d 秒内接通 %d 次，%d 秒接通率 %s；",
 		s.GetAnswered(), pct(s.GetConnectRate()), s.GetAnswerTargetSeconds(), s.GetAnsweredWithinTarget(),
 		s.GetAnswerTargetSeconds(), pct(s.GetTargetRate()))
@@ -116,8 +119,8 @@ func pct2(r float64) string { return strconv.FormatFloat(r*100, 'f', 2, 64) }
 // totals.
 func LinesTable(s *hotlinev1.GetStatsResponse) Table {
 	t := Table{
-		Header:  []string{"线路", "名称", "呼入", "呼出", "接通", "目标内接通", "放弃(问候)", "放弃(排队)", "放弃(振铃)", "平均等待(秒)", "平均通话(秒)"},
-		Numeric: []bool{false, false, true, true, true, true, true, true, true, true, true},
+		Header:  []string{"线路", "名称", "呼入", "呼出", "接通", "目标内接通", "放弃(问候)", "放弃(排队)", "放弃(振铃)", "平均等待(秒)", "平均通话(秒)", "当即答复", "网络转办"},
+		Numeric: []bool{false, false, true, true, true, true, true, true, true, true, true, true, true},
 	}
 	for _, l := range s.GetLines() {
 		name := l.GetName()
@@ -126,11 +129,11 @@ func LinesTable(s *hotlinev1.GetStatsResponse) Table {
 		}
 		t.Rows = append(t.Rows, []string{l.GetLine(), name, u(l.GetInbound()), u(l.GetOutbound()), u(l.GetAnswered()),
 			u(l.GetAnsweredWithinTarget()), u(l.GetAbandonedGreeting()), u(l.GetAbandonedQueue()), u(l.GetAbandonedRinging()),
-			f1(l.GetAvgWaitSeconds()), f1(l.GetAvgTalkSeconds())})
+			f1(l.GetAvgWaitSeconds()), f1(l.GetAvgTalkSeconds()), u(l.GetAnsweredOnSpot()), u(l.GetForwardedToDepartment())})
 	}
 	t.Rows = append(t.Rows, []string{"合计", "", u(s.GetInboundTotal()), u(s.GetOutboundTotal()), u(s.GetAnswered()),
 		u(s.GetAnsweredWithinTarget()), u(s.GetAbandonedGreeting()), u(s.GetAbandonedQueue()), u(s.GetAbandonedRinging()),
-		f1(s.GetAvgWaitSeconds()), f1(s.GetAvgTalkSeconds())})
+		f1(s.GetAvgWaitSeconds()), f1(s.GetAvgTalkSeconds()), u(s.GetAnsweredOnSpot()), u(s.GetForwardedToDepartment())})
 	return t
 }
 
@@ -143,8 +146,8 @@ func PeriodsTable(s *hotlinev1.GetStatsResponse, by By) Table {
 		first = "时段"
 	}
 	t := Table{
-		Header:  []string{first, "呼入", "呼出", "110转入", "接通", "接通率(%)", "目标内接通", "放弃(问候)", "放弃(排队)", "放弃(振铃)", "拒接", "平均等待(秒)", "平均通话(秒)"},
-		Numeric: []bool{false, true, true, true, true, true, true, true, true, true, true, true, true},
+		Header:  []string{first, "呼入", "呼出", "110转入", "接通", "接通率(%)", "目标内接通", "放弃(问候)", "放弃(排队)", "放弃(振铃)", "拒接", "平均等待(秒)", "平均通话(秒)", "当即答复", "网络转办"},
+		Numeric: []bool{false, true, true, true, true, true, true, true, true, true, true, true, true, true, true},
 	}
 	for _, p := range s.GetPeriods() {
 		name := p.GetPeriod()
@@ -155,11 +158,13 @@ func PeriodsTable(s *hotlinev1.GetStatsResponse, by By) Table {
 		}
 		t.Rows = append(t.Rows, []string{name, u(p.GetInbound()), u(p.GetOutbound()), u(p.GetFrom110()), u(p.GetAnswered()),
 			pct2(p.GetConnectRate()), u(p.GetAnsweredWithinTarget()), u(p.GetAbandonedGreeting()), u(p.GetAbandonedQueue()),
-			u(p.GetAbandonedRinging()), u(p.GetRejected()), f1(p.GetAvgWaitSeconds()), f1(p.GetAvgTalkSeconds())})
+			u(p.GetAbandonedRinging()), u(p.GetRejected()), f1(p.GetAvgWaitSeconds()), f1(p.GetAvgTalkSeconds()),
+			u(p.GetAnsweredOnSpot()), u(p.GetForwardedToDepartment())})
 	}
 	t.Rows = append(t.Rows, []string{"合计", u(s.GetInboundTotal()), u(s.GetOutboundTotal()), u(s.GetFrom110Total()), u(s.GetAnswered()),
 		pct2(s.GetConnectRate()), u(s.GetAnsweredWithinTarget()), u(s.GetAbandonedGreeting()), u(s.GetAbandonedQueue()),
-		u(s.GetAbandonedRinging()), u(s.GetRejected()), f1(s.GetAvgWaitSeconds()), f1(s.GetAvgTalkSeconds())})
+		u(s.GetAbandonedRinging()), u(s.GetRejected()), f1(s.GetAvgWaitSeconds()), f1(s.GetAvgTalkSeconds()),
+		u(s.GetAnsweredOnSpot()), u(s.GetForwardedToDepartment())})
 	return t
 }
 

@@ -37,3 +37,37 @@ func TestPeriod(t *testing.T) {
 		}
 	}
 }
+
+// The dispositions give the seed's 热线当即答复 / 网络转办 sentence, and the
+// line and period tables have their columns.
+func TestDispositionFigures(t *testing.T) {
+	s := &hotlinev1.GetStatsResponse{
+		From: "2023-01-01", To: "2023-02-28", InboundTotal: 26385, OutboundTotal: 19294,
+		AnsweredOnSpot: 17665, ForwardedToDepartment: 12993,
+		Lines:   []*hotlinev1.LineStats{{Line: "12345", AnsweredOnSpot: 17000, ForwardedToDepartment: 12000}},
+		Periods: []*hotlinev1.PeriodStats{{Period: "2023-01-01", AnsweredOnSpot: 3, ForwardedToDepartment: 2}},
+	}
+	if want := "呼出总次数 19294 次。热线当即答复 17665 件，网络转办 12993 件。"; !strings.Contains(Paragraph(s), want) {
+		t.Errorf("paragraph %s\nwant it to contain %s", Paragraph(s), want)
+	}
+	for _, tc := range []struct {
+		tb   Table
+		want [][2]string // row 0 and the total row, last two columns
+	}{
+		{LinesTable(s), [][2]string{{"17000", "12000"}, {"17665", "12993"}}},
+		{PeriodsTable(s, ByDay), [][2]string{{"3", "2"}, {"17665", "12993"}}},
+	} {
+		h := tc.tb.Header
+		if h[len(h)-2] != "当即答复" || h[len(h)-1] != "网络转办" {
+			t.Errorf("header %q; want 当即答复, 网络转办 last", h)
+		}
+		for i, row := range [][]string{tc.tb.Rows[0], tc.tb.Rows[len(tc.tb.Rows)-1]} {
+			if got := [2]string{row[len(row)-2], row[len(row)-1]}; got != tc.want[i] {
+				t.Errorf("row %q: dispositions %q, want %q", row, got, tc.want[i])
+			}
+		}
+	}
+	if n := (&hotlinev1.GetStatsResponse{}); strings.Contains(Paragraph(n), "当即答复") {
+		t.Errorf("paragraph without dispositions mentions them: %s", Paragraph(n))
+	}
+}

@@ -39,6 +39,10 @@ type Config struct {
 	MaxAge conf.Duration `yaml:"max_age"`
 	// DeadLetterMaxAge trims dead letters older than it; negative: never.
 	DeadLetterMaxAge conf.Duration `yaml:"dead_letter_max_age"`
+	// DispositionWindow holds the ticket of a call answered by an agent
+	// this long after the call, for the agent's disposition
+	// (DispositionService); 0: a disposition only while the call lasts.
+	DispositionWindow conf.Duration `yaml:"disposition_window"`
 }
 
 // The section's defaults, in one place: DefaultConfig (the tickets:
@@ -51,6 +55,8 @@ const (
 	DefaultMaxAttempts      = 20
 	DefaultMaxAge           = 72 * time.Hour
 	DefaultDeadLetterMaxAge = 30 * 24 * time.Hour
+	// MaxDispositionWindow bounds tickets.disposition_window (default 0).
+	MaxDispositionWindow = 10 * time.Minute
 )
 
 // DefaultConfig is the section's defaults.
@@ -151,6 +157,9 @@ func (c *Config) Validate() []error {
 	}
 	if t.MaxAge == 0 {
 		bad("tickets.max_age", "must not be zero (negative: never)")
+	}
+	if t.DispositionWindow < 0 || t.DispositionWindow.D() > MaxDispositionWindow {
+		bad("tickets.disposition_window", "%s must be between 0 and %s", t.DispositionWindow.D(), MaxDispositionWindow)
 	}
 	if t.DeadLetterMaxAge == 0 {
 		bad("tickets.dead_letter_max_age", "must not be zero (negative: never)")

@@ -286,6 +286,13 @@ func TestHTTPRoundTrips(t *testing.T) {
 		t.Errorf("ListLiveCalls: %s; want the agent that logged in", a)
 	}
 
+	// DispositionService: a disposition on a real call is the lab test
+	// TestDispositionsOnTicketsAndReport; here the answers for none.
+	want("SetDisposition of no call", do("POST", p+"DispositionService/SetDisposition", agent, `{"call_id":"no-such-call","code":"DISPOSITION_CODE_ANSWERED_ON_SPOT"}`), 404, "CALL_NOT_FOUND")
+	want("SetDisposition without a code", apiCall(t, g, "POST", p+"DispositionService/SetDisposition", agent, `{"call_id":"no-such-call"}`), 400, "INVALID_DISPOSITION")
+	want("AmendDisposition of no call", do("POST", p+"DispositionService/AmendDisposition", labtest.SupervisorToken, `{"call_id":"no-such-call","code":"DISPOSITION_CODE_FORWARDED_TO_DEPARTMENT","department":"市住建局"}`), 404, "CALL_NOT_FOUND")
+	want("AmendDisposition with an agent token", apiCall(t, g, "POST", p+"DispositionService/AmendDisposition", agent, `{"call_id":"no-such-call","code":"DISPOSITION_CODE_ANSWERED_ON_SPOT"}`), 403, "PERMISSION_DENIED")
+
 	// TransferService.
 	want("Transfer of no call", do("POST", p+"TransferService/Transfer", agent, `{"call_id":"no-such-call","target":"TRANSFER_TARGET_POLICE_110","mode":"TRANSFER_MODE_BLIND"}`), 404, "CALL_NOT_FOUND")
 	want("Complete of no call", do("POST", p+"TransferService/Complete", agent, `{"call_id":"no-such-call"}`), 404, "CALL_NOT_FOUND")

@@ -228,7 +228,7 @@ func TestRoleMatrix(t *testing.T) {
 		}
 	}
 	for _, svc := range []string{"hotline.v1.AgentService", "hotline.v1.CallService", "hotline.v1.TransferService",
-		"hotline.v1.StatsService", "hotline.v1.LiveService", "hotline.v1.AdminService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} {
+		"hotline.v1.StatsService", "hotline.v1.LiveService", "hotline.v1.AdminService", "hotline.v1.SupervisorService", "hotline.v1.DispositionService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} {
 		if !checked[svc] {
 			t.Errorf("%s was not checked: the gateway does not serve it", svc)
 		}

@@ -136,23 +136,25 @@ func (x *GetStatsRequest) GetBy() StatsBreakdown {
 
 // PeriodStats is one day or one hour of the day, every line included.
 type PeriodStats struct {
-	state                protoimpl.MessageState `protogen:"open.v1"`
-	Period               string                 `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"` // "2023-01-10" for a day, "09" for the hour 09:00-09:59
-	Inbound              uint64                 `protobuf:"varint,2,opt,name=inbound,proto3" json:"inbound,omitempty"`
-	Outbound             uint64                 `protobuf:"varint,3,opt,name=outbound,proto3" json:"outbound,omitempty"`
-	From110              uint64                 `protobuf:"varint,4,opt,name=from110,proto3" json:"from110,omitempty"`
-	Answered             uint64                 `protobuf:"varint,5,opt,name=answered,proto3" json:"answered,omitempty"`
-	AnsweredWithinTarget uint64                 `protobuf:"varint,6,opt,name=answered_within_target,json=answeredWithinTarget,proto3" json:"answered_within_target,omitempty"`
-	AbandonedGreeting    uint64                 `protobuf:"varint,7,opt,name=abandoned_greeting,json=abandonedGreeting,proto3" json:"abandoned_greeting,omitempty"`
-	AbandonedQueue       uint64                 `protobuf:"varint,8,opt,name=abandoned_queue,json=abandonedQueue,proto3" json:"abandoned_queue,omitempty"`
-	AbandonedRinging     uint64                 `protobuf:"varint,9,opt,name=abandoned_ringing,json=abandonedRinging,proto3" json:"abandoned_ringing,omitempty"`
-	Rejected             uint64                 `protobuf:"varint,10,opt,name=rejected,proto3" json:"rejected,omitempty"`
-	AvgWaitSeconds       float64                `protobuf:"fixed64,11,opt,name=avg_wait_seconds,json=avgWaitSeconds,proto3" json:"avg_wait_seconds,omitempty"`
-	AvgTalkSeconds       float64                `protobuf:"fixed64,12,opt,name=avg_talk_seconds,json=avgTalkSeconds,proto3" json:"avg_talk_seconds,omitempty"`
-	ConnectRate          float64                `protobuf:"fixed64,13,opt,name=connect_rate,json=connectRate,proto3" json:"connect_rate,omitempty"` // answered / inbound
-	CallbackRequested    uint64                 `protobuf:"varint,14,opt,name=callback_requested,json=callbackRequested,proto3" json:"callback_requested,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	Period                string                 `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"` // "2023-01-10" for a day, "09" for the hour 09:00-09:59
+	Inbound               uint64                 `protobuf:"varint,2,opt,name=inbound,proto3" json:"inbound,omitempty"`
+	Outbound              uint64                 `protobuf:"varint,3,opt,name=outbound,proto3" json:"outbound,omitempty"`
+	From110               uint64                 `protobuf:"varint,4,opt,name=from110,proto3" json:"from110,omitempty"`
+	Answered              uint64                 `protobuf:"varint,5,opt,name=answered,proto3" json:"answered,omitempty"`
+	AnsweredWithinTarget  uint64                 `protobuf:"varint,6,opt,name=answered_within_target,json=answeredWithinTarget,proto3" json:"answered_within_target,omitempty"`
+	AbandonedGreeting     uint64                 `protobuf:"varint,7,opt,name=abandoned_greeting,json=abandonedGreeting,proto3" json:"abandoned_greeting,omitempty"`
+	AbandonedQueue        uint64                 `protobuf:"varint,8,opt,name=abandoned_queue,json=abandonedQueue,proto3" json:"abandoned_queue,omitempty"`
+	AbandonedRinging      uint64                 `protobuf:"varint,9,opt,name=abandoned_ringing,json=abandonedRinging,proto3" json:"abandoned_ringing,omitempty"`
+	Rejected              uint64                 `protobuf:"varint,10,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	AvgWaitSeconds        float64                `protobuf:"fixed64,11,opt,name=avg_wait_seconds,json=avgWaitSeconds,proto3" json:"avg_wait_seconds,omitempty"`
+	AvgTalkSeconds        float64                `protobuf:"fixed64,12,opt,name=avg_talk_seconds,json=avgTalkSeconds,proto3" json:"avg_talk_seconds,omitempty"`
+	ConnectRate           float64                `protobuf:"fixed64,13,opt,name=connect_rate,json=connectRate,proto3" json:"connect_rate,omitempty"` // answered / inbound
+	CallbackRequested     uint64                 `protobuf:"varint,14,opt,name=callback_requested,json=callbackRequested,proto3" json:"callback_requested,omitempty"`
+	AnsweredOnSpot        uint64                 `protobuf:"varint,41,opt,name=answered_on_spot,json=answeredOnSpot,proto3" json:"answered_on_spot,omitempty"`                      // dispositions: 热线当即答复
+	ForwardedToDepartment uint64                 `protobuf:"varint,42,opt,name=forwarded_to_department,json=forwardedToDepartment,proto3" json:"forwarded_to_department,omitempty"` // dispositions: 网络转办
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *PeriodStats) Reset() {
@@ -283,6 +285,20 @@ func (x *PeriodStats) GetCallbackRequested() uint64 {
 	return 0
 }
 
+func (x *PeriodStats) GetAnsweredOnSpot() uint64 {
+	if x != nil {
+		return x.AnsweredOnSpot
+	}
+	return 0
+}
+
+func (x *PeriodStats) GetForwardedToDepartment() uint64 {
+	if x != nil {
+		return x.ForwardedToDepartment
+	}
+	return 0
+}
+
 type LineStats struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Line                 string                 `protobuf:"bytes,1,opt,name=line,proto3" json:"line,omitempty"`
@@ -299,8 +315,13 @@ type LineStats struct {
 	AvgWaitSeconds       float64                `protobuf:"fixed64,12,opt,name=avg_wait_seconds,json=avgWaitSeconds,proto3" json:"avg_wait_seconds,omitempty"`
 	AvgTalkSeconds       float64                `protobuf:"fixed64,13,opt,name=avg_talk_seconds,json=avgTalkSeconds,proto3" json:"avg_talk_seconds,omitempty"`
 	CallbackRequested    uint64                 `protobuf:"varint,14,opt,name=callback_requested,json=callbackRequested,proto3" json:"callback_requested,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The agents' dispositions of this line's calls (DispositionService).
+	AnsweredOnSpot        uint64 `protobuf:"varint,41,opt,name=answered_on_spot,json=answeredOnSpot,proto3" json:"answered_on_spot,omitempty"`                      // 热线当即答复
+	ForwardedToDepartment uint64 `protobuf:"varint,42,opt,name=forwarded_to_department,json=forwardedToDepartment,proto3" json:"forwarded_to_department,omitempty"` // 网络转办
+	DispositionTo110      uint64 `protobuf:"varint,43,opt,name=disposition_to110,json=dispositionTo110,proto3" json:"disposition_to110,omitempty"`
+	ConsultationOnly      uint64 `protobuf:"varint,44,opt,name=consultation_only,json=consultationOnly,proto3" json:"consultation_only,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *LineStats) Reset() {
@@ -431,6 +452,34 @@ func (x *LineStats) GetCallbackRequested() uint64 {
 	return 0
 }
 
+func (x *LineStats) GetAnsweredOnSpot() uint64 {
+	if x != nil {
+		return x.AnsweredOnSpot
+	}
+	return 0
+}
+
+func (x *LineStats) GetForwardedToDepartment() uint64 {
+	if x != nil {
+		return x.ForwardedToDepartment
+	}
+	return 0
+}
+
+func (x *LineStats) GetDispositionTo110() uint64 {
+	if x != nil {
+		return x.DispositionTo110
+	}
+	return 0
+}
+
+func (x *LineStats) GetConsultationOnly() uint64 {
+	if x != nil {
+		return x.ConsultationOnly
+	}
+	return 0
+}
+
 type GetStatsResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	From                 string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
@@ -461,8 +510,15 @@ type GetStatsResponse struct {
 	// queued (a call-back task each), not counted as abandoned. With them,
 	// answered + abandoned + overflow + callback_requested == inbound.
 	CallbackRequested uint64 `protobuf:"varint,40,opt,name=callback_requested,json=callbackRequested,proto3" json:"callback_requested,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The agents' dispositions (DispositionService), one per call: the
+	// report's 热线当即答复 and 网络转办 figures, transferred to 110,
+	// consultation only.
+	AnsweredOnSpot        uint64 `protobuf:"varint,41,opt,name=answered_on_spot,json=answeredOnSpot,proto3" json:"answered_on_spot,omitempty"`
+	ForwardedToDepartment uint64 `protobuf:"varint,42,opt,name=forwarded_to_department,json=forwardedToDepartment,proto3" json:"forwarded_to_department,omitempty"`
+	DispositionTo110      uint64 `protobuf:"varint,43,opt,name=disposition_to110,json=dispositionTo110,proto3" json:"disposition_to110,omitempty"`
+	ConsultationOnly      uint64 `protobuf:"varint,44,opt,name=consultation_only,json=consultationOnly,proto3" json:"consultation_only,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *GetStatsResponse) Reset() {
@@ -670,6 +726,34 @@ func (x *GetStatsResponse) GetCallbackRequested() uint64 {
 	return 0
 }
 
+func (x *GetStatsResponse) GetAnsweredOnSpot() uint64 {
+	if x != nil {
+		return x.AnsweredOnSpot
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetForwardedToDepartment() uint64 {
+	if x != nil {
+		return x.ForwardedToDepartment
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetDispositionTo110() uint64 {
+	if x != nil {
+		return x.DispositionTo110
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetConsultationOnly() uint64 {
+	if x != nil {
+		return x.ConsultationOnly
+	}
+	return 0
+}
+
 var File_hotline_v1_stats_proto protoreflect.FileDescriptor
 
 const file_hotline_v1_stats_proto_rawDesc = "" +
@@ -679,7 +763,7 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\x0fGetStatsRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12*\n" +
-	"\x02by\x18\x03 \x01(\x0e2\x1a.hotline.v1.StatsBreakdownR\x02by\"\x8e\x04\n" +
+	"\x02by\x18\x03 \x01(\x0e2\x1a.hotline.v1.StatsBreakdownR\x02by\"\xf0\x04\n" +
 	"\vPeriodStats\x12\x16\n" +
 	"\x06period\x18\x01 \x01(\tR\x06period\x12\x18\n" +
 	"\ainbound\x18\x02 \x01(\x04R\ainbound\x12\x1a\n" +
@@ -695,7 +779,9 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\x10avg_wait_seconds\x18\v \x01(\x01R\x0eavgWaitSeconds\x12(\n" +
 	"\x10avg_talk_seconds\x18\f \x01(\x01R\x0eavgTalkSeconds\x12!\n" +
 	"\fconnect_rate\x18\r \x01(\x01R\vconnectRate\x12-\n" +
-	"\x12callback_requested\x18\x0e \x01(\x04R\x11callbackRequested\"\xf7\x03\n" +
+	"\x12callback_requested\x18\x0e \x01(\x04R\x11callbackRequested\x12(\n" +
+	"\x10answered_on_spot\x18) \x01(\x04R\x0eansweredOnSpot\x126\n" +
+	"\x17forwarded_to_department\x18* \x01(\x04R\x15forwardedToDepartment\"\xb3\x05\n" +
 	"\tLineStats\x12\x12\n" +
 	"\x04line\x18\x01 \x01(\tR\x04line\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -711,7 +797,11 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\boverflow\x18\v \x01(\x04R\boverflow\x12(\n" +
 	"\x10avg_wait_seconds\x18\f \x01(\x01R\x0eavgWaitSeconds\x12(\n" +
 	"\x10avg_talk_seconds\x18\r \x01(\x01R\x0eavgTalkSeconds\x12-\n" +
-	"\x12callback_requested\x18\x0e \x01(\x04R\x11callbackRequested\"\xd1\a\n" +
+	"\x12callback_requested\x18\x0e \x01(\x04R\x11callbackRequested\x12(\n" +
+	"\x10answered_on_spot\x18) \x01(\x04R\x0eansweredOnSpot\x126\n" +
+	"\x17forwarded_to_department\x18* \x01(\x04R\x15forwardedToDepartment\x12+\n" +
+	"\x11disposition_to110\x18+ \x01(\x04R\x10dispositionTo110\x12+\n" +
+	"\x11consultation_only\x18, \x01(\x04R\x10consultationOnly\"\x8d\t\n" +
 	"\x10GetStatsResponse\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1a\n" +
@@ -739,7 +829,11 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\x11satisfaction_rate\x18\x16 \x01(\x01R\x10satisfactionRate\x122\n" +
 	"\x15answer_target_seconds\x18\x17 \x01(\rR\x13answerTargetSeconds\x121\n" +
 	"\aperiods\x18\x18 \x03(\v2\x17.hotline.v1.PeriodStatsR\aperiods\x12-\n" +
-	"\x12callback_requested\x18( \x01(\x04R\x11callbackRequested*d\n" +
+	"\x12callback_requested\x18( \x01(\x04R\x11callbackRequested\x12(\n" +
+	"\x10answered_on_spot\x18) \x01(\x04R\x0eansweredOnSpot\x126\n" +
+	"\x17forwarded_to_department\x18* \x01(\x04R\x15forwardedToDepartment\x12+\n" +
+	"\x11disposition_to110\x18+ \x01(\x04R\x10dispositionTo110\x12+\n" +
+	"\x11consultation_only\x18, \x01(\x04R\x10consultationOnly*d\n" +
 	"\x0eStatsBreakdown\x12\x1f\n" +
 	"\x1bSTATS_BREAKDOWN_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13STATS_BREAKDOWN_DAY\x10\x01\x12\x18\n" +

@@ -48,7 +48,10 @@ type Ticket struct {
 	PoliceReference string                 `protobuf:"bytes,21,opt,name=police_reference,json=policeReference,proto3" json:"police_reference,omitempty"` // from110: 110's case reference
 	GatewayInstance string                 `protobuf:"bytes,22,opt,name=gateway_instance,json=gatewayInstance,proto3" json:"gateway_instance,omitempty"`
 	// Supervisors' actions on the call (监听, 耳语, 强插, 强拆), in order.
-	Supervision   []*SupervisorAction `protobuf:"bytes,40,rep,name=supervision,proto3" json:"supervision,omitempty"`
+	Supervision []*SupervisorAction `protobuf:"bytes,40,rep,name=supervision,proto3" json:"supervision,omitempty"`
+	// The agent's disposition (当即答复, 网络转办, ...), unset if none was set
+	// during the call or within the disposition window after it.
+	Disposition   *Disposition `protobuf:"bytes,41,opt,name=disposition,proto3" json:"disposition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -240,6 +243,13 @@ func (x *Ticket) GetGatewayInstance() string {
 func (x *Ticket) GetSupervision() []*SupervisorAction {
 	if x != nil {
 		return x.Supervision
+	}
+	return nil
+}
+
+func (x *Ticket) GetDisposition() *Disposition {
+	if x != nil {
+		return x.Disposition
 	}
 	return nil
 }
@@ -506,7 +516,7 @@ var File_hotline_v1_ticket_proto protoreflect.FileDescriptor
 const file_hotline_v1_ticket_proto_rawDesc = "" +
 	"\n" +
 	"\x17hotline/v1/ticket.proto\x12\n" +
-	"hotline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hotline/v1/common.proto\x1a\x1bhotline/v1/supervisor.proto\"\x97\a\n" +
+	"hotline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hotline/v1/common.proto\x1a\x1bhotline/v1/supervisor.proto\x1a\x1chotline/v1/disposition.proto\"\xd2\a\n" +
 	"\x06Ticket\x12\x1b\n" +
 	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x17\n" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x123\n" +
@@ -534,7 +544,8 @@ const file_hotline_v1_ticket_proto_rawDesc = "" +
 	"\fsatisfaction\x18\x14 \x01(\tR\fsatisfaction\x12)\n" +
 	"\x10police_reference\x18\x15 \x01(\tR\x0fpoliceReference\x12)\n" +
 	"\x10gateway_instance\x18\x16 \x01(\tR\x0fgatewayInstance\x12>\n" +
-	"\vsupervision\x18( \x03(\v2\x1c.hotline.v1.SupervisorActionR\vsupervision\"A\n" +
+	"\vsupervision\x18( \x03(\v2\x1c.hotline.v1.SupervisorActionR\vsupervision\x129\n" +
+	"\vdisposition\x18) \x01(\v2\x17.hotline.v1.DispositionR\vdisposition\"A\n" +
 	"\x13SubmitTicketRequest\x12*\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x12.hotline.v1.TicketR\x06ticket\"4\n" +
 	"\x14SubmitTicketResponse\x12\x1c\n" +
@@ -577,6 +588,7 @@ var file_hotline_v1_ticket_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
 	(*TransferRecord)(nil),        // 8: hotline.v1.TransferRecord
 	(*SupervisorAction)(nil),      // 9: hotline.v1.SupervisorAction
+	(*Disposition)(nil),           // 10: hotline.v1.Disposition
 }
 var file_hotline_v1_ticket_proto_depIdxs = []int32{
 	6,  // 0: hotline.v1.Ticket.direction:type_name -> hotline.v1.Direction
@@ -585,18 +597,19 @@ var file_hotline_v1_ticket_proto_depIdxs = []int32{
 	7,  // 3: hotline.v1.Ticket.ended_at:type_name -> google.protobuf.Timestamp
 	8,  // 4: hotline.v1.Ticket.transfers:type_name -> hotline.v1.TransferRecord
 	9,  // 5: hotline.v1.Ticket.supervision:type_name -> hotline.v1.SupervisorAction
-	0,  // 6: hotline.v1.SubmitTicketRequest.ticket:type_name -> hotline.v1.Ticket
-	0,  // 7: hotline.v1.SubmitTicketsRequest.tickets:type_name -> hotline.v1.Ticket
-	4,  // 8: hotline.v1.SubmitTicketsResponse.results:type_name -> hotline.v1.SubmitTicketResult
-	1,  // 9: hotline.v1.TicketSink.SubmitTicket:input_type -> hotline.v1.SubmitTicketRequest
-	3,  // 10: hotline.v1.TicketSink.SubmitTickets:input_type -> hotline.v1.SubmitTicketsRequest
-	2,  // 11: hotline.v1.TicketSink.SubmitTicket:output_type -> hotline.v1.SubmitTicketResponse
-	5,  // 12: hotline.v1.TicketSink.SubmitTickets:output_type -> hotline.v1.SubmitTicketsResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	10, // 6: hotline.v1.Ticket.disposition:type_name -> hotline.v1.Disposition
+	0,  // 7: hotline.v1.SubmitTicketRequest.ticket:type_name -> hotline.v1.Ticket
+	0,  // 8: hotline.v1.SubmitTicketsRequest.tickets:type_name -> hotline.v1.Ticket
+	4,  // 9: hotline.v1.SubmitTicketsResponse.results:type_name -> hotline.v1.SubmitTicketResult
+	1,  // 10: hotline.v1.TicketSink.SubmitTicket:input_type -> hotline.v1.SubmitTicketRequest
+	3,  // 11: hotline.v1.TicketSink.SubmitTickets:input_type -> hotline.v1.SubmitTicketsRequest
+	2,  // 12: hotline.v1.TicketSink.SubmitTicket:output_type -> hotline.v1.SubmitTicketResponse
+	5,  // 13: hotline.v1.TicketSink.SubmitTickets:output_type -> hotline.v1.SubmitTicketsResponse
+	12, // [12:14] is the sub-list for method output_type
+	10, // [10:12] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_hotline_v1_ticket_proto_init() }
@@ -606,6 +619,7 @@ func file_hotline_v1_ticket_proto_init() {
 	}
 	file_hotline_v1_common_proto_init()
 	file_hotline_v1_supervisor_proto_init()
+	file_hotline_v1_disposition_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
