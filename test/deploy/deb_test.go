@@ -117,6 +117,15 @@ func TestDebianPackage(t *testing.T) {
 		t.FailNow()
 	}
 
+	// A journal left by a gateway once run as root (owned by root, 0600):
+	// the installed service's user must still be able to write it.
+	if err := os.MkdirAll("/var/lib/hotline-gw/spool", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("/var/lib/hotline-gw/spool/counts.journal", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	// dpkg -i: files, the service user, the configuration's permissions.
 	t.Log(run(t, "dpkg", "-i", deb))
 	if !installed() {
