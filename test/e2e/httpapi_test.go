@@ -109,14 +109,7 @@ func routeBody(rt httpapi.Route, ext string) string {
 // gRPC policy, because the HTTP API runs the same guard.
 func TestHTTPRoleMatrix(t *testing.T) {
 	l := startRoutingLab(t, "")
-	tokens := map[auth.Role]string{
-		auth.RoleAgent:        labtest.AgentToken("1001"),
-		auth.RoleSupervisor:   labtest.SupervisorToken,
-		auth.RolePolice110:    labtest.PoliceToken,
-		auth.RoleTicketSystem: labtest.TicketSystemToken,
-		auth.RoleWall:         labtest.WallToken,
-		auth.RoleInspector:    labtest.InspectorToken,
-	}
+	tokens := roleTokens()
 	pol := auth.DefaultPolicy()
 	routes := httpapi.Routes()
 	if len(routes) < 14 {

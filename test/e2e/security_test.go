@@ -151,14 +151,7 @@ func TestRoleMatrix(t *testing.T) {
 	}
 	t.Cleanup(func() { conn.Close() })
 
-	tokens := map[auth.Role]string{
-		auth.RoleAgent:        labtest.AgentToken("1001"),
-		auth.RoleSupervisor:   labtest.SupervisorToken,
-		auth.RolePolice110:    labtest.PoliceToken,
-		auth.RoleTicketSystem: labtest.TicketSystemToken,
-		auth.RoleWall:         labtest.WallToken,
-		auth.RoleInspector:    labtest.InspectorToken,
-	}
+	tokens := roleTokens()
 	served := servedServices(t, conn)
 	pol := auth.DefaultPolicy()
 	checked := map[string]bool{}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
+	"github.com/hotline12345/hotline-gw/auth"
 	"github.com/hotline12345/hotline-gw/test/labtest"
 )
 
@@ -81,4 +82,17 @@ func outcomesAddUp(st *hotlinev1.GetStatsResponse) error {
 			st.Answered, st.AbandonedGreeting, st.AbandonedQueue, st.AbandonedRinging, ovf, st.CallbackRequested, sum, st.InboundTotal)
 	}
 	return nil
+}
+
+// roleTokens is a lab token of each role a client can hold (agent 1001's
+// for the agent role), for the role matrices over gRPC and HTTP.
+func roleTokens() map[auth.Role]string {
+	return map[auth.Role]string{
+		auth.RoleAgent:        labtest.AgentToken("1001"),
+		auth.RoleSupervisor:   labtest.SupervisorToken,
+		auth.RolePolice110:    labtest.PoliceToken,
+		auth.RoleTicketSystem: labtest.TicketSystemToken,
+		auth.RoleWall:         labtest.WallToken,
+		auth.RoleInspector:    labtest.InspectorToken,
+	}
 }
