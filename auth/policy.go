@@ -178,8 +178,9 @@ func DefaultPolicy() Policy {
 		hotlinev1.SupervisorService_End_FullMethodName:           only(RoleSupervisor),
 		hotlinev1.SupervisorService_ListLiveCalls_FullMethodName: only(RoleSupervisor),
 		// After-call work: the agent's own calls; a supervisor's any.
-		hotlinev1.DispositionService_SetDisposition_FullMethodName:   only(RoleAgent),
-		hotlinev1.DispositionService_AmendDisposition_FullMethodName: only(RoleSupervisor),
+		hotlinev1.DispositionService_SetDisposition_FullMethodName:     only(RoleAgent),
+		hotlinev1.DispositionService_AmendDisposition_FullMethodName:   only(RoleSupervisor),
+		hotlinev1.DispositionService_SetFollowUpVerdict_FullMethodName: only(RoleAgent),
 
 		// Served by the peers, called by the gateway.
 		hotlinev1.TicketSink_SubmitTicket_FullMethodName:   only(RoleGateway),

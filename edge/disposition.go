@@ -13,6 +13,7 @@ import (
 // (*gateway.Service).
 type Dispositions interface {
 	SetDisposition(ctx context.Context, r gateway.DispositionRequest) (gateway.DispositionResult, error)
+	SetFollowUpVerdict(ctx context.Context, r gateway.FollowUpRequest) (gateway.FollowUpResult, error)
 }
 
 // DispositionServer implements hotlinev1.DispositionService: the agent's
@@ -24,6 +25,8 @@ type Dispositions interface {
 //	FORWARDED_TO_DEPARTMENT, note or department too long   InvalidArgument
 //	call neither live here nor within its disposition window NotFound
 //	another agent's call, a call not answered by an agent    PermissionDenied
+//	SetFollowUpVerdict: unknown verdict, note too long       InvalidArgument
+//	  not an answered outbound follow-up call                FailedPrecondition
 type DispositionServer struct {
 	hotlinev1.UnimplementedDispositionServiceServer
 	Service Dispositions
@@ -66,4 +69,26 @@ func (s *DispositionServer) set(ctx context.Context, p auth.Principal, req *hotl
 		return nil, toStatus(s.Log, "set disposition", err)
 	}
 	return &hotlinev1.SetDispositionResponse{CallId: req.GetCallId(), Disposition: res.Disposition, AfterCall: res.AfterCall}, nil
+}
+
+// SetFollowUpVerdict records the citizen's verdict on the agent's own
+// follow-up call (回访), live or within the disposition window.
+func (s *DispositionServer) SetFollowUpVerdict(ctx context.Context, req *hotlinev1.SetFollowUpVerdictRequest) (*hotlinev1.SetFollowUpVerdictResponse, error) {
+	p, err := auth.Require(ctx, auth.RoleAgent)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCallID(req.GetCallId()); err != nil {
+		return nil, toStatus(s.Log, "set follow-up verdict", err)
+	}
+	if p.Extension == "" {
+		return nil, toStatus(s.Log, "set follow-up verdict", denied("%s names no extension", p))
+	}
+	res, err := s.Service.SetFollowUpVerdict(ctx, gateway.FollowUpRequest{CallID: req.GetCallId(), Verdict: req.GetVerdict(),
+		Note: req.GetNote(), Agent: p.Extension, SetBy: p.String()})
+	if err != nil {
+		return nil, toStatus(s.Log, "set follow-up verdict", err)
+	}
+	return &hotlinev1.SetFollowUpVerdictResponse{CallId: req.GetCallId(), LinkedTicketId: res.LinkedTicketID,
+		Result: res.Result, AfterCall: res.AfterCall}, nil
 }

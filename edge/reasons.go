@@ -34,6 +34,7 @@ var reasons = []struct {
 	{is(gateway.ErrCallNotFound), "CALL_NOT_FOUND"},
 	{is(gateway.ErrNotOnCall), "NOT_ON_CALL"},
 	{is(gateway.ErrBadDisposition), "INVALID_DISPOSITION"},
+	{is(gateway.ErrNotFollowUp), "NOT_FOLLOW_UP_CALL"},
 	{is(gateway.ErrRateLimited), "OUTBOUND_RATE_LIMITED"},
 	{is(gateway.ErrAgentBusy), "AGENT_BUSY"},
 	{is(gateway.ErrPoliceRefAmbiguous), "POLICE_REFERENCE_AMBIGUOUS"},

@@ -102,31 +102,36 @@ func PeriodStats(period string, t count.Totals) *hotlinev1.PeriodStats {
 func BuildStats(t count.Totals, plan *line.Plan, from, to, tz string, target time.Duration) *hotlinev1.GetStatsResponse {
 	resp := &hotlinev1.GetStatsResponse{
 		From: from, To: to, Timezone: tz,
-		InboundTotal:          uint64(t.Sum(count.Inbound)),
-		OutboundTotal:         uint64(t.Sum(count.Outbound)),
-		From110Total:          uint64(t.Sum(count.From110)),
-		Answered:              uint64(t.Sum(count.Answered)),
-		AnsweredWithinTarget:  uint64(t.Sum(count.AnsweredTarget)),
-		AbandonedGreeting:     uint64(t.Sum(count.AbandonGreeting)),
-		AbandonedQueue:        uint64(t.Sum(count.AbandonQueue)),
-		AbandonedRinging:      uint64(t.Sum(count.AbandonRinging)),
-		Rejected:              uint64(t.Sum(count.Rejected)),
-		TransfersTo110:        uint64(t.Sum(count.TransferTo110)),
-		Satisfied:             uint64(t.Sum(count.Satisfied)),
-		Unsatisfied:           uint64(t.Sum(count.Unsatisfied)),
-		SurveyNoAnswer:        uint64(t.Sum(count.SurveyNoAnswer)),
-		CallbackRequested:     uint64(t.Sum(count.CallbackRequested)),
-		AnsweredOnSpot:        uint64(t.Sum(count.DispositionOnSpot)),
-		ForwardedToDepartment: uint64(t.Sum(count.DispositionForwarded)),
-		DispositionTo110:      uint64(t.Sum(count.DispositionTo110)),
-		ConsultationOnly:      uint64(t.Sum(count.DispositionConsultation)),
-		AnswerTargetSeconds:   uint32(target / time.Second),
-		AvgWaitSeconds:        avgSeconds(t.SumMs(count.Answered), t.Sum(count.Answered)),
-		AvgTalkSeconds:        avgSeconds(t.SumMs(count.Talk), t.Sum(count.Talk)),
+		InboundTotal:               uint64(t.Sum(count.Inbound)),
+		OutboundTotal:              uint64(t.Sum(count.Outbound)),
+		From110Total:               uint64(t.Sum(count.From110)),
+		Answered:                   uint64(t.Sum(count.Answered)),
+		AnsweredWithinTarget:       uint64(t.Sum(count.AnsweredTarget)),
+		AbandonedGreeting:          uint64(t.Sum(count.AbandonGreeting)),
+		AbandonedQueue:             uint64(t.Sum(count.AbandonQueue)),
+		AbandonedRinging:           uint64(t.Sum(count.AbandonRinging)),
+		Rejected:                   uint64(t.Sum(count.Rejected)),
+		TransfersTo110:             uint64(t.Sum(count.TransferTo110)),
+		Satisfied:                  uint64(t.Sum(count.Satisfied)),
+		Unsatisfied:                uint64(t.Sum(count.Unsatisfied)),
+		SurveyNoAnswer:             uint64(t.Sum(count.SurveyNoAnswer)),
+		CallbackRequested:          uint64(t.Sum(count.CallbackRequested)),
+		AnsweredOnSpot:             uint64(t.Sum(count.DispositionOnSpot)),
+		ForwardedToDepartment:      uint64(t.Sum(count.DispositionForwarded)),
+		DispositionTo110:           uint64(t.Sum(count.DispositionTo110)),
+		ConsultationOnly:           uint64(t.Sum(count.DispositionConsultation)),
+		FollowUpSatisfied:          uint64(t.Sum(count.FollowUpSatisfied)),
+		FollowUpBasicallySatisfied: uint64(t.Sum(count.FollowUpBasically)),
+		FollowUpDissatisfied:       uint64(t.Sum(count.FollowUpDissatisfied)),
+		AnswerTargetSeconds:        uint32(target / time.Second),
+		AvgWaitSeconds:             avgSeconds(t.SumMs(count.Answered), t.Sum(count.Answered)),
+		AvgTalkSeconds:             avgSeconds(t.SumMs(count.Talk), t.Sum(count.Talk)),
 	}
 	resp.ConnectRate = ratio(resp.Answered, resp.InboundTotal)
 	resp.TargetRate = ratio(resp.AnsweredWithinTarget, resp.InboundTotal)
 	resp.SatisfactionRate = ratio(resp.Satisfied, resp.Satisfied+resp.Unsatisfied)
+	good := resp.Satisfied + resp.FollowUpSatisfied + resp.FollowUpBasicallySatisfied
+	resp.OverallSatisfactionRate = ratio(good, good+resp.Unsatisfied+resp.FollowUpDissatisfied)
 	for _, l := range plan.Lines() {
 		n := l.Number
 		resp.Lines = append(resp.Lines, &hotlinev1.LineStats{

@@ -72,6 +72,7 @@ var rules = []rule{
 	{match: is(gateway.ErrNotTalking), code: codes.FailedPrecondition, show: true},
 	{match: is(gateway.ErrSupervised), code: codes.FailedPrecondition, show: true},
 	{match: is(gateway.ErrBadDisposition), code: codes.InvalidArgument, show: true},
+	{match: is(gateway.ErrNotFollowUp), code: codes.FailedPrecondition, show: true},
 
 	// Agents (AgentService): before the pool's own sentinels.
 	{match: as[*acd.FieldError](), code: codes.InvalidArgument, show: true},

@@ -132,7 +132,7 @@ func (s *Service) SetDisposition(ctx context.Context, r DispositionRequest) (Dis
 		}
 		// The call ended meanwhile: its ticket may be held.
 	}
-	t, err := s.held.complete(r.CallID, r.Agent, d)
+	t, err := s.held.complete(r.CallID, r.Agent, func(t *hotlinev1.Ticket) error { t.Disposition = d; return nil })
 	if err != nil {
 		return DispositionResult{}, err
 	}
@@ -152,9 +152,9 @@ type heldTicket struct {
 	timer *time.Timer
 }
 
-// complete takes the held ticket of callID for agent ("" any) and sets d
-// on it.
-func (h *heldTickets) complete(callID, agent string, d *hotlinev1.Disposition) (*hotlinev1.Ticket, error) {
+// complete takes the held ticket of callID for agent ("" any) once set
+// accepted it (a disposition or a follow-up verdict).
+func (h *heldTickets) complete(callID, agent string, set func(*hotlinev1.Ticket) error) (*hotlinev1.Ticket, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ht, ok := h.m[callID]
@@ -164,9 +164,11 @@ func (h *heldTickets) complete(callID, agent string, d *hotlinev1.Disposition) (
 	if agent != "" && ht.t.GetAgentExtension() != agent {
 		return nil, fmt.Errorf("agent %s did not handle call %s: %w", agent, callID, ErrNotOnCall)
 	}
+	if err := set(ht.t); err != nil {
+		return nil, err
+	}
 	ht.timer.Stop()
 	delete(h.m, callID)
-	ht.t.Disposition = d
 	return ht.t, nil
 }
 
@@ -197,12 +199,19 @@ func (h *heldTickets) all() []*hotlinev1.Ticket {
 }
 
 // holdForDisposition holds t for the disposition window if its call was
-// answered by an agent, is not outbound and has no disposition yet; it
-// reports whether it did.
+// answered by an agent and is inbound without a disposition yet, or an
+// answered follow-up call without a verdict yet (followup.go); it reports
+// whether it did.
 func (s *Service) holdForDisposition(t *hotlinev1.Ticket) bool {
 	w := s.o.DispositionWindow
-	if w <= 0 || t.GetDisposition() != nil || t.GetAnsweredAt() == nil || t.GetAgentExtension() == "" ||
-		t.GetDirection() == hotlinev1.Direction_DIRECTION_OUTBOUND {
+	if w <= 0 || t.GetAnsweredAt() == nil || t.GetAgentExtension() == "" {
+		return false
+	}
+	if t.GetDirection() == hotlinev1.Direction_DIRECTION_OUTBOUND {
+		if t.GetPurpose() != "follow_up" || t.GetFollowUpResult() != nil {
+			return false
+		}
+	} else if t.GetDisposition() != nil {
 		return false
 	}
 	s.mu.Lock()
@@ -236,6 +245,7 @@ func (s *Service) releaseHeld() {
 
 // countDisposition counts t's disposition once per call.
 func (s *Service) countDisposition(t *hotlinev1.Ticket) {
+	s.countFollowUp(t)
 	d := t.GetDisposition()
 	if d == nil || s.o.Counter == nil {
 		return

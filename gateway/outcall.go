@@ -52,7 +52,8 @@ type outState struct {
 	req        OriginateRequest
 	citizenLeg string
 	result     string
-	reply      chan string // receives the result once
+	reply      chan string               // receives the result once
+	verdict    *hotlinev1.FollowUpResult // the citizen's verdict (followup.go)
 }
 
 // Originate rings the agent, then the citizen with the hotline's caller
@@ -312,6 +313,7 @@ func (c *Call) outboundEnd(ctx context.Context, result string) {
 	t.CalledNumber = o.req.Number.Digits()
 	t.Purpose = purpose
 	t.LinkedTicketId = o.req.TicketID
+	t.FollowUpResult = o.verdict
 	t.AgentExtension = o.req.AgentExt
 	t.WaitSeconds = 0
 	c.s.submitTicket(t) // and unregisters the call once it is in Redis

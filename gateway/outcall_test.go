@@ -95,7 +95,7 @@ func TestOutboundHandOverFreesSlotAndAgent(t *testing.T) {
 	})
 }
 
-func mustNumber(t *testing.T, raw string) number.Number {
+func mustNumber(t testing.TB, raw string) number.Number {
 	t.Helper()
 	p, err := number.NewPolicy(number.Config{})
 	if err != nil {

@@ -51,6 +51,11 @@ const (
 	DispositionForwarded    Kind = "disposition_forwarded"
 	DispositionTo110        Kind = "disposition_to110"
 	DispositionConsultation Kind = "disposition_consultation"
+	// The citizen's verdict in a follow-up call (回访), one per follow-up
+	// call, counted when its ticket is written.
+	FollowUpSatisfied    Kind = "followup_satisfied"
+	FollowUpBasically    Kind = "followup_basically"
+	FollowUpDissatisfied Kind = "followup_dissatisfied"
 )
 
 // UnknownLine is the line recorded for rejected calls.

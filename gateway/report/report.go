@@ -64,8 +64,21 @@ func Paragraph(s *hotlinev1.GetStatsResponse) string {
 	if s.GetFrom110Total() > 0 || s.GetTransfersTo110() > 0 {
 		fmt.Fprintf(&b, "一键转接 110 共 %d 次，110 转入 %d 次。", s.GetTransfersTo110(), s.GetFrom110Total())
 	}
-	if n := s.GetSatisfied() + s.GetUnsatisfied(); n > 0 {
-		fmt.Fprintf(&b, "通话满意度评价 %d 次，满意 %d 次，满意率 %s。", n, s.GetSatisfied(), pct(s.GetSatisfactionRate()))
+	keypad := s.GetSatisfied() + s.GetUnsatisfied()
+	fuGood := s.GetFollowUpSatisfied() + s.GetFollowUpBasicallySatisfied()
+	followUps := fuGood + s.GetFollowUpDissatisfied()
+	switch {
+	case followUps > 0:
+		// 回访: 满意 and 基本满意 count satisfied, as the city's report does.
+		fmt.Fprintf(&b, "满意度评价 %d 次(按键评价 %d 次，回访 %d 次)，满意 %d 次(回访满意 %d 次、基本满意 %d 次)，满意率 %s",
+			keypad+followUps, keypad, followUps, s.GetSatisfied()+fuGood,
+			s.GetFollowUpSatisfied(), s.GetFollowUpBasicallySatisfied(), pct(s.GetOverallSatisfactionRate()))
+		if keypad > 0 {
+			fmt.Fprintf(&b, "(按键评价满意率 %s)", pct(s.GetSatisfactionRate()))
+		}
+		b.WriteString("。")
+	case keypad > 0:
+		fmt.Fprintf(&b, "通话满意度评价 %d 次，满意 %d 次，满意率 %s。", keypad, s.GetSatisfied(), pct(s.GetSatisfactionRate()))
 	}
 	return b.String()
 }

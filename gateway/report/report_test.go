@@ -71,3 +71,18 @@ func TestDispositionFigures(t *testing.T) {
 		t.Errorf("paragraph without dispositions mentions them: %s", Paragraph(n))
 	}
 }
+
+// Follow-up verdicts join the keypad survey in 满意率 (基本满意 counted
+// satisfied); the keypad-only rate stays beside it.
+func TestFollowUpSatisfaction(t *testing.T) {
+	s := &hotlinev1.GetStatsResponse{From: "2026-12-01", To: "2026-12-01", Satisfied: 6, Unsatisfied: 2, SatisfactionRate: 0.75,
+		FollowUpSatisfied: 3, FollowUpBasicallySatisfied: 1, FollowUpDissatisfied: 4, OverallSatisfactionRate: 0.625}
+	want := "满意度评价 16 次(按键评价 8 次，回访 8 次)，满意 10 次(回访满意 3 次、基本满意 1 次)，满意率 62.50%(按键评价满意率 75.00%)。"
+	if !strings.Contains(Paragraph(s), want) {
+		t.Errorf("paragraph %s\nwant it to contain %s", Paragraph(s), want)
+	}
+	keypad := &hotlinev1.GetStatsResponse{Satisfied: 6, Unsatisfied: 2, SatisfactionRate: 0.75}
+	if want := "通话满意度评价 8 次，满意 6 次，满意率 75.00%。"; !strings.Contains(Paragraph(keypad), want) || strings.Contains(Paragraph(keypad), "回访") {
+		t.Errorf("keypad-only paragraph %s\nwant %s and no 回访", Paragraph(keypad), want)
+	}
+}

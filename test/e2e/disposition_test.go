@@ -19,9 +19,12 @@ import (
 
 // Agent 1001 answers a SIPp call and sets ANSWERED_ON_SPOT during it over
 // the API; a second call gets FORWARDED_TO_DEPARTMENT after it ended,
-// within the disposition window. Both tickets carry them (each delivered
-// once), StatsService and hotlinectl report say 当即答复 1 / 网络转办 1, and
-// another agent's token is refused for 1001's call.
+// within the disposition window. Then 1001 makes a follow-up call (回访) of
+// call 1's ticket to a SIPp citizen and records SATISFIED after it. The
+// tickets carry them (each delivered once; the follow-up's its verdict and
+// link), StatsService and hotlinectl report say 当即答复 1 / 网络转办 1 and
+// count the verdict in 满意率, and another agent's token is refused for
+// 1001's calls.
 func TestDispositionsOnTicketsAndReport(t *testing.T) {
 	labtest.RequireLab(t)
 	rd := redistest.Start(t)
@@ -90,12 +93,42 @@ func TestDispositionsOnTicketsAndReport(t *testing.T) {
 		t.Fatalf("SetDisposition after the call: %v, %v; want after_call", resp, err)
 	}
 
-	// Both tickets, once each, with their dispositions.
+	// Call 3: agent 1001's follow-up call (回访) of call 1's ticket to a
+	// SIPp citizen, who says 满意; the verdict after the call, in the window.
+	citizen := labtest.StartUAS(t, "citizen", citizenPort, "uas_answer_hangup.xml", "-d", "2000")
+	fu, err := callClient(t, g).Originate(agent, &hotlinev1.OriginateRequest{AgentExtension: "1001", Number: "138-0013-8000",
+		Purpose: hotlinev1.CallPurpose_CALL_PURPOSE_FOLLOW_UP, TicketId: call1})
+	if err != nil || fu.Result != "connected" {
+		t.Fatalf("Originate follow-up: %v, %v", fu, err)
+	}
+	labtest.WaitNoChannels(t, 15*time.Second)
+	if n := citizen.Calls(); n != 1 {
+		t.Errorf("citizen phone rang %d times, want 1", n)
+	}
+	verdict := &hotlinev1.SetFollowUpVerdictRequest{CallId: fu.CallId, Verdict: hotlinev1.FollowUpVerdict_FOLLOW_UP_VERDICT_SATISFIED, Note: "问题已解决"}
+	if _, err := dc.SetFollowUpVerdict(other, verdict); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("agent 1002 setting 1001's follow-up verdict: %v; want PermissionDenied", err)
+	}
+	if _, err := dc.SetFollowUpVerdict(agent, &hotlinev1.SetFollowUpVerdictRequest{CallId: call2,
+		Verdict: hotlinev1.FollowUpVerdict_FOLLOW_UP_VERDICT_SATISFIED}); status.Code(err) == codes.OK {
+		t.Errorf("a follow-up verdict on inbound call 2 was accepted")
+	}
+	fr, err := dc.SetFollowUpVerdict(agent, verdict)
+	if err != nil || !fr.AfterCall || fr.LinkedTicketId != call1 || fr.Result.GetSetBy() != "agent 1001" {
+		t.Fatalf("SetFollowUpVerdict after the call: %v, %v; want after_call, linked to %s", fr, err, call1)
+	}
+
+	// The three tickets, once each, with their dispositions and the verdict.
 	want := map[string]string{call1: "DISPOSITION_CODE_ANSWERED_ON_SPOT", call2: "DISPOSITION_CODE_FORWARDED_TO_DEPARTMENT"}
 	labtest.Eventually(t, 15*time.Second, func() error {
-		return sink.CheckTickets(t, map[string]bool{call1: true, call2: true}, 1)
+		return sink.CheckTickets(t, map[string]bool{call1: true, call2: true, fu.CallId: true}, 1)
 	})
 	_, tickets := sink.Tickets(t)
+	if tk := tickets[fu.CallId]; tk["linkedTicketId"] != call1 || tk["direction"] != "DIRECTION_OUTBOUND" {
+		t.Errorf("follow-up ticket %v; want outbound, linked to %s", tk, call1)
+	} else if r, _ := tk["followUpResult"].(map[string]any); r["verdict"] != "FOLLOW_UP_VERDICT_SATISFIED" || r["note"] != "问题已解决" {
+		t.Errorf("follow-up ticket result %v; want SATISFIED", tk["followUpResult"])
+	}
 	for id, code := range want {
 		disp, _ := tickets[id]["disposition"].(map[string]any)
 		if disp["code"] != code {
@@ -115,10 +148,17 @@ func TestDispositionsOnTicketsAndReport(t *testing.T) {
 		if st.AnsweredOnSpot != 1 || st.ForwardedToDepartment != 1 {
 			return fmt.Errorf("stats: answered on spot %d, forwarded %d; want 1 and 1", st.AnsweredOnSpot, st.ForwardedToDepartment)
 		}
+		if st.FollowUpSatisfied != 1 || st.FollowUpBasicallySatisfied+st.FollowUpDissatisfied != 0 || st.OverallSatisfactionRate != 1 {
+			return fmt.Errorf("stats: follow-up %d/%d/%d, overall rate %v; want 1/0/0, 1", st.FollowUpSatisfied,
+				st.FollowUpBasicallySatisfied, st.FollowUpDissatisfied, st.OverallSatisfactionRate)
+		}
 		return nil
 	})
 	out := hotlinectl(t, "report", "--addr", g.GRPC, "--from", today())
 	if want := "热线当即答复 1 件，网络转办 1 件。"; !strings.Contains(out, want) {
+		t.Errorf("report does not say %q:\n%s", want, out)
+	}
+	if want := "满意度评价 1 次(按键评价 0 次，回访 1 次)，满意 1 次(回访满意 1 次、基本满意 0 次)，满意率 100.00%。"; !strings.Contains(out, want) {
 		t.Errorf("report does not say %q:\n%s", want, out)
 	}
 	rows := table(t, out, "线路", true)

@@ -285,6 +285,9 @@ func TestHTTPRoundTrips(t *testing.T) {
 	want("SetDisposition without a code", apiCall(t, g, "POST", p+"DispositionService/SetDisposition", agent, `{"call_id":"no-such-call"}`), 400, "INVALID_DISPOSITION")
 	want("AmendDisposition of no call", do("POST", p+"DispositionService/AmendDisposition", labtest.SupervisorToken, `{"call_id":"no-such-call","code":"DISPOSITION_CODE_FORWARDED_TO_DEPARTMENT","department":"市住建局"}`), 404, "CALL_NOT_FOUND")
 	want("AmendDisposition with an agent token", apiCall(t, g, "POST", p+"DispositionService/AmendDisposition", agent, `{"call_id":"no-such-call","code":"DISPOSITION_CODE_ANSWERED_ON_SPOT"}`), 403, "PERMISSION_DENIED")
+	want("SetFollowUpVerdict of no call", do("POST", p+"DispositionService/SetFollowUpVerdict", agent, `{"call_id":"no-such-call","verdict":"FOLLOW_UP_VERDICT_SATISFIED"}`), 404, "CALL_NOT_FOUND")
+	want("SetFollowUpVerdict without a verdict", apiCall(t, g, "POST", p+"DispositionService/SetFollowUpVerdict", agent, `{"call_id":"no-such-call"}`), 400, "INVALID_DISPOSITION")
+	want("SetFollowUpVerdict with a supervisor token", apiCall(t, g, "POST", p+"DispositionService/SetFollowUpVerdict", labtest.SupervisorToken, `{"call_id":"no-such-call","verdict":"FOLLOW_UP_VERDICT_SATISFIED"}`), 403, "PERMISSION_DENIED")
 
 	// TransferService.
 	want("Transfer of no call", do("POST", p+"TransferService/Transfer", agent, `{"call_id":"no-such-call","target":"TRANSFER_TARGET_POLICE_110","mode":"TRANSFER_MODE_BLIND"}`), 404, "CALL_NOT_FOUND")

@@ -341,6 +341,206 @@ func (x *SetDispositionResponse) GetAfterCall() bool {
 	return false
 }
 
+// FollowUpResult is the citizen's verdict given in a follow-up call,
+// carried on the follow-up call's ticket (beside its linked_ticket_id).
+type FollowUpResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Verdict       FollowUpVerdict        `protobuf:"varint,1,opt,name=verdict,proto3,enum=hotline.v1.FollowUpVerdict" json:"verdict,omitempty"`
+	Note          string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`                // at most 500 characters
+	SetBy         string                 `protobuf:"bytes,3,opt,name=set_by,json=setBy,proto3" json:"set_by,omitempty"` // "agent 1001"
+	SetAt         *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=set_at,json=setAt,proto3" json:"set_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FollowUpResult) Reset() {
+	*x = FollowUpResult{}
+	mi := &file_hotline_v1_disposition_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FollowUpResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FollowUpResult) ProtoMessage() {}
+
+func (x *FollowUpResult) ProtoReflect() protoreflect.Message {
+	mi := &file_hotline_v1_disposition_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FollowUpResult.ProtoReflect.Descriptor instead.
+func (*FollowUpResult) Descriptor() ([]byte, []int) {
+	return file_hotline_v1_disposition_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FollowUpResult) GetVerdict() FollowUpVerdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return FollowUpVerdict_FOLLOW_UP_VERDICT_UNSPECIFIED
+}
+
+func (x *FollowUpResult) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *FollowUpResult) GetSetBy() string {
+	if x != nil {
+		return x.SetBy
+	}
+	return ""
+}
+
+func (x *FollowUpResult) GetSetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SetAt
+	}
+	return nil
+}
+
+type SetFollowUpVerdictRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// call_id: the agent's own outbound follow-up call (CALL_PURPOSE_FOLLOW_UP),
+	// live or ended within the disposition window (tickets.disposition_window).
+	CallId        string          `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Verdict       FollowUpVerdict `protobuf:"varint,2,opt,name=verdict,proto3,enum=hotline.v1.FollowUpVerdict" json:"verdict,omitempty"`
+	Note          string          `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"` // optional, at most 500 characters
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetFollowUpVerdictRequest) Reset() {
+	*x = SetFollowUpVerdictRequest{}
+	mi := &file_hotline_v1_disposition_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetFollowUpVerdictRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetFollowUpVerdictRequest) ProtoMessage() {}
+
+func (x *SetFollowUpVerdictRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hotline_v1_disposition_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetFollowUpVerdictRequest.ProtoReflect.Descriptor instead.
+func (*SetFollowUpVerdictRequest) Descriptor() ([]byte, []int) {
+	return file_hotline_v1_disposition_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SetFollowUpVerdictRequest) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *SetFollowUpVerdictRequest) GetVerdict() FollowUpVerdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return FollowUpVerdict_FOLLOW_UP_VERDICT_UNSPECIFIED
+}
+
+func (x *SetFollowUpVerdictRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type SetFollowUpVerdictResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	CallId         string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	LinkedTicketId string                 `protobuf:"bytes,2,opt,name=linked_ticket_id,json=linkedTicketId,proto3" json:"linked_ticket_id,omitempty"` // the ticket followed up
+	Result         *FollowUpResult        `protobuf:"bytes,3,opt,name=result,proto3" json:"result,omitempty"`
+	AfterCall      bool                   `protobuf:"varint,4,opt,name=after_call,json=afterCall,proto3" json:"after_call,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetFollowUpVerdictResponse) Reset() {
+	*x = SetFollowUpVerdictResponse{}
+	mi := &file_hotline_v1_disposition_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetFollowUpVerdictResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetFollowUpVerdictResponse) ProtoMessage() {}
+
+func (x *SetFollowUpVerdictResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hotline_v1_disposition_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetFollowUpVerdictResponse.ProtoReflect.Descriptor instead.
+func (*SetFollowUpVerdictResponse) Descriptor() ([]byte, []int) {
+	return file_hotline_v1_disposition_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SetFollowUpVerdictResponse) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *SetFollowUpVerdictResponse) GetLinkedTicketId() string {
+	if x != nil {
+		return x.LinkedTicketId
+	}
+	return ""
+}
+
+func (x *SetFollowUpVerdictResponse) GetResult() *FollowUpResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *SetFollowUpVerdictResponse) GetAfterCall() bool {
+	if x != nil {
+		return x.AfterCall
+	}
+	return false
+}
+
 var File_hotline_v1_disposition_proto protoreflect.FileDescriptor
 
 const file_hotline_v1_disposition_proto_rawDesc = "" +
@@ -366,7 +566,22 @@ const file_hotline_v1_disposition_proto_rawDesc = "" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x129\n" +
 	"\vdisposition\x18\x02 \x01(\v2\x17.hotline.v1.DispositionR\vdisposition\x12\x1d\n" +
 	"\n" +
-	"after_call\x18\x03 \x01(\bR\tafterCall*\xd9\x01\n" +
+	"after_call\x18\x03 \x01(\bR\tafterCall\"\xa5\x01\n" +
+	"\x0eFollowUpResult\x125\n" +
+	"\averdict\x18\x01 \x01(\x0e2\x1b.hotline.v1.FollowUpVerdictR\averdict\x12\x12\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\x12\x15\n" +
+	"\x06set_by\x18\x03 \x01(\tR\x05setBy\x121\n" +
+	"\x06set_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05setAt\"\x7f\n" +
+	"\x19SetFollowUpVerdictRequest\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x125\n" +
+	"\averdict\x18\x02 \x01(\x0e2\x1b.hotline.v1.FollowUpVerdictR\averdict\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\"\xb2\x01\n" +
+	"\x1aSetFollowUpVerdictResponse\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12(\n" +
+	"\x10linked_ticket_id\x18\x02 \x01(\tR\x0elinkedTicketId\x122\n" +
+	"\x06result\x18\x03 \x01(\v2\x1a.hotline.v1.FollowUpResultR\x06result\x12\x1d\n" +
+	"\n" +
+	"after_call\x18\x04 \x01(\bR\tafterCall*\xd9\x01\n" +
 	"\x0fDispositionCode\x12 \n" +
 	"\x1cDISPOSITION_CODE_UNSPECIFIED\x10\x00\x12%\n" +
 	"!DISPOSITION_CODE_ANSWERED_ON_SPOT\x10\x01\x12,\n" +
@@ -377,10 +592,11 @@ const file_hotline_v1_disposition_proto_rawDesc = "" +
 	"\x1dFOLLOW_UP_VERDICT_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bFOLLOW_UP_VERDICT_SATISFIED\x10\x01\x12)\n" +
 	"%FOLLOW_UP_VERDICT_BASICALLY_SATISFIED\x10\x02\x12\"\n" +
-	"\x1eFOLLOW_UP_VERDICT_DISSATISFIED\x10\x032\xc8\x01\n" +
+	"\x1eFOLLOW_UP_VERDICT_DISSATISFIED\x10\x032\xad\x02\n" +
 	"\x12DispositionService\x12W\n" +
 	"\x0eSetDisposition\x12!.hotline.v1.SetDispositionRequest\x1a\".hotline.v1.SetDispositionResponse\x12Y\n" +
-	"\x10AmendDisposition\x12!.hotline.v1.SetDispositionRequest\x1a\".hotline.v1.SetDispositionResponseB=Z;github.com/hotline12345/hotline-gw/api/hotline/v1;hotlinev1b\x06proto3"
+	"\x10AmendDisposition\x12!.hotline.v1.SetDispositionRequest\x1a\".hotline.v1.SetDispositionResponse\x12c\n" +
+	"\x12SetFollowUpVerdict\x12%.hotline.v1.SetFollowUpVerdictRequest\x1a&.hotline.v1.SetFollowUpVerdictResponseB=Z;github.com/hotline12345/hotline-gw/api/hotline/v1;hotlinev1b\x06proto3"
 
 var (
 	file_hotline_v1_disposition_proto_rawDescOnce sync.Once
@@ -395,29 +611,38 @@ func file_hotline_v1_disposition_proto_rawDescGZIP() []byte {
 }
 
 var file_hotline_v1_disposition_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_hotline_v1_disposition_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_hotline_v1_disposition_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_hotline_v1_disposition_proto_goTypes = []any{
-	(DispositionCode)(0),           // 0: hotline.v1.DispositionCode
-	(FollowUpVerdict)(0),           // 1: hotline.v1.FollowUpVerdict
-	(*Disposition)(nil),            // 2: hotline.v1.Disposition
-	(*SetDispositionRequest)(nil),  // 3: hotline.v1.SetDispositionRequest
-	(*SetDispositionResponse)(nil), // 4: hotline.v1.SetDispositionResponse
-	(*timestamppb.Timestamp)(nil),  // 5: google.protobuf.Timestamp
+	(DispositionCode)(0),               // 0: hotline.v1.DispositionCode
+	(FollowUpVerdict)(0),               // 1: hotline.v1.FollowUpVerdict
+	(*Disposition)(nil),                // 2: hotline.v1.Disposition
+	(*SetDispositionRequest)(nil),      // 3: hotline.v1.SetDispositionRequest
+	(*SetDispositionResponse)(nil),     // 4: hotline.v1.SetDispositionResponse
+	(*FollowUpResult)(nil),             // 5: hotline.v1.FollowUpResult
+	(*SetFollowUpVerdictRequest)(nil),  // 6: hotline.v1.SetFollowUpVerdictRequest
+	(*SetFollowUpVerdictResponse)(nil), // 7: hotline.v1.SetFollowUpVerdictResponse
+	(*timestamppb.Timestamp)(nil),      // 8: google.protobuf.Timestamp
 }
 var file_hotline_v1_disposition_proto_depIdxs = []int32{
-	0, // 0: hotline.v1.Disposition.code:type_name -> hotline.v1.DispositionCode
-	5, // 1: hotline.v1.Disposition.set_at:type_name -> google.protobuf.Timestamp
-	0, // 2: hotline.v1.SetDispositionRequest.code:type_name -> hotline.v1.DispositionCode
-	2, // 3: hotline.v1.SetDispositionResponse.disposition:type_name -> hotline.v1.Disposition
-	3, // 4: hotline.v1.DispositionService.SetDisposition:input_type -> hotline.v1.SetDispositionRequest
-	3, // 5: hotline.v1.DispositionService.AmendDisposition:input_type -> hotline.v1.SetDispositionRequest
-	4, // 6: hotline.v1.DispositionService.SetDisposition:output_type -> hotline.v1.SetDispositionResponse
-	4, // 7: hotline.v1.DispositionService.AmendDisposition:output_type -> hotline.v1.SetDispositionResponse
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	0,  // 0: hotline.v1.Disposition.code:type_name -> hotline.v1.DispositionCode
+	8,  // 1: hotline.v1.Disposition.set_at:type_name -> google.protobuf.Timestamp
+	0,  // 2: hotline.v1.SetDispositionRequest.code:type_name -> hotline.v1.DispositionCode
+	2,  // 3: hotline.v1.SetDispositionResponse.disposition:type_name -> hotline.v1.Disposition
+	1,  // 4: hotline.v1.FollowUpResult.verdict:type_name -> hotline.v1.FollowUpVerdict
+	8,  // 5: hotline.v1.FollowUpResult.set_at:type_name -> google.protobuf.Timestamp
+	1,  // 6: hotline.v1.SetFollowUpVerdictRequest.verdict:type_name -> hotline.v1.FollowUpVerdict
+	5,  // 7: hotline.v1.SetFollowUpVerdictResponse.result:type_name -> hotline.v1.FollowUpResult
+	3,  // 8: hotline.v1.DispositionService.SetDisposition:input_type -> hotline.v1.SetDispositionRequest
+	3,  // 9: hotline.v1.DispositionService.AmendDisposition:input_type -> hotline.v1.SetDispositionRequest
+	6,  // 10: hotline.v1.DispositionService.SetFollowUpVerdict:input_type -> hotline.v1.SetFollowUpVerdictRequest
+	4,  // 11: hotline.v1.DispositionService.SetDisposition:output_type -> hotline.v1.SetDispositionResponse
+	4,  // 12: hotline.v1.DispositionService.AmendDisposition:output_type -> hotline.v1.SetDispositionResponse
+	7,  // 13: hotline.v1.DispositionService.SetFollowUpVerdict:output_type -> hotline.v1.SetFollowUpVerdictResponse
+	11, // [11:14] is the sub-list for method output_type
+	8,  // [8:11] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_hotline_v1_disposition_proto_init() }
@@ -431,7 +656,7 @@ func file_hotline_v1_disposition_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hotline_v1_disposition_proto_rawDesc), len(file_hotline_v1_disposition_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DispositionService_SetDisposition_FullMethodName   = "/hotline.v1.DispositionService/SetDisposition"
-	DispositionService_AmendDisposition_FullMethodName = "/hotline.v1.DispositionService/AmendDisposition"
+	DispositionService_SetDisposition_FullMethodName     = "/hotline.v1.DispositionService/SetDisposition"
+	DispositionService_AmendDisposition_FullMethodName   = "/hotline.v1.DispositionService/AmendDisposition"
+	DispositionService_SetFollowUpVerdict_FullMethodName = "/hotline.v1.DispositionService/SetFollowUpVerdict"
 )
 
 // DispositionServiceClient is the client API for DispositionService service.
@@ -36,6 +37,10 @@ type DispositionServiceClient interface {
 	// AmendDisposition is SetDisposition for a supervisor (班长): any call
 	// live on this gateway or within its disposition window.
 	AmendDisposition(ctx context.Context, in *SetDispositionRequest, opts ...grpc.CallOption) (*SetDispositionResponse, error)
+	// SetFollowUpVerdict records the citizen's verdict (回访结果) on the
+	// agent's own follow-up call, while it lasts or within the disposition
+	// window after it ended; counted once in the report's 满意率.
+	SetFollowUpVerdict(ctx context.Context, in *SetFollowUpVerdictRequest, opts ...grpc.CallOption) (*SetFollowUpVerdictResponse, error)
 }
 
 type dispositionServiceClient struct {
@@ -66,6 +71,16 @@ func (c *dispositionServiceClient) AmendDisposition(ctx context.Context, in *Set
 	return out, nil
 }
 
+func (c *dispositionServiceClient) SetFollowUpVerdict(ctx context.Context, in *SetFollowUpVerdictRequest, opts ...grpc.CallOption) (*SetFollowUpVerdictResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetFollowUpVerdictResponse)
+	err := c.cc.Invoke(ctx, DispositionService_SetFollowUpVerdict_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DispositionServiceServer is the server API for DispositionService service.
 // All implementations must embed UnimplementedDispositionServiceServer
 // for forward compatibility.
@@ -79,6 +94,10 @@ type DispositionServiceServer interface {
 	// AmendDisposition is SetDisposition for a supervisor (班长): any call
 	// live on this gateway or within its disposition window.
 	AmendDisposition(context.Context, *SetDispositionRequest) (*SetDispositionResponse, error)
+	// SetFollowUpVerdict records the citizen's verdict (回访结果) on the
+	// agent's own follow-up call, while it lasts or within the disposition
+	// window after it ended; counted once in the report's 满意率.
+	SetFollowUpVerdict(context.Context, *SetFollowUpVerdictRequest) (*SetFollowUpVerdictResponse, error)
 	mustEmbedUnimplementedDispositionServiceServer()
 }
 
@@ -94,6 +113,9 @@ func (UnimplementedDispositionServiceServer) SetDisposition(context.Context, *Se
 }
 func (UnimplementedDispositionServiceServer) AmendDisposition(context.Context, *SetDispositionRequest) (*SetDispositionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AmendDisposition not implemented")
+}
+func (UnimplementedDispositionServiceServer) SetFollowUpVerdict(context.Context, *SetFollowUpVerdictRequest) (*SetFollowUpVerdictResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetFollowUpVerdict not implemented")
 }
 func (UnimplementedDispositionServiceServer) mustEmbedUnimplementedDispositionServiceServer() {}
 func (UnimplementedDispositionServiceServer) testEmbeddedByValue()                            {}
@@ -152,6 +174,24 @@ func _DispositionService_AmendDisposition_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DispositionService_SetFollowUpVerdict_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetFollowUpVerdictRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DispositionServiceServer).SetFollowUpVerdict(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DispositionService_SetFollowUpVerdict_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DispositionServiceServer).SetFollowUpVerdict(ctx, req.(*SetFollowUpVerdictRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DispositionService_ServiceDesc is the grpc.ServiceDesc for DispositionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -166,6 +206,10 @@ var DispositionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AmendDisposition",
 			Handler:    _DispositionService_AmendDisposition_Handler,
+		},
+		{
+			MethodName: "SetFollowUpVerdict",
+			Handler:    _DispositionService_SetFollowUpVerdict_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

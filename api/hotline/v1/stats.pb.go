@@ -517,8 +517,17 @@ type GetStatsResponse struct {
 	ForwardedToDepartment uint64 `protobuf:"varint,42,opt,name=forwarded_to_department,json=forwardedToDepartment,proto3" json:"forwarded_to_department,omitempty"`
 	DispositionTo110      uint64 `protobuf:"varint,43,opt,name=disposition_to110,json=dispositionTo110,proto3" json:"disposition_to110,omitempty"`
 	ConsultationOnly      uint64 `protobuf:"varint,44,opt,name=consultation_only,json=consultationOnly,proto3" json:"consultation_only,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// Follow-up verdicts (SetFollowUpVerdict, 回访), one per follow-up call.
+	FollowUpSatisfied          uint64 `protobuf:"varint,45,opt,name=follow_up_satisfied,json=followUpSatisfied,proto3" json:"follow_up_satisfied,omitempty"`
+	FollowUpBasicallySatisfied uint64 `protobuf:"varint,46,opt,name=follow_up_basically_satisfied,json=followUpBasicallySatisfied,proto3" json:"follow_up_basically_satisfied,omitempty"`
+	FollowUpDissatisfied       uint64 `protobuf:"varint,47,opt,name=follow_up_dissatisfied,json=followUpDissatisfied,proto3" json:"follow_up_dissatisfied,omitempty"`
+	// overall_satisfaction_rate: keypad and follow-up together, 满意 and
+	// 基本满意 counted satisfied: (satisfied + follow_up_satisfied +
+	// follow_up_basically_satisfied) / (all of them + unsatisfied +
+	// follow_up_dissatisfied). satisfaction_rate stays keypad-only.
+	OverallSatisfactionRate float64 `protobuf:"fixed64,48,opt,name=overall_satisfaction_rate,json=overallSatisfactionRate,proto3" json:"overall_satisfaction_rate,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *GetStatsResponse) Reset() {
@@ -754,6 +763,34 @@ func (x *GetStatsResponse) GetConsultationOnly() uint64 {
 	return 0
 }
 
+func (x *GetStatsResponse) GetFollowUpSatisfied() uint64 {
+	if x != nil {
+		return x.FollowUpSatisfied
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetFollowUpBasicallySatisfied() uint64 {
+	if x != nil {
+		return x.FollowUpBasicallySatisfied
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetFollowUpDissatisfied() uint64 {
+	if x != nil {
+		return x.FollowUpDissatisfied
+	}
+	return 0
+}
+
+func (x *GetStatsResponse) GetOverallSatisfactionRate() float64 {
+	if x != nil {
+		return x.OverallSatisfactionRate
+	}
+	return 0
+}
+
 var File_hotline_v1_stats_proto protoreflect.FileDescriptor
 
 const file_hotline_v1_stats_proto_rawDesc = "" +
@@ -801,7 +838,8 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\x10answered_on_spot\x18) \x01(\x04R\x0eansweredOnSpot\x126\n" +
 	"\x17forwarded_to_department\x18* \x01(\x04R\x15forwardedToDepartment\x12+\n" +
 	"\x11disposition_to110\x18+ \x01(\x04R\x10dispositionTo110\x12+\n" +
-	"\x11consultation_only\x18, \x01(\x04R\x10consultationOnly\"\x8d\t\n" +
+	"\x11consultation_only\x18, \x01(\x04R\x10consultationOnly\"\xf2\n" +
+	"\n" +
 	"\x10GetStatsResponse\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1a\n" +
@@ -833,7 +871,11 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\x10answered_on_spot\x18) \x01(\x04R\x0eansweredOnSpot\x126\n" +
 	"\x17forwarded_to_department\x18* \x01(\x04R\x15forwardedToDepartment\x12+\n" +
 	"\x11disposition_to110\x18+ \x01(\x04R\x10dispositionTo110\x12+\n" +
-	"\x11consultation_only\x18, \x01(\x04R\x10consultationOnly*d\n" +
+	"\x11consultation_only\x18, \x01(\x04R\x10consultationOnly\x12.\n" +
+	"\x13follow_up_satisfied\x18- \x01(\x04R\x11followUpSatisfied\x12A\n" +
+	"\x1dfollow_up_basically_satisfied\x18. \x01(\x04R\x1afollowUpBasicallySatisfied\x124\n" +
+	"\x16follow_up_dissatisfied\x18/ \x01(\x04R\x14followUpDissatisfied\x12:\n" +
+	"\x19overall_satisfaction_rate\x180 \x01(\x01R\x17overallSatisfactionRate*d\n" +
 	"\x0eStatsBreakdown\x12\x1f\n" +
 	"\x1bSTATS_BREAKDOWN_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13STATS_BREAKDOWN_DAY\x10\x01\x12\x18\n" +

@@ -51,9 +51,12 @@ type Ticket struct {
 	Supervision []*SupervisorAction `protobuf:"bytes,40,rep,name=supervision,proto3" json:"supervision,omitempty"`
 	// The agent's disposition (当即答复, 网络转办, ...), unset if none was set
 	// during the call or within the disposition window after it.
-	Disposition   *Disposition `protobuf:"bytes,41,opt,name=disposition,proto3" json:"disposition,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Disposition *Disposition `protobuf:"bytes,41,opt,name=disposition,proto3" json:"disposition,omitempty"`
+	// follow_up_result: outbound follow-up calls, the citizen's verdict
+	// (DispositionService.SetFollowUpVerdict).
+	FollowUpResult *FollowUpResult `protobuf:"bytes,45,opt,name=follow_up_result,json=followUpResult,proto3" json:"follow_up_result,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Ticket) Reset() {
@@ -250,6 +253,13 @@ func (x *Ticket) GetSupervision() []*SupervisorAction {
 func (x *Ticket) GetDisposition() *Disposition {
 	if x != nil {
 		return x.Disposition
+	}
+	return nil
+}
+
+func (x *Ticket) GetFollowUpResult() *FollowUpResult {
+	if x != nil {
+		return x.FollowUpResult
 	}
 	return nil
 }
@@ -516,7 +526,7 @@ var File_hotline_v1_ticket_proto protoreflect.FileDescriptor
 const file_hotline_v1_ticket_proto_rawDesc = "" +
 	"\n" +
 	"\x17hotline/v1/ticket.proto\x12\n" +
-	"hotline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hotline/v1/common.proto\x1a\x1bhotline/v1/supervisor.proto\x1a\x1chotline/v1/disposition.proto\"\xd2\a\n" +
+	"hotline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hotline/v1/common.proto\x1a\x1bhotline/v1/supervisor.proto\x1a\x1chotline/v1/disposition.proto\"\x98\b\n" +
 	"\x06Ticket\x12\x1b\n" +
 	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x17\n" +
 	"\acall_id\x18\x02 \x01(\tR\x06callId\x123\n" +
@@ -545,7 +555,8 @@ const file_hotline_v1_ticket_proto_rawDesc = "" +
 	"\x10police_reference\x18\x15 \x01(\tR\x0fpoliceReference\x12)\n" +
 	"\x10gateway_instance\x18\x16 \x01(\tR\x0fgatewayInstance\x12>\n" +
 	"\vsupervision\x18( \x03(\v2\x1c.hotline.v1.SupervisorActionR\vsupervision\x129\n" +
-	"\vdisposition\x18) \x01(\v2\x17.hotline.v1.DispositionR\vdisposition\"A\n" +
+	"\vdisposition\x18) \x01(\v2\x17.hotline.v1.DispositionR\vdisposition\x12D\n" +
+	"\x10follow_up_result\x18- \x01(\v2\x1a.hotline.v1.FollowUpResultR\x0efollowUpResult\"A\n" +
 	"\x13SubmitTicketRequest\x12*\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x12.hotline.v1.TicketR\x06ticket\"4\n" +
 	"\x14SubmitTicketResponse\x12\x1c\n" +
@@ -589,6 +600,7 @@ var file_hotline_v1_ticket_proto_goTypes = []any{
 	(*TransferRecord)(nil),        // 8: hotline.v1.TransferRecord
 	(*SupervisorAction)(nil),      // 9: hotline.v1.SupervisorAction
 	(*Disposition)(nil),           // 10: hotline.v1.Disposition
+	(*FollowUpResult)(nil),        // 11: hotline.v1.FollowUpResult
 }
 var file_hotline_v1_ticket_proto_depIdxs = []int32{
 	6,  // 0: hotline.v1.Ticket.direction:type_name -> hotline.v1.Direction
@@ -598,18 +610,19 @@ var file_hotline_v1_ticket_proto_depIdxs = []int32{
 	8,  // 4: hotline.v1.Ticket.transfers:type_name -> hotline.v1.TransferRecord
 	9,  // 5: hotline.v1.Ticket.supervision:type_name -> hotline.v1.SupervisorAction
 	10, // 6: hotline.v1.Ticket.disposition:type_name -> hotline.v1.Disposition
-	0,  // 7: hotline.v1.SubmitTicketRequest.ticket:type_name -> hotline.v1.Ticket
-	0,  // 8: hotline.v1.SubmitTicketsRequest.tickets:type_name -> hotline.v1.Ticket
-	4,  // 9: hotline.v1.SubmitTicketsResponse.results:type_name -> hotline.v1.SubmitTicketResult
-	1,  // 10: hotline.v1.TicketSink.SubmitTicket:input_type -> hotline.v1.SubmitTicketRequest
-	3,  // 11: hotline.v1.TicketSink.SubmitTickets:input_type -> hotline.v1.SubmitTicketsRequest
-	2,  // 12: hotline.v1.TicketSink.SubmitTicket:output_type -> hotline.v1.SubmitTicketResponse
-	5,  // 13: hotline.v1.TicketSink.SubmitTickets:output_type -> hotline.v1.SubmitTicketsResponse
-	12, // [12:14] is the sub-list for method output_type
-	10, // [10:12] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	11, // 7: hotline.v1.Ticket.follow_up_result:type_name -> hotline.v1.FollowUpResult
+	0,  // 8: hotline.v1.SubmitTicketRequest.ticket:type_name -> hotline.v1.Ticket
+	0,  // 9: hotline.v1.SubmitTicketsRequest.tickets:type_name -> hotline.v1.Ticket
+	4,  // 10: hotline.v1.SubmitTicketsResponse.results:type_name -> hotline.v1.SubmitTicketResult
+	1,  // 11: hotline.v1.TicketSink.SubmitTicket:input_type -> hotline.v1.SubmitTicketRequest
+	3,  // 12: hotline.v1.TicketSink.SubmitTickets:input_type -> hotline.v1.SubmitTicketsRequest
+	2,  // 13: hotline.v1.TicketSink.SubmitTicket:output_type -> hotline.v1.SubmitTicketResponse
+	5,  // 14: hotline.v1.TicketSink.SubmitTickets:output_type -> hotline.v1.SubmitTicketsResponse
+	13, // [13:15] is the sub-list for method output_type
+	11, // [11:13] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_hotline_v1_ticket_proto_init() }
