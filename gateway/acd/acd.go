@@ -585,17 +585,27 @@ func (p *Pool) Answered(ctx context.Context, ext, callID string) error {
 // (best effort) right after the agent's new state, in the round trip that
 // publishes that state. On an error ev is not sent.
 func (p *Pool) AnsweredThenEvent(ctx context.Context, ext, callID string, ev *hotlinev1.AgentEvent) error {
+	pub, err := p.eventPublication(ext, ev)
+	if err != nil {
+		return fmt.Errorf("acd answered %s %s: %w", ext, callID, err)
+	}
+	return p.answered(ctx, ext, callID, &pub)
+}
+
+// eventPublication is ev, stamped now unless it has a time, as a
+// publication on ext's event channel.
+func (p *Pool) eventPublication(ext string, ev *hotlinev1.AgentEvent) (publication, error) {
 	if err := checkExt(ext); err != nil {
-		return err
+		return publication{}, err
 	}
 	if ev.At == nil {
 		ev.At = timestamppb.Now()
 	}
 	b, err := marshalEvent(ev)
 	if err != nil {
-		return fmt.Errorf("acd answered %s %s: event: %w", ext, callID, err)
+		return publication{}, fmt.Errorf("event: %w", err)
 	}
-	return p.answered(ctx, ext, callID, &publication{p.eventChannel(ext), b})
+	return publication{p.eventChannel(ext), b}, nil
 }
 
 func (p *Pool) answered(ctx context.Context, ext, callID string, then *publication) error {
@@ -636,17 +646,11 @@ func (p *Pool) Release(ctx context.Context, ext, callID string, outcome Outcome)
 // hears ev (e.g. the call ended) before the agent's new state and before
 // it can be offered the next call.
 func (p *Pool) ReleaseAfterEvent(ctx context.Context, ext, callID string, outcome Outcome, ev *hotlinev1.AgentEvent) error {
-	if err := checkExt(ext); err != nil {
-		return err
-	}
-	if ev.At == nil {
-		ev.At = timestamppb.Now()
-	}
-	b, err := marshalEvent(ev)
+	pub, err := p.eventPublication(ext, ev)
 	if err != nil {
-		return fmt.Errorf("acd release %s %s: event: %w", ext, callID, err)
+		return fmt.Errorf("acd release %s %s: %w", ext, callID, err)
 	}
-	return p.releaseAfter(ctx, ext, callID, outcome, p.eventChannel(ext), b)
+	return p.releaseAfter(ctx, ext, callID, outcome, pub.channel, pub.payload)
 }
 
 func (p *Pool) releaseAfter(ctx context.Context, ext, callID string, outcome Outcome, channel string, payload []byte) error {
