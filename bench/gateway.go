@@ -25,6 +25,10 @@ var benchSkills = []string{"general", "renshe", "shichang", "falv"}
 
 func agentToken(ext string) string { return "bench-token-agent-" + ext }
 
+// pprofToken is the bench gateway's supervisor token: pprof is for
+// supervisors only (-cpuprofile).
+const pprofToken = "bench-token-supervisor-pprof"
+
 // gatewayConfig is the bench gateway's configuration: the lab's four lines,
 // app hotline-bench, its own Redis, 400 agents without desktop streams, no
 // ticket sink (tickets stay in the Redis outbox: the bench measures the
@@ -60,6 +64,7 @@ acd:
 		ext := strconv.Itoa(firstAgent + i)
 		fmt.Fprintf(&b, "    - {extension: %q, token: %q}\n", ext, agentToken(ext))
 	}
+	fmt.Fprintf(&b, "auth:\n  supervisors:\n    - {name: bench-pprof, token: %q}\n", pprofToken)
 	return b.String()
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -218,3 +219,32 @@ func startRedis(ctx context.Context, dir string) (*child, string, error) {
 }
 
 func listenUDP(addr string) (net.PacketConn, error) { return net.ListenPacket("udp", addr) }
+
+// fetchProfile takes a CPU profile of d from a pprof base URL (the bench
+// gateway's, with its supervisor token) and writes it to file.
+func fetchProfile(ctx context.Context, base string, d time.Duration, file string) error {
+	secs := int(d / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%sprofile?seconds=%d", base, secs), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+pprofToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", req.URL, resp.Status)
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, data, 0o644)
+}

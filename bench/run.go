@@ -45,6 +45,7 @@ type options struct {
 	bin         string
 	repo        string
 	keepGoing   bool
+	cpuProfile  bool
 }
 
 func parseFlags() (options, error) {
@@ -63,6 +64,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.resultsFile, "results", "", "Markdown report file (default bench/results/<UTC date-time>.md; \"-\": stdout only)")
 	flag.StringVar(&o.labRoot, "lab-root", envOr("HOTLINE_LAB_ROOT", "/var/cache/hotline-lab/root"), "the lab Asterisk's chroot")
 	flag.BoolVar(&o.keepGoing, "keep-going", false, "keep stepping a path after a failed rate (to see CPU and latency at higher rates); the zero-failure rate is still the last rate before the first failure")
+	flag.BoolVar(&o.cpuProfile, "cpuprofile", false, "take a CPU profile of the gateway during each of its steps (<out>/<rate>-gateway-r<round>/cpu.pprof; go tool pprof -top bin/hotline-gw FILE)")
 	flag.StringVar(&o.bin, "bin", "bin", "directory with hotline-gw and hotline-baseline (make build)")
 	flag.Parse()
 
@@ -136,6 +138,7 @@ type path struct {
 	dids    [4]string
 	goProc  *child // the Go process of the path (nil for app_queue)
 	metrics string // its /metrics URL ("" for app_queue)
+	pprof   string // its /debug/pprof/ base URL ("" when it has none)
 	// answered returns a monotonic counter of calls that reached an agent,
 	// read from the agents' phone (the SIPp UAS's INVITEs).
 	answered func() (int, error)
@@ -292,6 +295,7 @@ func run(ctx context.Context, o options) error {
 	agentCalls := func() (int, error) { return agents.calls(), nil }
 	paths := map[string]*path{
 		"gateway": {name: "gateway", dids: [4]string{"812345", "812333", "812315", "812348"}, goProc: gw, metrics: gwMetrics,
+			pprof:    "http://" + gwHTTP + "/debug/pprof/",
 			answered: agentCalls,
 			active: func() float64 {
 				s, _ := getMetrics(gwMetrics)
@@ -434,6 +438,16 @@ func (r *results) step(ctx context.Context, o options, p *path, rate, round int)
 	uasOff := fileSize(r.benchAgent.log)
 	c0, s0 := r.sampleCPU(p.goProc), time.Now()
 
+	var profiled chan struct{}
+	if o.cpuProfile && p.pprof != "" {
+		profiled = make(chan struct{})
+		go func() {
+			defer close(profiled)
+			if err := fetchProfile(ctx, p.pprof, o.step, filepath.Join(dir, "cpu.pprof")); err != nil {
+				logf("%s %d cps round %d: no CPU profile: %v", p.name, rate, round, err)
+			}
+		}()
+	}
 	res := runLoad(ctx, o.repo, load{DIDs: p.dids, Rate: rate, Calls: calls, Talk: o.talk,
 		Limit: rate * int((o.talk+10*time.Second)/time.Second), Seq: seq, Dir: dir})
 
@@ -449,6 +463,9 @@ func (r *results) step(ctx context.Context, o options, p *path, rate, round int)
 	}
 	c1, s1 := r.sampleCPU(p.goProc), time.Now()
 	el := s1.Sub(s0).Seconds()
+	if profiled != nil {
+		<-profiled
+	}
 
 	sr.Calls, sr.OK, sr.Failed = res.Calls, res.OK, res.Failed
 	sr.AchievedRate, sr.SetupMeanMS = res.AchievedRate, res.SetupMS
