@@ -32,6 +32,55 @@ func parseCallerLog(r io.Reader) map[string]callerTimes {
 	return out
 }
 
+// callerOutcomes are the refused and dropped calls of a caller's log.
+type callerOutcomes struct {
+	Refused map[string]int `json:"refused,omitempty"` // by SIP code
+	// Dropped: answered calls that the far end hung up before the caller
+	// (after -talk): an answered call that did not stay answered.
+	Dropped int `json:"dropped_after_answer"`
+}
+
+func (c *callerOutcomes) add(o callerOutcomes) {
+	for k, v := range o.Refused {
+		if c.Refused == nil {
+			c.Refused = map[string]int{}
+		}
+		c.Refused[k] += v
+	}
+	c.Dropped += o.Dropped
+}
+
+func (c callerOutcomes) refused() int {
+	n := 0
+	for _, v := range c.Refused {
+		n += v
+	}
+	return n
+}
+
+// parseCallerOutcomes reads "refused <number> <code>" and "farbye <number>"
+// lines (each caller number once).
+func parseCallerOutcomes(r io.Reader) callerOutcomes {
+	var out callerOutcomes
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) >= 3 && f[0] == "refused" && !seen[f[1]]:
+			seen[f[1]] = true
+			if out.Refused == nil {
+				out.Refused = map[string]int{}
+			}
+			out.Refused[f[2]]++
+		case len(f) >= 2 && f[0] == "farbye" && !seen[f[1]]:
+			seen[f[1]] = true
+			out.Dropped++
+		}
+	}
+	return out
+}
+
 // parseAgentLog reads "agent <caller number> <s> <us>" lines (uas_bench.xml):
 // the first INVITE the agents' phone got for each caller number.
 func parseAgentLog(r io.Reader) map[string]float64 {

@@ -125,3 +125,18 @@ func (ariPBX) hangup(id string) error {
 	}
 	return nil
 }
+
+// benchChannels counts the bench channels Asterisk holds now.
+func benchChannels(p pbx) (int, error) {
+	all, err := p.channels()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range all {
+		if benchChannel(c) {
+			n++
+		}
+	}
+	return n, nil
+}

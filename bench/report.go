@@ -232,6 +232,21 @@ func report(w io.Writer, r *results, o options) {
 		}
 	}
 
+	if len(r.Overload) > 0 {
+		fmt.Fprintf(w, "\nOverload: every path at %d cps, %d rounds, whatever its zero-failure rate. A round passes when no answered call was dropped (the far end hung up before the caller), every failed call was refused with a SIP final response (no timeout), some calls were answered, and no bench channel was left in Asterisk once the step drained (waited for up to %s).\n\n", o.overload, o.rounds, o.voidWait)
+		fmt.Fprintln(w, "| path | round | calls | answered | of them dropped | refused (SIP code: calls) | other failures | reached an agent | INVITE→200 p99 ms | Asterisk / Go / Redis CPU ms/call | channels left after | result |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---|")
+		for _, s := range r.Overload {
+			res := strings.ToLower(stepWord(s))
+			if s.Why != "" {
+				res += ": " + s.Why
+			}
+			fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %s | %d | %s | %s | %s / %s / %s | %s | %s |\n",
+				s.Path, s.Round, s.Calls, s.OK, s.Outcomes.Dropped, refusedCell(s.Outcomes.Refused), otherFailures(s), intOrDash(s.Agent),
+				num(s.SetupP99MS, 1), num(s.AstMS, 2), num(s.GoMS, 2), num(s.RedisMS, 2), intOrDash(leftAfter(s)), res)
+		}
+	}
+
 	if len(r.Plateaus) > 0 {
 		fmt.Fprintf(w, "\nMemory at a plateau of concurrent calls (held %s; RSS median over the plateau minus idle RSS just before; divided by the calls held):\n\n", o.hold)
 		fmt.Fprintln(w, "| path | requested | ok | failed | gateway active calls | held (divisor) | Go RSS idle → plateau KiB | Go RSS B/call | Go heap-in-use B/call | Asterisk RSS B/call | Go VmHWM KiB |")
@@ -378,4 +393,20 @@ func num(v float64, prec int) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.*f", prec, v)
+}
+
+func refusedCell(m map[string]int) string {
+	if len(m) == 0 {
+		return "–"
+	}
+	codes := make([]string, 0, len(m))
+	for c := range m {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%s: %d", c, m[c])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -299,3 +299,36 @@ func TestPlateauDivisorIsCallsHeld(t *testing.T) {
 		}
 	}
 }
+
+func TestCallerOutcomesAndOverloadReport(t *testing.T) {
+	out := parseCallerOutcomes(strings.NewReader("setup 1 1 0 1 0\nrefused 139900101 503\nrefused 139900102 503\nrefused 139900102 503\nrefused 139900103 486\nfarbye 139900104\njunk\n"))
+	if out.Refused["503"] != 2 || out.Refused["486"] != 1 || out.refused() != 3 || out.Dropped != 1 {
+		t.Fatalf("outcomes %+v, want 503: 2 (one caller logged twice), 486: 1, one dropped", out)
+	}
+	var sum callerOutcomes
+	sum.add(out)
+	sum.add(callerOutcomes{Refused: map[string]int{"503": 5}})
+	if sum.Refused["503"] != 7 || sum.Dropped != 1 {
+		t.Fatalf("sum %+v", sum)
+	}
+	kept := stepResult{Path: "gateway", Rate: 200, Round: 1, Calls: 100, OK: 60, Failed: 40, Agent: 60, Pass: true,
+		Outcomes: callerOutcomes{Refused: map[string]int{"503": 40}}, After: &cleanResult{Checked: true}}
+	lost := stepResult{Path: "lean", Rate: 200, Round: 1, Calls: 100, OK: 70, Failed: 30, Agent: 50,
+		Outcomes: callerOutcomes{Refused: map[string]int{"503": 10}, Dropped: 20}, After: &cleanResult{Checked: true, Found: 7},
+		Why: "20 answered calls dropped"}
+	if otherFailures(kept) != 0 || otherFailures(lost) != 20 || stepWord(lost) != "FAIL" || leftAfter(lost) != 7 {
+		t.Fatalf("other failures %d/%d, word %s, left %d", otherFailures(kept), otherFailures(lost), stepWord(lost), leftAfter(lost))
+	}
+	var b strings.Builder
+	report(&b, &results{Overload: []stepResult{kept, lost}, PeakRSSKB: map[string]int64{}}, options{overload: 200, rounds: 1, paths: []string{"gateway", "lean"}})
+	for _, want := range []string{
+		"Overload: every path at 200 cps",
+		"| gateway | 1 | 100 | 60 | 0 | 503: 40 | 0 | 60 |",
+		"| lean | 1 | 100 | 70 | 20 | 503: 10 | 20 | 50 |",
+		"| 7 | fail: 20 answered calls dropped |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -46,6 +46,7 @@ type options struct {
 	repo        string
 	keepGoing   bool
 	cpuProfile  bool
+	overload    int
 }
 
 func parseFlags() (options, error) {
@@ -65,6 +66,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.labRoot, "lab-root", envOr("HOTLINE_LAB_ROOT", "/var/cache/hotline-lab/root"), "the lab Asterisk's chroot")
 	flag.BoolVar(&o.keepGoing, "keep-going", false, "keep stepping a path after a failed rate (to see CPU and latency at higher rates); the zero-failure rate is still the last rate before the first failure")
 	flag.BoolVar(&o.cpuProfile, "cpuprofile", false, "take a CPU profile of the gateway during each of its steps (<out>/<rate>-gateway-r<round>/cpu.pprof; go tool pprof -top bin/hotline-gw FILE)")
+	flag.IntVar(&o.overload, "overload", 0, "after the rates, run every path at this rate (cps), -rounds times, whatever its zero-failure rate: answered calls must stay answered, refusals are counted by SIP code, and no channel may be left once the step drained (0: no overload step)")
 	flag.StringVar(&o.bin, "bin", "bin", "directory with hotline-gw and hotline-baseline (make build)")
 	flag.Parse()
 
@@ -99,6 +101,8 @@ func parseFlags() (options, error) {
 		return o, fmt.Errorf("-void-wait must be between 1s and 2m")
 	case o.hold < 10*time.Second || o.hold > maxHold:
 		return o, fmt.Errorf("-hold must be between 10s and %s", maxHold)
+	case o.overload < 0 || o.overload > maxRate:
+		return o, fmt.Errorf("-overload must be between 0 and %d", maxRate)
 	case o.plateauRate < 10 || o.plateauRate > maxRate:
 		return o, fmt.Errorf("-plateau-rate must be between 10 and %d", maxRate)
 	}
@@ -174,9 +178,14 @@ type stepResult struct {
 	BgGoMSs    float64     `json:"go_background_ms_per_s"`
 	BgRedisMSs float64     `json:"redis_background_ms_per_s"`
 	Clean      cleanResult `json:"leftover_check"`
-	Void       bool        `json:"void"`
-	Pass       bool        `json:"pass"`
-	Why        string      `json:"why,omitempty"`
+	// Outcomes of the callers: refused by SIP code, answered then dropped.
+	Outcomes callerOutcomes `json:"outcomes"`
+	// After: overload steps only, the bench channels still up once the
+	// step drained (hung up by the bench).
+	After *cleanResult `json:"leftover_after,omitempty"`
+	Void  bool         `json:"void"`
+	Pass  bool         `json:"pass"`
+	Why   string       `json:"why,omitempty"`
 }
 
 // totalMS is the CPU per call of everything on the path: Asterisk + Go +
@@ -210,6 +219,7 @@ type results struct {
 	Options    map[string]any  `json:"options"`
 	Steps      []stepResult    `json:"steps"`
 	Plateaus   []plateauResult `json:"plateaus"`
+	Overload   []stepResult    `json:"overload"`
 	PeakRSSKB  map[string]int64
 	OutDir     string `json:"out_dir"`
 	astPID     int
@@ -235,7 +245,7 @@ func run(ctx context.Context, o options) error {
 	}
 	r := &results{Started: time.Now(), Machine: machine(), OutDir: o.out, PeakRSSKB: map[string]int64{}, labRoot: o.labRoot,
 		Options: map[string]any{"rates": o.rates, "rounds": o.rounds, "step": o.step.String(), "talk": o.talk.String(), "idle": o.idle.String(),
-			"paths": o.paths, "plateau": o.plateaus, "hold": o.hold.String(), "plateau_rate": o.plateauRate}}
+			"paths": o.paths, "plateau": o.plateaus, "hold": o.hold.String(), "plateau_rate": o.plateauRate, "overload": o.overload}}
 	logf("output directory %s", o.out)
 	for _, b := range []string{"hotline-gw", "hotline-baseline"} {
 		if _, err := os.Stat(filepath.Join(o.bin, b)); err != nil {
@@ -333,6 +343,20 @@ func run(ctx context.Context, o options) error {
 			break
 		}
 	}
+	if o.overload > 0 {
+		for round := 1; round <= o.rounds && ctx.Err() == nil; round++ {
+			for _, name := range o.paths {
+				if ctx.Err() != nil {
+					break
+				}
+				sr := r.overloadStep(ctx, o, paths[name], round)
+				r.Overload = append(r.Overload, sr)
+				logf("%-7s %3d cps overload round %d: %d calls, answered %d (dropped %d), refused %v, other failures %d, agent %d, INVITE→200 p99 %.1f ms, left after %d → %s %s",
+					sr.Path, sr.Rate, sr.Round, sr.Calls, sr.OK, sr.Outcomes.Dropped, sr.Outcomes.Refused, otherFailures(sr), sr.Agent, sr.SetupP99MS,
+					leftAfter(sr), stepWord(sr), sr.Why)
+			}
+		}
+	}
 	for _, n := range o.plateaus {
 		for _, name := range []string{"gateway", "lean"} {
 			if !contains(o.paths, name) || ctx.Err() != nil {
@@ -369,6 +393,56 @@ func run(ctx context.Context, o options) error {
 	_ = os.WriteFile(filepath.Join(o.out, "results.json"), b, 0o644)
 	logf("results: %s", filepath.Join(o.out, "results.json"))
 	return r.verdict()
+}
+
+// overloadStep runs p at -overload cps and judges it for graceful
+// overload rather than zero failures: it passes when no answered call was
+// dropped, every call that failed was refused with a SIP final response
+// (not timed out), some calls were answered, and no bench channel is left
+// in Asterisk once the step drained.
+func (r *results) overloadStep(ctx context.Context, o options, p *path, round int) stepResult {
+	sr := r.step(ctx, o, p, o.overload, round)
+	if sr.Void {
+		return sr
+	}
+	r.settle(ctx, p)
+	// Give Asterisk up to -void-wait to end the step's channels by itself.
+	deadline := time.Now().Add(o.voidWait)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if n, err := benchChannels(ariPBX{}); err == nil && n == 0 {
+			break
+		}
+		sleepCtx(ctx, 500*time.Millisecond)
+	}
+	after := ensureClean(ctx, ariPBX{}, o.voidWait, 500*time.Millisecond)
+	sr.After = &after
+	var why []string
+	if sr.Outcomes.Dropped > 0 {
+		why = append(why, fmt.Sprintf("%d answered calls dropped", sr.Outcomes.Dropped))
+	}
+	if n := otherFailures(sr); n > 0 {
+		why = append(why, fmt.Sprintf("%d calls failed without a SIP refusal", n))
+	}
+	if sr.OK == 0 {
+		why = append(why, "no call answered")
+	}
+	if after.Found > 0 || !after.Checked {
+		why = append(why, fmt.Sprintf("%d bench channels left after the step", after.Found))
+	}
+	sr.Pass = len(why) == 0
+	sr.Why = strings.Join(why, "; ")
+	return sr
+}
+
+// otherFailures are the failed calls that were not refused with a final
+// SIP response (timeouts, lost calls).
+func otherFailures(s stepResult) int { return max(0, s.Failed-s.Outcomes.refused()) }
+
+func leftAfter(s stepResult) int {
+	if s.After == nil {
+		return -1
+	}
+	return s.After.Found
 }
 
 // verdict is an error when no step passed: a run that measured nothing
@@ -468,6 +542,7 @@ func (r *results) step(ctx context.Context, o options, p *path, rate, round int)
 	}
 
 	sr.Calls, sr.OK, sr.Failed = res.Calls, res.OK, res.Failed
+	sr.Outcomes = res.Outcomes
 	sr.AchievedRate, sr.SetupMeanMS = res.AchievedRate, res.SetupMS
 	sr.Agent = ans1 - ans0
 	sr.AstMS = cpuPerCall(c0.ast, c1.ast, sr.BgAstMSs, el, res.Calls)
@@ -528,6 +603,8 @@ func stepWord(s stepResult) string {
 		return "VOID"
 	case s.Pass:
 		return "PASS"
+	case s.After != nil: // an overload step: the run goes on
+		return "FAIL"
 	}
 	return "STOP"
 }

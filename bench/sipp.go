@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,8 @@ type loadResult struct {
 	// Callers: each answered call's INVITE sent / 200 received, by caller
 	// number (the callers' -trace_logs).
 	Callers map[string]callerTimes
+	// Outcomes: refused (by SIP code) and dropped-after-answer calls.
+	Outcomes callerOutcomes
 }
 
 // runLoad places the batch and waits for it, bounded by the batch size plus
@@ -82,8 +85,11 @@ func runLoad(ctx context.Context, repo string, l load) loadResult {
 			}
 			row := lastRow(stat)
 			var callers map[string]callerTimes
+			var outcomes callerOutcomes
 			if f, err := os.Open(logFile); err == nil {
 				callers = parseCallerLog(f)
+				_, _ = f.Seek(0, io.SeekStart)
+				outcomes = parseCallerOutcomes(f)
 				f.Close()
 			}
 			mu.Lock()
@@ -91,6 +97,7 @@ func runLoad(ctx context.Context, repo string, l load) loadResult {
 			for k, v := range callers {
 				res.Callers[k] = v
 			}
+			res.Outcomes.add(outcomes)
 			res.ExitCodes[i] = code
 			res.rates = append(res.rates, creationRate(stat, n))
 			res.Calls += n
