@@ -270,7 +270,7 @@ func encode(buf []byte, t *hotlinev1.Ticket) ([]byte, error) {
 	if err := ticket.ValidateID(id); err != nil {
 		return buf, status.Errorf(codes.InvalidArgument, "ticket.ticket_id: %v", err)
 	}
-	out, err := protojson.MarshalOptions{}.MarshalAppend(buf, t)
+	out, err := appendJSON(buf, t)
 	if err != nil {
 		return buf, status.Errorf(codes.InvalidArgument, "ticket %s cannot be encoded: %v", id, err)
 	}
