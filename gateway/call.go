@@ -23,12 +23,12 @@ const greetingMax = 2 * time.Minute
 // Call is one citizen's conversation from entry to hangup. Its fields are
 // owned by the goroutine running run; other goroutines use send.
 type Call struct {
-	s     *Service
-	ctx   context.Context // the owner's context, for commands and timers
-	id    string          // the caller channel's ID; also the ticket ID
-	mb    *ari.Mailbox
-	cmds  chan func(*Call)
-	done  chan struct{}
+	s    *Service
+	ctx  context.Context // the owner's context, for commands and timers
+	id   string          // the caller channel's ID; also the ticket ID
+	mb   *ari.Mailbox
+	cmds chan func(*Call)
+	done chan struct{}
 	// lateMu serialises the commands run after the owner ended (drainLate).
 	lateMu sync.Mutex
 

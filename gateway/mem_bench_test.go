@@ -141,7 +141,7 @@ func benchCallMemory(b *testing.B, talking float64) {
 	b.ReportMetric(float64(after.stack-before.stack)/n, "stack-B/call")
 	b.ReportMetric(float64(after.goRSS-before.goRSS)/n, "go-rss-B/call")
 	b.ReportMetric(float64(after.rss-before.rss)/n, "rss-B/call")
-	b.ReportMetric(float64(after.rss)/(1<<20), "rss-MiB") // the whole process at the plateau
+	b.ReportMetric(float64(after.rss)/(1<<20), "rss-MiB")               // the whole process at the plateau
 	b.ReportMetric(float64(after.alloc-before.alloc)/n, "alloc-B/call") // the rig's fake PBX and polling included
 	for i := range b.N {
 		r.hangup(id(i))
