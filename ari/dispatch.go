@@ -101,20 +101,15 @@ func (d *Dispatcher) SetNewOwner(fn func(ev *ariv5.StasisStart) *Mailbox) {
 	d.mu.Unlock()
 }
 
-// NewMailbox returns an empty mailbox of size slots (the dispatcher's queue
-// size if size <= 0). name identifies the owner in logs (e.g. the call ID).
+// NewMailbox returns an empty mailbox that holds at most size events (the
+// dispatcher's queue size if size <= 0); its ring starts with a few slots
+// and grows to size only while that many events wait. name identifies the
+// owner in logs (e.g. the call ID).
 func (d *Dispatcher) NewMailbox(name string, size int) *Mailbox {
 	if size <= 0 {
 		size = d.queueSize
 	}
-	return &Mailbox{
-		name:   name,
-		log:    d.log,
-		m:      d.m,
-		buf:    make([]ariv5.Event, size),
-		notify: make(chan struct{}, 1),
-		done:   make(chan struct{}),
-	}
+	return newMailbox(name, size, d.log, d.m)
 }
 
 // Attach routes the events of resource kind/id (kind is KindChannel,

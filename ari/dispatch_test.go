@@ -302,3 +302,53 @@ func BenchmarkDispatch(b *testing.B) {
 		mb.Pop()
 	}
 }
+
+// A mailbox starts with minSlots and grows up to its size, in FIFO order
+// also when the ring has wrapped; at its size it overflows as before; a
+// drained mailbox gives its grown ring back.
+func TestMailboxGrowsToItsSize(t *testing.T) {
+	d, _ := newTestDispatcher()
+	const size = 19
+	mb := d.NewMailbox("call", size)
+	if got := len(mb.buf); got != minSlots {
+		t.Fatalf("new mailbox has %d slots, want %d", got, minSlots)
+	}
+	d.Attach(KindChannel, "c1", mb)
+	seq := 0
+	// Wrap the small ring first: push 3, pop 2, so head is not 0 on growth.
+	for range 3 {
+		d.Dispatch(dtmfEvent("c1", seq))
+		seq++
+	}
+	want := 0
+	for range 2 {
+		if dl := nextEvent(t, mb); dl.Event.(*ariv5.ChannelDtmfReceived).DurationMs != want {
+			t.Fatalf("event %d out of order: %+v", want, dl)
+		}
+		want++
+	}
+	for mb.Len() < size {
+		d.Dispatch(dtmfEvent("c1", seq))
+		seq++
+	}
+	if got := len(mb.buf); got != size {
+		t.Fatalf("full mailbox has %d slots, want its size %d", got, size)
+	}
+	d.Dispatch(dtmfEvent("c1", seq)) // dropped
+	for want < seq {
+		dl := nextEvent(t, mb)
+		if dl.Event == nil || dl.Event.(*ariv5.ChannelDtmfReceived).DurationMs != want {
+			t.Fatalf("event %d: got %+v", want, dl)
+		}
+		want++
+	}
+	if dl := nextEvent(t, mb); dl.Overflowed != 1 {
+		t.Fatalf("after the queued events: %+v, want a notice of 1 drop", dl)
+	}
+	if got := len(mb.buf); got != minSlots {
+		t.Fatalf("drained mailbox keeps %d slots, want %d", got, minSlots)
+	}
+	if mb.Len() != 0 {
+		t.Fatalf("Len = %d after draining", mb.Len())
+	}
+}

@@ -23,6 +23,31 @@ type Delivery struct {
 	Overflowed int
 }
 
+// minSlots is a mailbox's ring size when it is new or drained: most calls
+// never have more events queued at once, so the ring grows (doubling, up
+// to the mailbox's limit) only for those that do, and a grown ring is
+// given back once drained.
+const minSlots = 4
+
+func newMailbox(name string, limit int, log *slog.Logger, m *metrics.ARI) *Mailbox {
+	return &Mailbox{
+		name: name, log: log, m: m,
+		buf:    make([]ariv5.Event, min(minSlots, limit)),
+		limit:  limit,
+		notify: make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+}
+
+// grow doubles the ring (up to limit), keeping the queued events in
+// order; mb.mu is held and the ring is full.
+func (mb *Mailbox) grow() {
+	buf := make([]ariv5.Event, min(2*len(mb.buf), mb.limit))
+	k := copy(buf, mb.buf[mb.head:])
+	copy(buf[k:], mb.buf[:mb.head])
+	mb.buf, mb.head = buf, 0
+}
+
 // Mailbox is a bounded FIFO of events consumed by one owner goroutine. The
 // dispatcher pushes without ever blocking: when the mailbox is full the event
 // is dropped, counted (Overflow), a warning is logged once per overflow
@@ -38,7 +63,8 @@ type Mailbox struct {
 	done   chan struct{} // closed by Close
 
 	mu          sync.Mutex
-	buf         []ariv5.Event // ring
+	buf         []ariv5.Event // ring; grows from minSlots up to limit
+	limit       int           // the most events queued; more are dropped
 	head, n     int
 	dropped     int // dropped in the current episode, not yet notified
 	noticeAfter int // events to pop before the notice is due
@@ -70,6 +96,9 @@ func (mb *Mailbox) push(ev ariv5.Event) bool {
 		mb.mu.Unlock()
 		return false
 	}
+	if mb.n == len(mb.buf) && len(mb.buf) < mb.limit {
+		mb.grow()
+	}
 	if mb.n == len(mb.buf) {
 		first := mb.dropped == 0
 		if first {
@@ -80,7 +109,7 @@ func (mb *Mailbox) push(ev ariv5.Event) bool {
 		mb.m.Overflow.Inc()
 		if first {
 			mb.log.Warn("ari: owner's event queue is full, dropping events; the owner will resynchronise",
-				"mailbox", mb.name, "size", len(mb.buf), "type", ev.GetType())
+				"mailbox", mb.name, "size", mb.limit, "type", ev.GetType())
 		}
 		return true
 	}
@@ -120,6 +149,9 @@ func (mb *Mailbox) Pop() (d Delivery, ok bool) {
 		mb.head = 0
 	}
 	mb.n--
+	if mb.n == 0 && len(mb.buf) > minSlots {
+		mb.buf, mb.head = make([]ariv5.Event, minSlots), 0 // drained: give the grown ring back
+	}
 	if mb.dropped > 0 {
 		mb.noticeAfter--
 	}
@@ -164,7 +196,7 @@ func (mb *Mailbox) Close() {
 	}
 	mb.closed = true
 	discarded := mb.n
-	clear(mb.buf)
+	mb.buf = nil
 	mb.head, mb.n, mb.dropped, mb.noticeAfter = 0, 0, 0, 0
 	mb.mu.Unlock()
 	mb.m.QueueDepth.Sub(float64(discarded))

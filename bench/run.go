@@ -16,16 +16,17 @@ import (
 	"time"
 )
 
-// Safety bounds on the flags: the lab PBX is shared (maxcalls 5000).
+// Safety bounds on the flags: the lab PBX is shared (maxcalls 12000,
+// RTP ports for 11,000 channels).
 const (
 	maxRate    = 400
 	maxStep    = time.Minute
-	maxPlateau = 4000 // + up to 400 agent legs stays under maxcalls 5000
+	maxPlateau = 5000 // + up to 400 agent legs stays under maxcalls 12000
 	maxHold    = 2 * time.Minute
 	maxRounds  = 10
 	// The lean path bridges every held call to its own agent leg: a plateau
 	// of n calls is 2n channels.
-	maxLeanPlateau = 2000
+	maxLeanPlateau = 5000
 )
 
 type options struct {

@@ -23,13 +23,12 @@ const greetingMax = 2 * time.Minute
 // Call is one citizen's conversation from entry to hangup. Its fields are
 // owned by the goroutine running run; other goroutines use send.
 type Call struct {
-	s     *Service
-	ctx   context.Context // the owner's context, for commands and timers
-	id    string          // the caller channel's ID; also the ticket ID
-	start *ariv5.StasisStart
-	mb    *ari.Mailbox
-	cmds  chan func(*Call)
-	done  chan struct{}
+	s    *Service
+	ctx  context.Context // the owner's context, for commands and timers
+	id   string          // the caller channel's ID; also the ticket ID
+	mb   *ari.Mailbox
+	cmds chan func(*Call)
+	done chan struct{}
 	// lateMu serialises the commands run after the owner ended (drainLate).
 	lateMu sync.Mutex
 
@@ -89,13 +88,21 @@ type timer struct {
 	gen int
 }
 
+// newCall returns the call of channel id. What the call needs of its
+// StasisStart ev (nil for an outbound call) is read now (readStart), so the
+// decoded event is not kept: a retried answer or a resynchronisation in
+// phaseNew starts again from those fields.
 func (s *Service) newCall(id string, ev *ariv5.StasisStart) *Call {
-	return &Call{
-		s: s, id: id, start: ev,
+	c := &Call{
+		s: s, id: id,
 		cmds:     make(chan func(*Call), 32),
 		done:     make(chan struct{}),
 		received: time.Now(),
 	}
+	if ev != nil {
+		c.readStart(ev)
+	}
+	return c
 }
 
 // send runs fn on the call's owner goroutine; it reports false if the call
@@ -230,7 +237,7 @@ func (c *Call) resync(ctx context.Context, lost int) {
 	}
 	switch c.phase {
 	case phaseNew:
-		c.onStart(ctx, c.start)
+		c.onStart(ctx, nil)
 	case phaseGreeting:
 		// Its end may be among the lost events: stop what is left of the
 		// greeting and queue the caller rather than leave it there.
@@ -292,7 +299,9 @@ func (c *Call) resyncLegs(live map[string]bool) bool {
 
 // onStart classifies the call, counts it and answers it.
 func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
-	c.readStart(ev)
+	if ev != nil { // nil: again, from what newCall read
+		c.readStart(ev)
+	}
 	if !c.s.Accepting() {
 		c.returnToDialplan(ctx)
 		return
@@ -385,7 +394,7 @@ func (c *Call) answer(ctx context.Context, l line.Line) {
 		c.s.log.Warn("answer failed; retrying", "call_id", c.id, "err", err)
 		c.schedule("answer", time.Second, func(c *Call) {
 			if c.phase == phaseNew {
-				c.onStart(c.ctx, c.start)
+				c.onStart(c.ctx, nil)
 			}
 		})
 		return

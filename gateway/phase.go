@@ -58,9 +58,6 @@ func (c *Call) enter(p phase) {
 		badTransition(c, from, p)
 	}
 	c.phase = p
-	if p != phaseNew {
-		c.start = nil // only needed to answer (again) in phaseNew: not kept for the call's life
-	}
 	if from != p && c.s.log.Enabled(context.Background(), slog.LevelDebug) {
 		c.s.log.Debug("call phase", "call_id", c.id, "from", from.String(), "to", p.String())
 	}

@@ -4,6 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
 	"github.com/hotline12345/hotline-gw/metrics"
 )
@@ -98,5 +102,56 @@ func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 			t.Fatalf("not within %s: %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Entries the batch path cannot hand on as they are — bytes that are no
+// ticket, a ticket whose nested field the sink's decoder refuses (the top
+// level reads fine), an ID field that is not the ticket's — are
+// dead-lettered as undecodable, and the good tickets of the same batches
+// reach the sink exactly once.
+func TestBatchPathDeadLettersUndecodableEntries(t *testing.T) {
+	rdb := newRedis(t)
+	m := newMetrics()
+	ob := newOutbox(rdb, m)
+	ctx := ctxT(t, 30*time.Second)
+	good := ids("good", 6)
+	enqueue(t, ob, good[:3]...)
+	nested := protowire.AppendBytes(protowire.AppendTag(protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte("bad-nested")), 9, protowire.BytesType), []byte{0xff, 0xff})
+	valid, err := proto.Marshal(mkTicket("other-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []map[string]any{
+		{"id": "bad-garbage", "t": "\xff\xff\xff"},
+		{"id": "bad-nested", "t": string(nested)},
+		{"id": "bad-id", "t": string(valid)},
+	} {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keys.Key("tickets", "outbox"), Values: v}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enqueue(t, ob, good[3:]...)
+	path := tmpFile(t)
+	s := startSink(t, "127.0.0.1:0", path, "")
+	runDeliverer(t, ticket.Options{Redis: rdb, Consumer: "gw-a", Sink: ticket.NewGRPCSink(dial(t, s.Addr), 5*time.Second, ""),
+		Metrics: m, Workers: 1, SendLinger: 50 * time.Millisecond})
+	flush(t, ob)
+	wantExactlyOnce(t, path, good)
+	dead, _, err := ob.DeadLetters(ctx, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, d := range dead {
+		got[d.TicketID] = d.Reason
+	}
+	for _, id := range []string{"bad-garbage", "bad-nested", "bad-id"} {
+		if got[id] != ticket.DeadUndecodable {
+			t.Errorf("dead letter of %s: reason %q, want %q (all: %v)", id, got[id], ticket.DeadUndecodable, got)
+		}
+	}
+	if len(dead) != 3 {
+		t.Errorf("%d dead letters, want 3: %v", len(dead), got)
 	}
 }

@@ -12,10 +12,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
@@ -75,7 +77,7 @@ type BatchSink interface {
 
 // Defaults of Options.SendBatch and SendLinger (and of the tickets section).
 const (
-	DefaultSendBatch  = 128
+	DefaultSendBatch  = 512
 	DefaultSendLinger = 2 * time.Millisecond
 )
 
@@ -480,6 +482,81 @@ func (d *Deliverer) prepare(ctx context.Context, msg redis.XMessage) (t *hotline
 	return t, true
 }
 
+// prepareRaw is prepare for the batch path, without decoding the ticket:
+// the stored bytes go to the sink as they are, so only the fields the
+// deliverer needs (the ID and whether it is a stub) are read from the wire
+// (scanEncoded). An entry the scan cannot read goes through prepare, which
+// dead-letters it as undecodable with the decoder's error. A ticket whose
+// top-level fields are well-formed but whose content the sink's decoder
+// refuses fails the whole SubmitTickets; deliverBatch then delivers the
+// batch one by one, where prepare decodes every ticket in full.
+func (d *Deliverer) prepareRaw(ctx context.Context, msg redis.XMessage) (Encoded, bool) {
+	if msg.Values == nil { // deleted while pending: already delivered by someone
+		d.ack(ctx, msg.ID)
+		return Encoded{}, false
+	}
+	raw, _ := msg.Values[fieldTicket].(string)
+	id, stub, ok := scanEncoded(raw)
+	if sid, _ := msg.Values[fieldID].(string); !ok || sid != id || ValidateID(id) != nil {
+		t, ok := d.prepare(ctx, msg) // dead-letters it with the reason
+		if !ok {
+			return Encoded{}, false
+		}
+		return Encoded{ID: t.GetTicketId(), Raw: raw}, true
+	}
+	if stub && d.superseded(ctx, id) {
+		d.log.Info("stub ticket superseded by the full ticket; not delivered", "ticket_id", id, "entry", msg.ID)
+		d.ack(ctx, msg.ID)
+		return Encoded{}, false
+	}
+	return Encoded{ID: id, Raw: raw}, true
+}
+
+// Field numbers of hotlinev1.Ticket that scanEncoded reads.
+const (
+	ticketIDField  protowire.Number = 1
+	endReasonField protowire.Number = 15
+)
+
+// scanEncoded reads the ticket ID and whether the ticket is a stub
+// (IsStub) from an encoded hotlinev1.Ticket without decoding it: it walks
+// the top-level fields, and, as the decoder does, the last occurrence of a
+// field wins. ok is false if the top level is not well-formed or a field
+// it reads has the wrong wire type.
+func scanEncoded(raw string) (id string, stub, ok bool) {
+	b := unsafe.Slice(unsafe.StringData(raw), len(raw)) // read only
+	off := 0
+	for off < len(b) {
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		if n < 0 {
+			return "", false, false
+		}
+		if num == ticketIDField || num == endReasonField {
+			if typ != protowire.BytesType {
+				return "", false, false
+			}
+			v, m := protowire.ConsumeBytes(b[off+n:])
+			if m < 0 {
+				return "", false, false
+			}
+			start := off + n + m - len(v)
+			if num == ticketIDField {
+				id = raw[start : start+len(v)]
+			} else {
+				stub = raw[start:start+len(v)] == EndReasonUnobserved
+			}
+			off += n + m
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[off+n:])
+		if m < 0 {
+			return "", false, false
+		}
+		off += n + m
+	}
+	return id, stub, true
+}
+
 // worker delivers entries: one at a time with Sink.Submit, or, when the
 // sink is a BatchSink and SendBatch > 1, up to SendBatch entries per
 // SubmitBatch, waiting at most SendLinger for a batch to fill.
@@ -547,12 +624,11 @@ func (d *Deliverer) deliverBatch(ctx context.Context, bs BatchSink, msgs []redis
 	enc := make([]Encoded, 0, len(msgs))
 	held := make([]redis.XMessage, 0, len(msgs))
 	for _, msg := range msgs {
-		t, ok := d.prepare(ctx, msg)
+		e, ok := d.prepareRaw(ctx, msg)
 		if !ok {
 			continue
 		}
-		raw, _ := msg.Values[fieldTicket].(string) // decode checked it
-		enc = append(enc, Encoded{ID: t.GetTicketId(), Raw: raw})
+		enc = append(enc, e)
 		held = append(held, msg)
 	}
 	if len(enc) == 0 {

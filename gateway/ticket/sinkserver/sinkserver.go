@@ -62,7 +62,7 @@ type FileSink struct {
 
 // batch is the lines committed by one write and one fsync.
 type batch struct {
-	buf   []byte
+	bufs  [][]byte // the lines, one or more per submission, written in order
 	ids   []string
 	fresh int           // IDs not stored before (the others supersede a stub)
 	done  chan struct{} // closed after the fsync
@@ -175,7 +175,7 @@ func (s *FileSink) SubmitTicket(ctx context.Context, req *hotlinev1.SubmitTicket
 	if t == nil {
 		return nil, status.Error(codes.InvalidArgument, "ticket is required")
 	}
-	line, err := encode(t)
+	line, err := encode(nil, t)
 	if err != nil {
 		return nil, err
 	}
@@ -210,17 +210,25 @@ func (s *FileSink) SubmitTickets(ctx context.Context, req *hotlinev1.SubmitTicke
 	case len(ts) > MaxBatch:
 		return nil, status.Errorf(codes.InvalidArgument, "tickets: %d tickets, at most %d per call", len(ts), MaxBatch)
 	}
+	// Every line of the batch goes into one buffer (one allocation, no
+	// copy into the batch being committed: see batch.bufs).
 	res := make([]*hotlinev1.SubmitTicketResult, len(ts))
+	rs := make([]hotlinev1.SubmitTicketResult, len(ts))
 	lines := make([][]byte, len(ts))
+	buf := make([]byte, 0, 512*len(ts))
 	for i, t := range ts {
-		res[i] = &hotlinev1.SubmitTicketResult{TicketId: t.GetTicketId()}
-		line, err := encode(t)
+		res[i] = &rs[i]
+		rs[i].TicketId = t.GetTicketId()
+		n := len(buf)
+		var err error
+		buf, err = encode(buf, t)
 		if err != nil {
+			buf = buf[:n]
 			st := status.Convert(err)
-			res[i].Code, res[i].Message = int32(st.Code()), fmt.Sprintf("tickets[%d]: %s", i, st.Message())
+			rs[i].Code, rs[i].Message = int32(st.Code()), fmt.Sprintf("tickets[%d]: %s", i, st.Message())
 			continue
 		}
-		lines[i] = line
+		lines[i] = buf[n:] // its capacity runs on: see contiguous
 	}
 	var waits []*batch
 	s.mu.Lock()
@@ -252,24 +260,26 @@ func (s *FileSink) SubmitTickets(ctx context.Context, req *hotlinev1.SubmitTicke
 	return &hotlinev1.SubmitTicketsResponse{Results: res}, nil
 }
 
-// encode checks t and returns its line for the file.
-func encode(t *hotlinev1.Ticket) ([]byte, error) {
+// encode checks t and appends its line for the file, newline included, to
+// buf.
+func encode(buf []byte, t *hotlinev1.Ticket) ([]byte, error) {
 	id := t.GetTicketId()
 	if id == "" {
-		return nil, status.Error(codes.InvalidArgument, "ticket.ticket_id is required")
+		return buf, status.Error(codes.InvalidArgument, "ticket.ticket_id is required")
 	}
 	if err := ticket.ValidateID(id); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "ticket.ticket_id: %v", err)
+		return buf, status.Errorf(codes.InvalidArgument, "ticket.ticket_id: %v", err)
 	}
-	line, err := protojson.Marshal(t)
+	out, err := appendJSON(buf, t)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "ticket %s cannot be encoded: %v", id, err)
+		return buf, status.Errorf(codes.InvalidArgument, "ticket %s cannot be encoded: %v", id, err)
 	}
-	return line, nil
+	return append(out, '\n'), nil
 }
 
 // addLocked counts a valid submission of t and, unless it is a duplicate,
-// adds its line to the batch being filled. It returns the batch whose
+// adds its line (newline included) to the batch being filled. Consecutive
+// lines of one buffer join one chunk of batch.bufs. It returns the batch whose
 // fsync makes t (or its twin submitted just before) durable, nil if it is
 // durable already, and whether t is a duplicate. s.mu is held.
 func (s *FileSink) addLocked(t *hotlinev1.Ticket, line []byte) (*batch, bool) {
@@ -289,7 +299,11 @@ func (s *FileSink) addLocked(t *hotlinev1.Ticket, line []byte) (*batch, bool) {
 		s.cur = &batch{done: make(chan struct{})}
 	}
 	b = s.cur
-	b.buf = append(append(b.buf, line...), '\n')
+	if k := len(b.bufs) - 1; k >= 0 && contiguous(b.bufs[k], line) {
+		b.bufs[k] = b.bufs[k][:len(b.bufs[k])+len(line)]
+	} else {
+		b.bufs = append(b.bufs, line)
+	}
 	b.ids = append(b.ids, id)
 	if !supersedes {
 		b.fresh++
@@ -300,6 +314,13 @@ func (s *FileSink) addLocked(t *hotlinev1.Ticket, line []byte) (*batch, bool) {
 	default:
 	}
 	return b, false
+}
+
+// contiguous reports whether next starts where prev ends in the same
+// array (prev can be extended over it).
+func contiguous(prev, next []byte) bool {
+	return len(next) > 0 && cap(prev) >= len(prev)+len(next) &&
+		&prev[:len(prev)+1][len(prev)] == &next[0]
 }
 
 // wait returns once b (nil: nothing to wait for) is on disk, or ctx ends.
@@ -343,7 +364,12 @@ func (s *FileSink) commitLoop() {
 }
 
 func (s *FileSink) commit(b *batch) {
-	_, err := s.f.Write(b.buf)
+	var err error
+	for _, buf := range b.bufs {
+		if _, err = s.f.Write(buf); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		err = s.f.Sync()
 	}
