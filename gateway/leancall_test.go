@@ -13,6 +13,7 @@ import (
 
 	"github.com/hotline12345/hotline-gw/dialplan"
 	"github.com/hotline12345/hotline-gw/gateway/acd"
+	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/store"
 	"github.com/hotline12345/hotline-gw/gateway/ticket"
 	"github.com/hotline12345/hotline-gw/metrics"
@@ -63,10 +64,10 @@ func (h *tripCounter) take() []string {
 // One routed call — the caller queued, agent 1001 ready at once and
 // answering, the agent hanging up — through the fake PBX (every ARI REST
 // request recorded) and a real redis-server (every round trip of the
-// agent pool, registry and ticket outbox recorded by a hook; the counts go
-// in their own batched pipelines, not per call). The caller is hung up
-// once, the agent's leg that has already gone is not hung up, and there
-// is no hold music for a call an agent takes at once.
+// agent pool, registry, ticket outbox and counts recorded by a hook: the
+// counts ride in the call's steps). The caller is hung up once, the
+// agent's leg that has already gone is not hung up, and there is no hold
+// music for a call an agent takes at once.
 func TestRoutedCallRoundTrips(t *testing.T) {
 	srv := redistest.Start(t)
 	hook := &tripCounter{}
@@ -85,13 +86,22 @@ func TestRoutedCallRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out *ticket.Outbox
+	var counter *count.Counter
 	r := newRig(t, rigOptions{tweak: func(o *Options) {
+		counter = count.New(count.Options{Redis: rdb, Keys: keys, Location: o.Location, Logger: o.Logger,
+			Metrics: o.Metrics.Calls, PendingLimit: 1000, Timeout: 5 * time.Second})
+		o.Counter = counter
 		o.Pool = pool
 		o.Registry = store.CallRegistry{Redis: rdb, Keys: keys}
 		out = ticket.NewOutbox(ticket.OutboxOptions{Redis: rdb, Keys: keys, Logger: slog.New(slog.DiscardHandler), Metrics: o.Metrics.Tickets})
 		o.Outbox = out
 		o.PollInterval = 20 * time.Millisecond
 	}})
+	cctx, ccancel := context.WithCancel(context.Background())
+	counterDone := make(chan struct{})
+	go func() { counter.Run(cctx); close(counterDone) }()
+	t.Cleanup(func() { ccancel(); <-counterDone })
+	r.counter = counter
 	// routed places one call through and returns once its ticket is queued.
 	routed := func(id string) (trips []string) {
 		t.Helper()
@@ -106,6 +116,9 @@ func TestRoutedCallRoundTrips(t *testing.T) {
 		r.hangup(id)
 		r.waitEnded(id)
 		if err := r.svc.FlushTickets(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := counter.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
 		trips = hook.take()
@@ -129,7 +142,7 @@ func TestRoutedCallRoundTrips(t *testing.T) {
 		rest = append(rest, strings.Fields(a)[0])
 	}
 	t.Logf("ARI REST requests per routed call: %d %v", len(rest), rest)
-	t.Logf("Redis round trips per routed call (counts aside): %d %v", len(trips), trips)
+	t.Logf("Redis round trips per routed call (counts included): %d %v", len(trips), trips)
 	hangups := 0
 	for _, a := range r.pbx.Actions() {
 		if strings.HasPrefix(a, "hangup ") {
@@ -145,13 +158,23 @@ func TestRoutedCallRoundTrips(t *testing.T) {
 	// answer, originate, create bridge, add caller, add agent, hang up
 	// the caller, destroy the bridge (was 11: MOH start and stop, and
 	// two more hangups).
-	// registry HSET, ZADD, claim, its state publish, offer, answered with
-	// its state and "connected", the registry HSET of the answered call
-	// with its agent (what an adopting gateway needs to keep the call
-	// connected after a crash), "ended" with the release, the release's
-	// state publishes, ticket, registry HDEL (was 13).
-	if len(trips) > 12 {
-		t.Errorf("%d Redis round trips for one routed call, want at most 12: %q", len(trips), trips)
+	// enter (registry HSET, inbound count, enqueue-and-claim publishing
+	// the ringing state), connect (answered publishing its state and
+	// "connected", the registry HSET with the agent that an adopting
+	// gateway needs, the answered counts), end (release publishing "ended"
+	// and the agent's new state, talk count, the ticket taking the call
+	// out of the registry): was 13 plus 3 count pipelines.
+	if len(trips) > 3 {
+		t.Errorf("%d Redis round trips for one routed call, want at most 3: %q", len(trips), trips)
+	}
+	tot := r.counts()
+	for kind, want := range map[count.Kind]int64{count.Inbound: 2, count.Answered: 2, count.AnsweredTarget: 2, count.Talk: 2} {
+		if got := tot.Sum(kind); got != want {
+			t.Errorf("%s counted %d times for the two calls, want %d", kind, got, want)
+		}
+	}
+	if n, err := rdb.HLen(ctx, keys.Key("calls", "live")).Result(); err != nil || n != 0 {
+		t.Errorf("registry holds %d calls (%v) after both ended, want none", n, err)
 	}
 	if len(rest) > 7 {
 		t.Errorf("%d ARI REST requests for one routed call, want at most 7: %q", len(rest), r.pbx.Actions())
