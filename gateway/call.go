@@ -85,7 +85,7 @@ type Call struct {
 	entryDue *entryDue
 	closeDue *closeDue
 	sv       supervision   // supervisors' actions (supervise.go)
-	ann     announceState // queue announcements, call-back key (announce.go)
+	ann      announceState // queue announcements, call-back key (announce.go)
 }
 
 type timer struct {
