@@ -78,7 +78,7 @@ type leanRig struct {
 	counter *count.Counter
 }
 
-func newLeanRig(t *testing.T, ctx context.Context, opts *redis.Options) *leanRig {
+func newLeanRig(t testing.TB, ctx context.Context, opts *redis.Options) *leanRig {
 	t.Helper()
 	srv := redistest.Start(t)
 	hook := &tripCounter{}
