@@ -324,3 +324,95 @@ func TestRoutedCallEndStepDuringRedisOutage(t *testing.T) {
 		return err == nil && n == 0
 	})
 }
+
+// Redis is down as the call enters: the enter step fails, the call is
+// queued again until Redis is back (restarted, without its scripts), then
+// routed to the agent at once; counts and ticket come out once each.
+func TestRoutedCallEnterStepDuringRedisOutage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l := newLeanRig(t, ctx, &redis.Options{MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	l.routed(ctx, "c0", nil)
+	l.waitReady(ctx)
+	l.srv.Stop()
+	l.start("c1", EntryInbound, "12345")
+	waitFor(t, "c1 queued", func() bool { return l.phase("c1") == phaseQueue })
+	time.Sleep(300 * time.Millisecond) // the step fails meanwhile
+	if l.pbx.has("originate " + dialplan.AgentLeg("c1", 1) + " PJSIP/agent1001") {
+		t.Fatal("agent rung while Redis was down")
+	}
+	l.srv.Restart()
+	leg := dialplan.AgentLeg("c1", 1)
+	l.waitAction("originate " + leg + " PJSIP/agent1001")
+	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{"agent", "c1"},
+		Channel: ariv5.ChannelData{ID: leg, State: "Up"}})
+	waitFor(t, "talking", func() bool { return l.phase("c1") == phaseTalking })
+	l.hangup(leg)
+	l.waitAction("hangup c1 normal")
+	l.hangup("c1")
+	l.waitEnded("c1")
+	if err := l.svc.FlushTickets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l.waitReady(ctx)
+	if n, err := l.out.Backlog(ctx); err != nil || n != 2 {
+		t.Errorf("outbox holds %d tickets (%v), want 2", n, err)
+	}
+	tot := l.counts()
+	for _, kind := range []count.Kind{count.Inbound, count.Answered, count.Talk} {
+		if got := tot.Sum(kind); got != 2 {
+			t.Errorf("%s counted %d times, want 2", kind, got)
+		}
+	}
+	if n, err := l.rdb.HLen(ctx, l.keys.Key("calls", "live")).Result(); err != nil || n != 0 {
+		t.Errorf("registry holds %d calls (%v), want none", n, err)
+	}
+}
+
+// On a line with a greeting the call enters in two steps — its entry
+// (registry and counts, one pipeline) as it is answered, the queue with
+// the claim after the greeting — then connects and ends in one each.
+func TestRoutedCallWithGreetingRoundTrips(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := newLeanRig(t, ctx, nil)
+	if _, err := l.pool.Login(ctx, "1002", []string{"shichang"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.pool.SetReady(ctx, "1002"); err != nil {
+		t.Fatal(err)
+	}
+	l.routed(ctx, "c0", nil) // scripts loaded
+	l.waitReady(ctx)
+	l.hook.take()
+	l.start("g1", EntryInbound, "12315")
+	pb := dialplan.GreetingPlayback("g1")
+	l.waitAction("play g1 " + pb + " sound:welcome-12315")
+	if trips := l.hook.take(); len(trips) != 1 {
+		t.Errorf("entry before the greeting: %d round trips %q, want 1", len(trips), trips)
+	}
+	l.playbackFinished("g1", pb)
+	leg := dialplan.AgentLeg("g1", 1)
+	l.waitAction("originate " + leg + " PJSIP/agent1002")
+	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{"agent", "g1"},
+		Channel: ariv5.ChannelData{ID: leg, State: "Up"}})
+	waitFor(t, "talking", func() bool { return l.phase("g1") == phaseTalking })
+	l.hangup(leg)
+	l.waitAction("hangup g1 normal")
+	l.hangup("g1")
+	l.waitEnded("g1")
+	if err := l.svc.FlushTickets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.counter.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	trips := l.hook.take()
+	t.Logf("Redis round trips after the greeting: %d %v", len(trips), trips)
+	if len(trips) != 3 {
+		t.Errorf("%d round trips from the greeting's end to the ticket, want 3 (queue, connect, end): %q", len(trips), trips)
+	}
+	if n, err := l.out.Backlog(ctx); err != nil || n != 2 {
+		t.Errorf("outbox holds %d tickets (%v), want 2", n, err)
+	}
+}

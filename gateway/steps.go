@@ -102,10 +102,22 @@ func (c *Call) entryIn(ctx context.Context, pipe redis.Pipeliner) func(ctx conte
 	}
 }
 
-// flushEntry writes a pending entry on its own (no queue step follows).
+// flushEntry writes a pending entry on its own (no queue step follows):
+// one pipeline when the steps are on.
 func (c *Call) flushEntry(ctx context.Context) {
 	d := c.entryDue
 	if d == nil {
+		return
+	}
+	if c.s.steps.on() {
+		octx, cancel := c.s.opCtx(ctx)
+		defer cancel()
+		pipe := c.s.steps.rdb.Pipeline()
+		after := c.entryIn(octx, pipe)
+		if _, err := pipe.Exec(octx); err != nil {
+			c.s.log.Debug("entry step: not every command succeeded", "call_id", c.id, "err", err)
+		}
+		after(ctx)
 		return
 	}
 	c.entryDue = nil
