@@ -41,6 +41,7 @@ func (c *Call) enterQueue(ctx context.Context) {
 		}
 	}
 	if c.s.o.Pool == nil {
+		c.flushEntry(ctx)
 		return // no routing configured: hold until the caller hangs up
 	}
 	if c.queuedAt.IsZero() {
@@ -50,21 +51,32 @@ func (c *Call) enterQueue(ctx context.Context) {
 			c.schedule("queue", g.QueueTimeout.D(), func(c *Call) { c.queueTimeout() })
 		}
 		if g.OverflowUnstaffed && g.Overflow != "" && c.unstaffedHops < 3 && !c.staffed(octx) {
+			c.flushEntry(ctx)
 			c.unstaffedHops++ // groups overflowing into each other stop here
 			c.s.log.Info("no agent of the group is logged in: overflow at once", "call_id", c.id, "skill", c.skill)
 			c.queueTimeout()
 			return
 		}
 	}
+	if c.s.steps.on() {
+		c.enqueueStep(ctx, octx) // steps.go: entry, enqueue and claim in one round trip
+		return
+	}
+	c.flushEntry(ctx)
 	if err := c.s.o.Pool.Enqueue(octx, c.skill, c.id, c.priority, c.entered); err != nil {
 		c.s.log.Warn("enqueue failed; retrying", "call_id", c.id, "skill", c.skill, "err", err)
-		// Jittered, so that calls that failed together (Redis slow under a
-		// surge) do not all try again at the same instant.
-		c.schedule("enqueue", time.Second/2+rand.N(time.Second), func(c *Call) { c.enterQueue(c.ctx) })
+		c.retryEnqueue()
 		return
 	}
 	c.enqueued = true
 	c.joinRouter()
+}
+
+// retryEnqueue enters the queue again shortly; jittered, so that calls
+// that failed together (Redis slow under a surge) do not all try again at
+// the same instant.
+func (c *Call) retryEnqueue() {
+	c.schedule("enqueue", time.Second/2+rand.N(time.Second), func(c *Call) { c.enterQueue(c.ctx) })
 }
 
 // startMOH puts the caller on hold music.
@@ -157,6 +169,9 @@ func (c *Call) queueTimeout() {
 func (c *Call) offer(ext, skill string) {
 	ctx := c.ctx
 	pool := c.s.o.Pool
+	if c.phase == phaseRinging && ext == c.agentExt && skill == c.skill {
+		return // the claim this owner made itself, repeated by the router
+	}
 	if c.phase != phaseQueue || skill != c.skill {
 		// (Also for an offer that reached an owner as it ended: drainLate.)
 		rctx, cancel := c.s.opCtx(context.WithoutCancel(ctx))
@@ -170,13 +185,24 @@ func (c *Call) offer(ext, skill string) {
 	c.attempts++
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
-	pop := &hotlinev1.CallOffer{
+	c.offered(ext, pool.Offer(octx, ext, c.callOffer()))
+}
+
+// callOffer is the screen pop of the call.
+func (c *Call) callOffer() *hotlinev1.CallOffer {
+	return &hotlinev1.CallOffer{
 		CallId: c.id, TicketId: c.id, CallerNumber: c.caller, Line: c.line.Number,
 		MainLine: c.line.Main, LineName: c.line.Name, Skill: c.skill,
 		WaitSeconds: uint32(time.Since(c.entered) / time.Second), Direction: c.direction(),
 		PoliceReference: c.policeRef,
 	}
-	err := pool.Offer(octx, ext, pop)
+}
+
+// offered goes on once the screen pop for ext was published (err: how it
+// failed; acd.ErrNoDesktop when no desk received it): the agent's phone
+// rings, after the pop's lead when a desk has it.
+func (c *Call) offered(ext string, err error) {
+	ctx := c.ctx
 	if err != nil {
 		if errors.Is(err, acd.ErrNoDesktop) && c.s.o.RequireDesktop {
 			c.s.log.Info("agent has no desktop stream; pausing it and offering the call again", "call_id", c.id, "agent", ext)
@@ -280,8 +306,12 @@ func (c *Call) agentAnswered(ctx context.Context) {
 		c.register(ctx) // the new agent, for an adopting gateway
 		return          // counted as answered the first time
 	}
-	c.countAnswered(octx, now) // and tells the desktop "connected"
-	c.register(ctx)            // answered, with its agent: an adopting gateway keeps it so
+	if c.s.steps.on() {
+		c.connectStep(ctx, octx, now) // steps.go: answered, counts and registry in one round trip
+	} else {
+		c.countAnswered(octx, now) // and tells the desktop "connected"
+		c.register(ctx)            // answered, with its agent: an adopting gateway keeps it so
+	}
 	c.record(octx)
 	c.s.log.Debug("call connected", "call_id", c.id, "agent", c.agentExt, "wait", now.Sub(c.entered))
 }
@@ -363,12 +393,22 @@ func (c *Call) countAnswered(octx context.Context, now time.Time) {
 		c.s.log.Warn("agent answered: pool update failed", "call_id", c.id, "agent", c.agentExt, "err", err)
 		c.publishProgress(octx, c.agentExt, hotlinev1.CallProgress_KIND_CONNECTED, "")
 	}
-	c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Answered, Line: c.line.Number, At: c.entered, Value: wait.Milliseconds()})
-	if wait <= c.s.o.AnswerTarget {
-		c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.AnsweredTarget, Line: c.line.Number, At: c.entered})
+	ops, _ := c.answeredOps(now)
+	for _, op := range ops {
+		c.s.o.Counter.Add(op)
 	}
 	c.s.o.Metrics.Calls.Wait.WithLabelValues(c.line.Number).Observe(wait.Seconds())
 	c.s.waits.note(c.skill, wait)
+}
+
+// answeredOps are the counts of the call answered at now, and its wait.
+func (c *Call) answeredOps(now time.Time) ([]count.Op, time.Duration) {
+	wait := now.Sub(c.entered)
+	ops := []count.Op{{CallID: c.id, Kind: count.Answered, Line: c.line.Number, At: c.entered, Value: wait.Milliseconds()}}
+	if wait <= c.s.o.AnswerTarget {
+		ops = append(ops, count.Op{CallID: c.id, Kind: count.AnsweredTarget, Line: c.line.Number, At: c.entered})
+	}
+	return ops, wait
 }
 
 // record starts recording the bridge on lines recorded for quality checks.
@@ -467,22 +507,23 @@ func (c *Call) teardown(ctx context.Context, why string) {
 			c.s.log.Warn("destroy bridge failed", "call_id", c.id, "err", err)
 		}
 	}
+	// The agent's release and the talk count go in the end step with the
+	// ticket (steps.go endStep).
+	d := &closeDue{}
 	if c.agentExt != "" && c.s.o.Pool != nil {
-		outcome := acd.Cancelled
+		d.ext, d.outcome = c.agentExt, acd.Cancelled
 		if !c.answered.IsZero() {
-			outcome = acd.Completed
+			d.outcome = acd.Completed
 		}
 		// The desktop hears "ended" before the agent can be offered the
-		// next call: published just before the release, in its round trip.
-		ended := progressEvent(c.id, hotlinev1.CallProgress_KIND_ENDED, why)
-		if err := c.s.o.Pool.ReleaseAfterEvent(octx, c.agentExt, c.id, outcome, ended); err != nil {
-			c.s.log.Warn("release agent failed", "call_id", c.id, "agent", c.agentExt, "err", err)
-		}
+		// next call: published by the release script first.
+		d.ended = progressEvent(c.id, hotlinev1.CallProgress_KIND_ENDED, why)
 	}
 	if !c.answered.IsZero() {
 		talk := time.Since(c.answered)
-		c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Talk, Line: c.line.Number, At: c.entered, Value: talk.Milliseconds()})
+		d.talk = &count.Op{CallID: c.id, Kind: count.Talk, Line: c.line.Number, At: c.entered, Value: talk.Milliseconds()}
 	}
+	c.closeDue = d
 }
 
 func (c *Call) publishProgress(ctx context.Context, ext string, kind hotlinev1.CallProgress_Kind, detail string) {

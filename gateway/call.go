@@ -9,6 +9,7 @@ import (
 
 	ariv5 "github.com/CyCoreSystems/ari/v5"
 
+	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/ari"
 	"github.com/hotline12345/hotline-gw/dialplan"
 	"github.com/hotline12345/hotline-gw/gateway/count"
@@ -79,8 +80,11 @@ type Call struct {
 	// What a previous gateway left of the call, when this one adopted it
 	// connected (adopt.go); nil otherwise.
 	adopted *adoption
-	sv      supervision   // supervisors' actions (supervise.go)
-	ann     announceState // queue announcements, call-back key (announce.go)
+	// Redis writes left for the call's next step (steps.go).
+	entryDue *entryDue
+	closeDue *closeDue
+	sv       supervision   // supervisors' actions (supervise.go)
+	ann      announceState // queue announcements, call-back key (announce.go)
 }
 
 type timer struct {
@@ -386,6 +390,7 @@ func (c *Call) answer(ctx context.Context, l line.Line) {
 		c.countEntry(ctx, l)
 	}
 	if err != nil {
+		c.flushEntry(ctx)
 		if errors.Is(err, ari.ErrNotFound) {
 			c.channelGone("hangup")
 			return
@@ -423,11 +428,16 @@ func (c *Call) answer(ctx context.Context, l line.Line) {
 // it as live.
 func (c *Call) countEntry(ctx context.Context, l line.Line) {
 	c.counted = true
-	c.register(ctx)
-	c.s.o.Metrics.Calls.Active.WithLabelValues(l.Number).Inc()
-	c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.Inbound, Line: l.Number, At: c.entered})
+	ops := []count.Op{{CallID: c.id, Kind: count.Inbound, Line: l.Number, At: c.entered}}
 	if c.entry == EntryFrom110 {
-		c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.From110, Line: l.Number, At: c.entered})
+		ops = append(ops, count.Op{CallID: c.id, Kind: count.From110, Line: l.Number, At: c.entered})
+	}
+	c.s.o.Metrics.Calls.Active.WithLabelValues(l.Number).Inc()
+	c.entryDue = &entryDue{ops: ops}
+	if !c.s.steps.on() || l.Greeting != "" || c.adopted != nil {
+		c.flushEntry(ctx) // no queue step follows at once
+	}
+	if c.entry == EntryFrom110 {
 		c.s.o.Metrics.Transfers.From110Arrived()
 		c.s.mu.Lock()
 		c.s.from110[c.caller] = append(c.s.from110[c.caller], c)
@@ -505,6 +515,7 @@ func (c *Call) finish(ctx context.Context, why string) {
 		return
 	}
 	now := time.Now()
+	c.flushEntry(ctx)
 	c.teardown(ctx, why)
 	if c.phase == phaseSurvey && c.satisfaction == "" {
 		c.satisfaction = SurveyNoAnswer // hung up without a key
@@ -539,9 +550,11 @@ func (c *Call) finish(ctx context.Context, why string) {
 	}
 	c.s.log.Debug("call ended", "call_id", c.id, "line", c.line.Number, "phase", c.phase.String(),
 		"result", c.end.Result.String(), "reason", c.end.Reason, "why", why)
+	var t *hotlinev1.Ticket
 	if c.line.Number != "" {
-		c.s.submitTicket(c.ticket(now)) // and unregisters the call once it is in Redis
+		t = c.ticket(now)
 	}
+	c.endStep(ctx, t) // the release, talk count and ticket; unregisters the call once its ticket is in Redis
 	c.enter(phaseEnded)
 }
 
@@ -552,9 +565,7 @@ func (c *Call) register(ctx context.Context) {
 	}
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
-	err := c.s.o.Registry.Enter(octx, LiveCall{ID: c.id, Entry: c.entry, Line: c.line.Number, Main: c.line.Main,
-		Skill: c.line.Skill, Caller: c.caller, DNIS: c.dnis, Entered: c.entered, Instance: c.s.o.Instance,
-		Agent: c.agentExt, AgentLeg: c.agentLeg, Attempts: c.attempts, Answered: c.answered})
+	err := c.s.o.Registry.Enter(octx, c.liveCall())
 	if err != nil {
 		c.s.log.Warn("call not registered as live", "call_id", c.id, "err", err)
 	}

@@ -142,6 +142,7 @@ type Service struct {
 	from110 map[string][]*Call // live calls from 110, by caller number (for 110's references)
 
 	router  *router
+	steps   steps // a call's Redis writes, one pipeline per step (steps.go)
 	tickets *ticketSpool
 	bgDone  chan struct{}
 	held    heldTickets // tickets waiting for their disposition
@@ -191,6 +192,7 @@ func New(o Options) *Service {
 	if o.Pool != nil {
 		s.router = newRouter(o.Pool, o.Logger, o.Metrics.Router, o.PollInterval)
 	}
+	s.steps = newSteps(o)
 	if o.Outbox != nil {
 		s.tickets = newTicketSpool(o.Outbox, o.Logger, 100000)
 		s.tickets.j = o.TicketJournal

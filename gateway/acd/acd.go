@@ -248,44 +248,43 @@ func (p *Pool) opCtx(ctx context.Context) (context.Context, context.CancelFunc) 
 
 // scriptResult is the common reply of every script.
 type scriptResult struct {
-	code   string
-	detail string
-	agents []Agent
-	skills []string
+	code      string
+	detail    string
+	agents    []Agent
+	skills    []string
+	receivers int64 // streams the POST event reached
 }
 
+// run runs a script (EVALSHA, its text on NOSCRIPT); the script publishes
+// what it changed itself (see prelude).
 func (p *Pool) run(ctx context.Context, s *redis.Script, keys []string, args ...any) (scriptResult, error) {
-	return p.runAfter(ctx, "", nil, s, keys, args...)
+	return p.runEvents(ctx, nil, nil, s, keys, args...)
 }
 
-// runAfter is run that, when channel is set, first publishes payload on
-// it in the same round trip (a pipeline: Redis runs the publish, then the
-// script). A script Redis does not know yet (NOSCRIPT) is run again with
-// its text; the event is published once either way.
-func (p *Pool) runAfter(ctx context.Context, channel string, payload []byte, s *redis.Script, keys []string, args ...any) (scriptResult, error) {
+// runEvents is run with the events pre and post (encoded AgentEvents, nil
+// for none) for the agent the script is about: published by the script
+// before and after that agent's new state.
+func (p *Pool) runEvents(ctx context.Context, pre, post []byte, s *redis.Script, keys []string, args ...any) (scriptResult, error) {
 	ctx, cancel := p.opCtx(ctx)
 	defer cancel()
-	args = append([]any{p.prefix}, args...)
-	var cmd *redis.Cmd
-	if channel == "" {
-		cmd = s.Run(ctx, p.rdb, keys, args...)
-	} else {
-		pipe := p.rdb.Pipeline()
-		pub := pipe.SPublish(ctx, channel, payload)
-		cmd = s.EvalSha(ctx, pipe, keys, args...)
-		_, _ = pipe.Exec(ctx) // each command's error is read on its own
-		if err := pub.Err(); err != nil {
-			p.log.Debug("acd: event not published", "channel", channel, "err", err)
-		}
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			cmd = s.Run(ctx, p.rdb, keys, args...)
-		}
-	}
-	raw, err := cmd.Slice()
+	raw, err := s.Run(ctx, p.rdb, keys, p.argv(pre, post, args)...).Slice()
 	if err != nil {
 		return scriptResult{}, err
 	}
-	if len(raw) != 4 {
+	return parseResult(raw)
+}
+
+// argv is a script's ARGV: the key prefix, args, then the PRE and POST
+// events.
+func (p *Pool) argv(pre, post []byte, args []any) []any {
+	out := make([]any, 0, len(args)+3)
+	out = append(out, p.prefix)
+	out = append(out, args...)
+	return append(out, string(pre), string(post))
+}
+
+func parseResult(raw []any) (scriptResult, error) {
+	if len(raw) != 4 && len(raw) != 5 {
 		return scriptResult{}, fmt.Errorf("unexpected script reply of %d elements", len(raw))
 	}
 	var r scriptResult
@@ -302,7 +301,48 @@ func (p *Pool) runAfter(ctx context.Context, channel string, payload []byte, s *
 			r.skills = append(r.skills, v)
 		}
 	}
+	if len(raw) == 5 {
+		r.receivers, _ = raw[4].(int64)
+	}
 	return r, nil
+}
+
+// Redis is the pool's client: a caller's pipeline on it may carry the
+// pool's steps (EnqueueClaimIn, AnsweredIn, ReleaseIn) beside its own
+// commands, in one round trip.
+func (p *Pool) Redis() redis.UniversalClient { return p.rdb }
+
+// step is a pool script queued in a caller's pipeline.
+type step struct {
+	p    *Pool
+	s    *redis.Script
+	keys []string
+	args []any
+	cmd  *redis.Cmd
+}
+
+func (p *Pool) queue(ctx context.Context, pipe redis.Pipeliner, pre, post []byte, s *redis.Script, keys []string, args ...any) *step {
+	st := &step{p: p, s: s, keys: keys, args: p.argv(pre, post, args)}
+	st.cmd = s.EvalSha(ctx, pipe, keys, st.args...)
+	return st
+}
+
+// result reads the step's reply once its pipeline ran. A Redis that did
+// not know the script (NOSCRIPT: restarted, flushed) runs it with its text,
+// in a round trip of its own; every other error is returned (the outcome
+// is then unknown: the caller repeats the step or takes the safe way out,
+// every script being safe to run again).
+func (st *step) result(ctx context.Context) (scriptResult, error) {
+	raw, err := st.cmd.Slice()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		ctx, cancel := st.p.opCtx(ctx)
+		defer cancel()
+		raw, err = st.s.Eval(ctx, st.p.rdb, st.keys, st.args...).Slice()
+	}
+	if err != nil {
+		return scriptResult{}, err
+	}
+	return parseResult(raw)
 }
 
 func parseAgent(flat []any) Agent {
@@ -343,43 +383,6 @@ func micros(s string) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(us)
-}
-
-// after publishes what a successful script changed: each changed agent's new
-// state to its desktop, and each skill that gained a ready agent to every
-// instance. Best effort: the state is already in Redis; a lost notification
-// is made up by the callers' polling.
-func (p *Pool) after(ctx context.Context, r scriptResult, then ...publication) {
-	if len(r.agents) == 0 && len(r.skills) == 0 && len(then) == 0 {
-		return
-	}
-	ctx, cancel := p.opCtx(ctx)
-	defer cancel()
-	pipe := p.rdb.Pipeline()
-	now := timestamppb.Now()
-	for _, a := range r.agents {
-		b, err := marshalEvent(&hotlinev1.AgentEvent{At: now, Event: &hotlinev1.AgentEvent_State{State: a.Proto()}})
-		if err != nil {
-			p.log.Error("acd: encode agent state event", "ext", a.Extension, "err", err)
-			continue
-		}
-		pipe.SPublish(ctx, p.eventChannel(a.Extension), b)
-	}
-	for _, s := range r.skills {
-		pipe.SPublish(ctx, p.readyChannel(), s)
-	}
-	for _, pub := range then {
-		pipe.SPublish(ctx, pub.channel, pub.payload)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		p.log.Warn("acd: notifications not published (callers fall back to polling)", "agents", len(r.agents), "skills", r.skills, "err", err)
-	}
-}
-
-// publication is an event after sends besides the state changes.
-type publication struct {
-	channel string
-	payload []byte
 }
 
 func newSessionID() string { return randid.Hex(16) }
@@ -426,7 +429,6 @@ func (p *Pool) Login(ctx context.Context, ext string, skills []string, wrapUp ti
 	if r.code == "already" {
 		return Agent{}, fmt.Errorf("acd login %s: %w (state %s)", ext, ErrAlreadyLoggedIn, r.detail)
 	}
-	p.after(ctx, r)
 	if len(r.agents) != 1 {
 		return Agent{}, fmt.Errorf("acd login %s: unexpected reply %q", ext, r.code)
 	}
@@ -471,7 +473,6 @@ func (p *Pool) setState(ctx context.Context, ext string, target State, reason st
 	case "not_allowed":
 		return Agent{}, fmt.Errorf("acd set %s %s: %w: agent is %s", ext, target, ErrNotAllowed, r.detail)
 	}
-	p.after(ctx, r)
 	if len(r.agents) == 1 {
 		return r.agents[0], nil
 	}
@@ -523,7 +524,11 @@ func (p *Pool) Claim(ctx context.Context, skill, callID string) (string, error) 
 		p.m.Claims.WithLabelValues("error").Inc()
 		return "", fmt.Errorf("acd claim %s for %s: %w", skill, callID, err)
 	}
-	p.after(ctx, r) // promoted wrap-ups, and the claimed agent's ringing state
+	return p.claimed(skill, callID, r)
+}
+
+// claimed reads a claim's reply (Claim, EnqueueClaimIn).
+func (p *Pool) claimed(skill, callID string, r scriptResult) (string, error) {
 	switch r.code {
 	case "ok":
 		p.m.Claims.WithLabelValues("claimed").Inc()
@@ -582,55 +587,85 @@ func (p *Pool) Answered(ctx context.Context, ext, callID string) error {
 }
 
 // AnsweredThenEvent is Answered that sends ev to the agent's event streams
-// (best effort) right after the agent's new state, in the round trip that
-// publishes that state. On an error ev is not sent.
+// (best effort) right after the agent's new state, in the same script. On
+// an error ev is not sent.
 func (p *Pool) AnsweredThenEvent(ctx context.Context, ext, callID string, ev *hotlinev1.AgentEvent) error {
-	pub, err := p.eventPublication(ext, ev)
+	b, err := p.encodeEvent(ext, ev)
 	if err != nil {
 		return fmt.Errorf("acd answered %s %s: %w", ext, callID, err)
 	}
-	return p.answered(ctx, ext, callID, &pub)
+	return p.answered(ctx, ext, callID, b)
 }
 
-// eventPublication is ev, stamped now unless it has a time, as a
-// publication on ext's event channel.
-func (p *Pool) eventPublication(ext string, ev *hotlinev1.AgentEvent) (publication, error) {
+// encodeEvent is ev, stamped now unless it has a time, encoded for ext's
+// event channel.
+func (p *Pool) encodeEvent(ext string, ev *hotlinev1.AgentEvent) ([]byte, error) {
 	if err := checkExt(ext); err != nil {
-		return publication{}, err
+		return nil, err
+	}
+	if ev == nil {
+		return nil, nil
 	}
 	if ev.At == nil {
 		ev.At = timestamppb.Now()
 	}
 	b, err := marshalEvent(ev)
 	if err != nil {
-		return publication{}, fmt.Errorf("event: %w", err)
+		return nil, fmt.Errorf("event: %w", err)
 	}
-	return publication{p.eventChannel(ext), b}, nil
+	return b, nil
 }
 
-func (p *Pool) answered(ctx context.Context, ext, callID string, then *publication) error {
+func (p *Pool) answered(ctx context.Context, ext, callID string, then []byte) error {
 	if err := checkExt(ext); err != nil {
 		return err
 	}
 	if err := checkCall(callID); err != nil {
 		return err
 	}
-	r, err := p.run(ctx, answeredScript, []string{p.agentKey(ext)}, ext, callID)
+	r, err := p.runEvents(ctx, nil, then, answeredScript, []string{p.agentKey(ext)}, ext, callID)
 	if err != nil {
 		return fmt.Errorf("acd answered %s %s: %w", ext, callID, err)
 	}
+	return answeredErr(ext, callID, r)
+}
+
+func answeredErr(ext, callID string, r scriptResult) error {
 	switch r.code {
 	case "unknown":
 		return fmt.Errorf("acd answered %s %s: %w", ext, callID, ErrUnknownAgent)
 	case "wrong_call":
 		return fmt.Errorf("acd answered %s %s: %w (agent is %s)", ext, callID, ErrWrongCall, r.detail)
 	}
-	if then != nil {
-		p.after(ctx, r, *then)
-	} else {
-		p.after(ctx, r)
-	}
 	return nil
+}
+
+// AnsweredStep is Answered queued in a caller's pipeline (AnsweredIn).
+type AnsweredStep struct {
+	st          *step
+	ext, callID string
+}
+
+// AnsweredIn queues AnsweredThenEvent(ext, callID, ev) in pipe, a pipeline
+// on the pool's client (Redis); call Err once the pipeline ran.
+func (p *Pool) AnsweredIn(ctx context.Context, pipe redis.Pipeliner, ext, callID string, ev *hotlinev1.AgentEvent) (*AnsweredStep, error) {
+	if err := checkCall(callID); err != nil {
+		return nil, err
+	}
+	b, err := p.encodeEvent(ext, ev)
+	if err != nil {
+		return nil, fmt.Errorf("acd answered %s %s: %w", ext, callID, err)
+	}
+	return &AnsweredStep{st: p.queue(ctx, pipe, nil, b, answeredScript, []string{p.agentKey(ext)}, ext, callID), ext: ext, callID: callID}, nil
+}
+
+// Err is the step's outcome, as AnsweredThenEvent's.
+func (s *AnsweredStep) Err(ctx context.Context) error {
+	r, err := s.st.result(ctx)
+	if err != nil {
+		return fmt.Errorf("acd answered %s %s: %w", s.ext, s.callID, err)
+	}
+	return answeredErr(s.ext, s.callID, r)
 }
 
 // Release ends the agent's part in callID with outcome (see Outcome). An
@@ -638,22 +673,22 @@ func (p *Pool) answered(ctx context.Context, ext, callID string, then *publicati
 // outcome. A release for a call the agent is no longer ringing for or on is
 // a no-op, so releases may be repeated.
 func (p *Pool) Release(ctx context.Context, ext, callID string, outcome Outcome) error {
-	return p.releaseAfter(ctx, ext, callID, outcome, "", nil)
+	return p.releaseAfter(ctx, ext, callID, outcome, nil)
 }
 
 // ReleaseAfterEvent is Release that first sends ev to the agent's event
-// streams (as Publish, best effort) in the same round trip: the desktop
-// hears ev (e.g. the call ended) before the agent's new state and before
-// it can be offered the next call.
+// streams (best effort) in the same script: the desktop hears ev (e.g. the
+// call ended) before the agent's new state and before it can be offered
+// the next call.
 func (p *Pool) ReleaseAfterEvent(ctx context.Context, ext, callID string, outcome Outcome, ev *hotlinev1.AgentEvent) error {
-	pub, err := p.eventPublication(ext, ev)
+	b, err := p.encodeEvent(ext, ev)
 	if err != nil {
 		return fmt.Errorf("acd release %s %s: %w", ext, callID, err)
 	}
-	return p.releaseAfter(ctx, ext, callID, outcome, pub.channel, pub.payload)
+	return p.releaseAfter(ctx, ext, callID, outcome, b)
 }
 
-func (p *Pool) releaseAfter(ctx context.Context, ext, callID string, outcome Outcome, channel string, payload []byte) error {
+func checkRelease(ext, callID string, outcome Outcome) error {
 	if err := checkExt(ext); err != nil {
 		return err
 	}
@@ -665,13 +700,102 @@ func (p *Pool) releaseAfter(ctx context.Context, ext, callID string, outcome Out
 	default:
 		return &FieldError{"outcome", fmt.Sprintf("%q is not completed, missed or cancelled", outcome)}
 	}
-	r, err := p.runAfter(ctx, channel, payload, releaseScript, []string{p.agentKey(ext)}, ext, callID, string(outcome), 0)
+	return nil
+}
+
+func (p *Pool) releaseAfter(ctx context.Context, ext, callID string, outcome Outcome, pre []byte) error {
+	if err := checkRelease(ext, callID, outcome); err != nil {
+		return err
+	}
+	r, err := p.runEvents(ctx, pre, nil, releaseScript, []string{p.agentKey(ext)}, ext, callID, string(outcome), 0)
 	if err != nil {
 		return fmt.Errorf("acd release %s %s: %w", ext, callID, err)
 	}
+	return releaseErr(ext, callID, r)
+}
+
+func releaseErr(ext, callID string, r scriptResult) error {
 	if r.code == "unknown" {
 		return fmt.Errorf("acd release %s %s: %w", ext, callID, ErrUnknownAgent)
 	}
-	p.after(ctx, r)
 	return nil
+}
+
+// ReleaseStep is ReleaseAfterEvent queued in a caller's pipeline.
+type ReleaseStep struct {
+	st          *step
+	ext, callID string
+}
+
+// ReleaseIn queues ReleaseAfterEvent(ext, callID, outcome, ev) in pipe, a
+// pipeline on the pool's client; ev may be nil. Call Err once the pipeline
+// ran.
+func (p *Pool) ReleaseIn(ctx context.Context, pipe redis.Pipeliner, ext, callID string, outcome Outcome, ev *hotlinev1.AgentEvent) (*ReleaseStep, error) {
+	if err := checkRelease(ext, callID, outcome); err != nil {
+		return nil, err
+	}
+	b, err := p.encodeEvent(ext, ev)
+	if err != nil {
+		return nil, fmt.Errorf("acd release %s %s: %w", ext, callID, err)
+	}
+	st := p.queue(ctx, pipe, b, nil, releaseScript, []string{p.agentKey(ext)}, ext, callID, string(outcome), 0)
+	return &ReleaseStep{st: st, ext: ext, callID: callID}, nil
+}
+
+// Err is the step's outcome, as ReleaseAfterEvent's.
+func (s *ReleaseStep) Err(ctx context.Context) error {
+	r, err := s.st.result(ctx)
+	if err != nil {
+		return fmt.Errorf("acd release %s %s: %w", s.ext, s.callID, err)
+	}
+	return releaseErr(s.ext, s.callID, r)
+}
+
+// ClaimStep is Enqueue then Claim queued in a caller's pipeline
+// (EnqueueClaimIn).
+type ClaimStep struct {
+	p             *Pool
+	st            *step
+	skill, callID string
+}
+
+// EnqueueClaimIn queues in pipe (a pipeline on the pool's client) what
+// Enqueue(skill, callID, priority, at) then Claim(skill, callID) do, as one
+// script, with the offer published to the claimed agent's streams right
+// after its ringing state. Call Result once the pipeline ran.
+func (p *Pool) EnqueueClaimIn(ctx context.Context, pipe redis.Pipeliner, skill, callID string, priority bool, at time.Time, offer *hotlinev1.CallOffer) (*ClaimStep, error) {
+	if err := checkSkill("skill", skill); err != nil {
+		return nil, err
+	}
+	if err := checkCall(callID); err != nil {
+		return nil, err
+	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	var post []byte
+	if offer != nil {
+		b, err := marshalEvent(&hotlinev1.AgentEvent{At: timestamppb.Now(), Event: &hotlinev1.AgentEvent_Offer{Offer: offer}})
+		if err != nil {
+			return nil, fmt.Errorf("acd enqueue-claim %s: offer: %w", callID, err)
+		}
+		post = b
+	}
+	score := strconv.FormatFloat(queueScore(priority, at), 'f', -1, 64)
+	st := p.queue(ctx, pipe, nil, post, enqueueClaimScript, []string{p.readyKey(skill), p.waitKey(skill)}, callID, skill, score)
+	return &ClaimStep{p: p, st: st, skill: skill, callID: callID}, nil
+}
+
+// Result is the claimed agent and how many of its event streams received
+// the offer. Errors as Claim's: ErrNoAgent or ErrNotHead leave the call
+// waiting in the queue; any other error leaves it unknown whether the call
+// is queued or an agent claimed for it (repeat the step, or Dequeue).
+func (s *ClaimStep) Result(ctx context.Context) (ext string, receivers int64, err error) {
+	r, err := s.st.result(ctx)
+	if err != nil {
+		s.p.m.Claims.WithLabelValues("error").Inc()
+		return "", 0, fmt.Errorf("acd enqueue-claim %s for %s: %w", s.skill, s.callID, err)
+	}
+	ext, err = s.p.claimed(s.skill, s.callID, r)
+	return ext, r.receivers, err
 }

@@ -769,3 +769,75 @@ func TestLoginRefusesWrapUpAboveTheGroupCap(t *testing.T) {
 		t.Fatalf("Login to an uncapped group: %v", err)
 	}
 }
+
+// EnqueueClaimIn queues and claims in one script, which publishes the
+// claimed agent's ringing state and then the offer — but nothing at all
+// while nobody subscribes (no SPUBLISH runs) — and reports how many
+// streams received the offer. A call behind another waits (ErrNotHead)
+// in the queue.
+func TestEnqueueClaimInOnePipeline(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := client(t, srv)
+	p, _ := newPool(t, rdb)
+	ctx := testCtx(t)
+	login(t, p, "1001", 0, "general")
+	ready(t, p, "1001")
+	step := func(call string) (string, int64, error) {
+		pipe := rdb.Pipeline()
+		st, err := p.EnqueueClaimIn(ctx, pipe, "general", call, false, time.Now(), &hotlinev1.CallOffer{CallId: call})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = pipe.Exec(ctx)
+		return st.Result(ctx)
+	}
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ext, n, err := step("c1")
+	if err != nil || ext != "1001" || n != 0 {
+		t.Fatalf("enqueue-claim c1 = %q, %d receivers, %v; want 1001, 0", ext, n, err)
+	}
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(info, "cmdstat_spublish:") {
+		t.Errorf("SPUBLISH ran with nobody subscribed:\n%s", info)
+	}
+	if a := get(t, p, "1001"); a.State != acd.Ringing || a.CallID != "c1" {
+		t.Fatalf("agent after the claim: %+v", a)
+	}
+	// Again (a lost reply): the same agent, the call not queued again.
+	if ext, _, err := step("c1"); err != nil || ext != "1001" {
+		t.Fatalf("enqueue-claim c1 again = %q, %v", ext, err)
+	}
+	if w, err := p.Waiting(ctx, "general"); err != nil || w != 0 {
+		t.Fatalf("waiting after the repeated claim = %d, %v; want 0", w, err)
+	}
+	if err := p.Release(ctx, "1001", "c1", acd.Cancelled); err != nil {
+		t.Fatal(err)
+	}
+	es, err := p.Events(ctx, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	if ext, n, err = step("c2"); err != nil || ext != "1001" || n != 1 {
+		t.Fatalf("enqueue-claim c2 = %q, %d receivers, %v; want 1001, 1", ext, n, err)
+	}
+	ev, err := es.Next(ctx)
+	if err != nil || ev.GetState().GetState() != hotlinev1.AgentState_AGENT_STATE_RINGING || ev.GetState().GetCallId() != "c2" || ev.GetAt() == nil {
+		t.Fatalf("first event = %v, %v; want agent 1001 ringing for c2", ev, err)
+	}
+	if ev, err = es.Next(ctx); err != nil || ev.GetOffer().GetCallId() != "c2" {
+		t.Fatalf("second event = %v, %v; want the offer of c2", ev, err)
+	}
+	// No agent left: the call waits in the queue.
+	if _, _, err := step("c3"); !errors.Is(err, acd.ErrNoAgent) {
+		t.Fatalf("enqueue-claim c3 = %v, want ErrNoAgent", err)
+	}
+	if pos, err := p.Position(ctx, "general", "c3"); err != nil || pos != 1 {
+		t.Fatalf("c3 position = %d, %v; want 1", pos, err)
+	}
+}

@@ -2,7 +2,9 @@ package acd_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -88,4 +90,60 @@ func TestOnRedisCluster(t *testing.T) {
 		t.Fatalf("1002 = %+v", a)
 	}
 	mustOffer(t, pb, "c4", "1001")
+
+	// A call's steps in one cluster pipeline: enqueue-and-claim with the
+	// offer, answered with "connected", release with "ended", each event
+	// published by its script to the desk of 1002.
+	ready(t, pa, "1002")
+	cc := newClient()
+	pipe := cc.Pipeline()
+	st, err := pa.EnqueueClaimIn(ctx, pipe, general, "c5", false, time.Now(), &hotlinev1.CallOffer{CallId: "c5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = pipe.Exec(ctx) // NOSCRIPT on a fresh node: the step runs the text
+	if ext, n, err := st.Result(ctx); err != nil || ext != "1002" || n != 1 {
+		t.Fatalf("enqueue-claim on the cluster = %q, %d receivers, %v; want 1002, 1", ext, n, err)
+	}
+	pipe = cc.Pipeline()
+	ans, err := pa.AnsweredIn(ctx, pipe, "1002", "c5", &hotlinev1.AgentEvent{Event: &hotlinev1.AgentEvent_Progress{
+		Progress: &hotlinev1.CallProgress{CallId: "c5", Kind: hotlinev1.CallProgress_KIND_CONNECTED}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = pipe.Exec(ctx) // NOSCRIPT on a fresh node: the step runs the text
+	if err := ans.Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pipe = cc.Pipeline()
+	rel, err := pa.ReleaseIn(ctx, pipe, "1002", "c5", acd.Completed, &hotlinev1.AgentEvent{Event: &hotlinev1.AgentEvent_Progress{
+		Progress: &hotlinev1.CallProgress{CallId: "c5", Kind: hotlinev1.CallProgress_KIND_ENDED}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = pipe.Exec(ctx) // NOSCRIPT on a fresh node: the step runs the text
+	if err := rel.Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 6 {
+		ev, err := es.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		switch {
+		case ev.GetState() != nil && (ev.GetState().GetCallId() == "c5" || len(got) == 5):
+			// (the state after "ended" is ready, with no call; earlier
+			// states of 1002 without c5 are skipped)
+			got = append(got, ev.GetState().GetState().String())
+		case ev.GetOffer().GetCallId() == "c5":
+			got = append(got, "offer")
+		case ev.GetProgress().GetCallId() == "c5":
+			got = append(got, ev.GetProgress().GetKind().String())
+		}
+	}
+	want := []string{"AGENT_STATE_RINGING", "offer", "AGENT_STATE_ON_CALL", "KIND_CONNECTED", "KIND_ENDED", "AGENT_STATE_READY"}
+	if !slices.Equal(got, want) {
+		t.Errorf("desk events on the cluster\n got %q\nwant %q", got, want)
+	}
 }

@@ -2,6 +2,7 @@ package acd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -159,8 +160,8 @@ func (s *EventStream) Next(ctx context.Context) (*hotlinev1.AgentEvent, error) {
 			if !ok {
 				return nil, fmt.Errorf("acd events of %s: stream closed", s.ext)
 			}
-			ev := &hotlinev1.AgentEvent{}
-			if err := proto.Unmarshal([]byte(m.Payload), ev); err != nil {
+			ev, err := decodeEvent(m.Payload)
+			if err != nil {
 				s.log.Error("acd: undecodable agent event skipped", "ext", s.ext, "err", err)
 				continue
 			}
@@ -171,3 +172,44 @@ func (s *EventStream) Next(ctx context.Context) (*hotlinev1.AgentEvent, error) {
 
 // Close ends the subscription.
 func (s *EventStream) Close() error { return s.ps.Close() }
+
+// stateMark starts the compact payload the scripts publish for an agent's
+// new state: a NUL byte, which never starts an encoded protobuf message
+// (field number 0 is invalid), then the cjson of {"at": µs since the
+// epoch, "a": the agent's hash as HGETALL's flat list}.
+const stateMark = '\x00'
+
+// decodeEvent turns a message of an agent's event channel into the event:
+// an encoded AgentEvent (built in Go: offers, progress), or a script's
+// compact state payload.
+func decodeEvent(payload string) (*hotlinev1.AgentEvent, error) {
+	if len(payload) > 0 && payload[0] == stateMark {
+		var st struct {
+			At   string   `json:"at"`
+			Hash []string `json:"a"`
+		}
+		if err := json.Unmarshal([]byte(payload[1:]), &st); err != nil {
+			return nil, fmt.Errorf("state payload: %w", err)
+		}
+		flat := make([]any, len(st.Hash))
+		for i, v := range st.Hash {
+			flat[i] = v
+		}
+		a := parseAgent(flat)
+		if a.Extension == "" {
+			return nil, errors.New("state payload without an agent")
+		}
+		ev := &hotlinev1.AgentEvent{Event: &hotlinev1.AgentEvent_State{State: a.Proto()}}
+		if at := micros(st.At); !at.IsZero() {
+			ev.At = timestamppb.New(at)
+		} else {
+			ev.At = timestamppb.Now()
+		}
+		return ev, nil
+	}
+	ev := &hotlinev1.AgentEvent{}
+	if err := proto.Unmarshal([]byte(payload), ev); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}

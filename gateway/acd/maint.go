@@ -38,7 +38,6 @@ func (p *Pool) Sweep(ctx context.Context, live LiveFunc, minAge time.Duration) (
 		if err != nil {
 			return res, fmt.Errorf("acd sweep wrap-ups: %w", err)
 		}
-		p.after(ctx, r)
 		res.Promoted += len(r.agents)
 		if n, _ := strconv.Atoi(r.detail); n < 100 {
 			break
@@ -69,7 +68,6 @@ func (p *Pool) Sweep(ctx context.Context, live LiveFunc, minAge time.Duration) (
 		if r.code != "ok" {
 			continue // released meanwhile, or too young
 		}
-		p.after(ctx, r)
 		res.Freed++
 		p.m.Freed.WithLabelValues(r.detail).Inc()
 		p.log.Warn("acd sweep: agent freed from a call that is no longer live", "ext", ext, "call_id", call, "was", r.detail)

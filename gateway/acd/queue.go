@@ -61,7 +61,6 @@ func (p *Pool) Dequeue(ctx context.Context, skill, callID string) error {
 	if err != nil {
 		return fmt.Errorf("acd dequeue %s from %s: %w", callID, skill, err)
 	}
-	p.after(ctx, r)
 	if r.code == "released" {
 		p.m.Claims.WithLabelValues("given_back").Inc()
 		p.log.Warn("acd dequeue: agent claimed for the call but never offered it is ready again", "call_id", callID, "skill", skill, "ext", r.detail)

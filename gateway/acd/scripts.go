@@ -19,11 +19,24 @@ import "github.com/redis/go-redis/v9"
 //	agents        set   every extension that ever logged in
 //	clock         string last timestamp handed out (µs), strictly increasing
 //
-// Every script returns {code, detail, snapshots, skills}: snapshots are the
-// HGETALLs of the agents it changed (to publish their new state) and skills
-// the skill sets that gained a ready agent (to notify waiting calls).
+// Every script returns {code, detail, snapshots, skills, receivers}:
+// snapshots are the HGETALLs of the agents it changed and skills the skill
+// sets that gained a ready agent. The script publishes them itself (in
+// result), so a step costs one round trip: each changed agent's new state
+// on its event channel as a compact payload (stateMark, then the cjson
+// of {at µs, hash}; the subscribers turn it into the AgentEvent, see
+// events.go), and each skill on the skill-ready channel. The last two ARGV
+// of every script are events built in Go (encoded AgentEvents, empty for
+// none) for the agent the step is about (evext): PRE is published before
+// the agent's new state (e.g. "ended" before a release), POST after it
+// (e.g. the offer after a claim, "connected" after answered); receivers
+// is how many streams POST reached. Nothing is published on a channel
+// nobody subscribes to.
 const prelude = `
 local P = ARGV[1]
+local PRE, POST = ARGV[#ARGV - 1], ARGV[#ARGV]
+local evext = nil
+local pre_done = false
 local WRAP = P .. 'wrapup'
 local BUSY = P .. 'busy'
 local CLOCK = P .. 'clock'
@@ -85,10 +98,43 @@ local function promote(ts)
   return #due / 2
 end
 
+-- spub publishes msg on a sharded channel if anyone subscribes to it, and
+-- returns how many received it.
+local function spub(ch, msg)
+  local n = redis.call('PUBSUB', 'SHARDNUMSUB', ch)
+  if tonumber(n[2]) == 0 then return 0 end
+  return redis.call('SPUBLISH', ch, msg)
+end
+
+local function echan(e) return P .. 'events:' .. e end
+
+-- pre publishes PRE to agent e's streams, once.
+local function pre(e)
+  if PRE ~= '' and not pre_done then
+    pre_done = true
+    spub(echan(e), PRE)
+  end
+end
+
 local function result(code, detail)
   local snaps = {}
-  for i, e in ipairs(changed) do snaps[i] = redis.call('HGETALL', akey(e)) end
-  return {code, detail or '', snaps, pub}
+  if evext then pre(evext) end
+  local t = redis.call('TIME')
+  local at = t[1] .. string.format('%06d', tonumber(t[2]))
+  for i, e in ipairs(changed) do
+    snaps[i] = redis.call('HGETALL', akey(e))
+    spub(echan(e), '\0' .. cjson.encode({at = at, a = snaps[i]}))
+  end
+  local seen = {}
+  for _, sk in ipairs(pub) do
+    if not seen[sk] then
+      seen[sk] = true
+      spub(P .. 'skill-ready', sk)
+    end
+  end
+  local n = 0
+  if evext and POST ~= '' then n = spub(echan(evext), POST) end
+  return {code, detail or '', snaps, pub, n}
 end
 `
 
@@ -152,13 +198,32 @@ return result('ok', '')
 // still ringing for it (the first reply was lost, or the client resent the
 // script) returns that agent again with code 'again' and changes nothing.
 // KEYS: ready set, wait set. ARGV: prefix, call ID, skill.
-var claimScript = redis.NewScript(prelude + claimOf + `
+var claimScript = redis.NewScript(prelude + claimOf + claimAgain + claimPick)
+
+// enqueueClaimScript is Enqueue then Claim in one step: a call entering
+// its queue is offered a ready agent at once when it is among the first K
+// waiting calls. Run again for a call whose claimed agent still rings for
+// it, it returns that agent ('again') and leaves the call out of the wait
+// set. KEYS: ready set, wait set. ARGV: prefix, call ID, skill, queue score.
+var enqueueClaimScript = redis.NewScript(prelude + claimOf + claimAgain + `
+redis.call('ZADD', KEYS[2], ARGV[4], call)
+` + claimPick)
+
+// claimAgain starts a claim: the agent a claim chose before for the call,
+// if it still rings for it, is returned again.
+const claimAgain = `
 local call = ARGV[2]
 local prev, pskill = claim_of(call)
 if prev and pskill == ARGV[3] then
   changed[1] = prev
+  evext = prev
   return result('again', prev)
 end
+`
+
+// claimPick pops the longest-idle ready agent for call if it is among the
+// first K waiting calls.
+const claimPick = `
 local _, ts = now()
 promote(ts)
 local rank = redis.call('ZRANK', KEYS[2], call)
@@ -176,12 +241,13 @@ while true do
     redis.call('HSET', CLAIMS, call, e .. ':' .. ARGV[3])
     redis.call('ZREM', KEYS[2], call)
     changed[#changed + 1] = e
+    evext = e
     return result('ok', e)
   end
   -- a member whose agent is not ready cannot happen through these scripts;
   -- it was dropped above, try the next one.
 end
-`)
+`
 
 // claimOf defines claim_of(call): the agent and skill of the claim recorded
 // for call while that agent is still ringing for it, else nil (and a stale
@@ -218,6 +284,7 @@ return result('released', e)
 // answeredScript. KEYS: agent. ARGV: prefix, ext, call ID.
 var answeredScript = redis.NewScript(prelude + `
 local e, call = ARGV[2], ARGV[3]
+evext = e
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return {'unknown', '', {}, {}} end
 if redis.call('HGET', KEYS[1], 'call') ~= call or (st ~= 'ringing' and st ~= 'on_call') then
@@ -236,6 +303,7 @@ return result('ok', '')
 // no-op.
 var releaseScript = redis.NewScript(prelude + `
 local e, call, outcome = ARGV[2], ARGV[3], ARGV[4]
+pre(e) -- whatever the release finds: the desk hears PRE first
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return {'unknown', '', {}, {}} end
 if redis.call('HGET', KEYS[1], 'call') ~= call or (st ~= 'ringing' and st ~= 'on_call') then

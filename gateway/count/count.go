@@ -148,16 +148,22 @@ func (c *Counter) Add(op Op) {
 	if op.At.IsZero() {
 		op.At = time.Now()
 	}
-	if c.j != nil {
-		b, err := json.Marshal(op)
-		if err == nil {
-			err = c.j.Add(journalKey(op), b)
-		}
-		if err != nil {
-			c.log.Error("count not journaled: lost if the gateway dies before Redis has it", "call_id", op.CallID, "kind", op.Kind, "err", err)
-		}
-	}
+	c.journal(op)
 	c.queue(op)
+}
+
+// journal keeps op on local disk until Redis has it.
+func (c *Counter) journal(op Op) {
+	if c.j == nil {
+		return
+	}
+	b, err := json.Marshal(op)
+	if err == nil {
+		err = c.j.Add(journalKey(op), b)
+	}
+	if err != nil {
+		c.log.Error("count not journaled: lost if the gateway dies before Redis has it", "call_id", op.CallID, "kind", op.Kind, "err", err)
+	}
 }
 
 // Replay queues the ops a previous process left in the journal
@@ -301,19 +307,7 @@ func (c *Counter) applySha(ctx context.Context, batch []Op) (noScript []Op, err 
 	pipe := c.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(batch))
 	for i, op := range batch {
-		at := op.At.In(c.loc)
-		field := string(op.Kind) + ":" + op.Line
-		var vfield, v string
-		if op.Value != 0 {
-			vfield, v = string(op.Kind)+"_ms:"+op.Line, strconv.FormatInt(op.Value, 10)
-		}
-		keys := []string{
-			c.keys.Key("once", op.CallID, string(op.Kind)),
-			c.keys.Key("count", "day", at.Format(time.DateOnly)),
-			c.keys.Key("count", "month", at.Format("2006-01")),
-			c.keys.Key("count", "hour", at.Format(HourLayout)),
-		}
-		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, int(dedupTTL/time.Second), field, vfield, v)
+		cmds[i] = c.evalSha(ctx, pipe, op)
 	}
 	_, _ = pipe.Exec(ctx) // each command's own error is read below
 	for i, cmd := range cmds {
@@ -330,6 +324,89 @@ func (c *Counter) applySha(ctx context.Context, batch []Op) (noScript []Op, err 
 		}
 	}
 	return noScript, nil
+}
+
+// evalSha queues op's applyScript, by its SHA, in pipe.
+func (c *Counter) evalSha(ctx context.Context, pipe redis.Pipeliner, op Op) *redis.Cmd {
+	at := op.At.In(c.loc)
+	field := string(op.Kind) + ":" + op.Line
+	var vfield, v string
+	if op.Value != 0 {
+		vfield, v = string(op.Kind)+"_ms:"+op.Line, strconv.FormatInt(op.Value, 10)
+	}
+	keys := []string{
+		c.keys.Key("once", op.CallID, string(op.Kind)),
+		c.keys.Key("count", "day", at.Format(time.DateOnly)),
+		c.keys.Key("count", "month", at.Format("2006-01")),
+		c.keys.Key("count", "hour", at.Format(HourLayout)),
+	}
+	return applyScript.EvalSha(ctx, pipe, keys, int(dedupTTL/time.Second), field, vfield, v)
+}
+
+// Redis is the client the Counter applies its ops with: a caller's
+// pipeline on the same client may carry ops (Pipe).
+func (c *Counter) Redis() redis.UniversalClient { return c.rdb }
+
+// InPipe is a call's ops riding in a caller's pipeline (Pipe); Done reads
+// their replies once the pipeline ran.
+type InPipe struct {
+	c    *Counter
+	ops  []Op
+	cmds []*redis.Cmd
+}
+
+// Pipe journals ops (as Add) and queues them in pipe, a pipeline on the
+// Counter's own client (Redis), so that a call's counts go in the round
+// trip of the step that makes them rather than in a batch of their own.
+// Call Done after the pipeline ran, whatever its error: ops Redis applied
+// are done; every other op (NOSCRIPT, a timeout, Redis down) goes to the
+// Counter's queue as Add's do, still journaled, so none is lost or
+// counted twice (applyScript counts a (call, kind) once).
+func (c *Counter) Pipe(ctx context.Context, pipe redis.Pipeliner, ops ...Op) *InPipe {
+	p := &InPipe{c: c, ops: make([]Op, 0, len(ops)), cmds: make([]*redis.Cmd, 0, len(ops))}
+	for _, op := range ops {
+		if op.At.IsZero() {
+			op.At = time.Now()
+		}
+		c.journal(op)
+		c.mu.Lock()
+		c.inFlight++
+		c.mu.Unlock()
+		p.ops = append(p.ops, op)
+		p.cmds = append(p.cmds, c.evalSha(ctx, pipe, op))
+	}
+	return p
+}
+
+// Done reads the replies of the ops after their pipeline ran (see Pipe).
+func (p *InPipe) Done() {
+	if p == nil {
+		return
+	}
+	c := p.c
+	var keys []string
+	for i, cmd := range p.cmds {
+		op := p.ops[i]
+		n, err := cmd.Int()
+		if err != nil {
+			// Not applied, or not known to be: the batcher applies it
+			// (once, whatever happened here).
+			c.log.Debug("count in a step's pipeline not applied; queued", "call_id", op.CallID, "kind", op.Kind, "err", err)
+			c.queue(op)
+			c.done(1)
+			continue
+		}
+		if n == 1 {
+			c.observe(op)
+		}
+		keys = append(keys, journalKey(op))
+		c.done(1)
+	}
+	if c.j != nil && len(keys) > 0 {
+		if err := c.j.Done(keys...); err != nil {
+			c.log.Warn("journal: counts not marked done (replayed at start; counted once anyway)", "err", err)
+		}
+	}
 }
 
 // observe mirrors a newly applied count in Prometheus, so the metrics too

@@ -359,3 +359,56 @@ func commandStats(t *testing.T, rdb *redis.Client) map[string]int {
 	}
 	return out
 }
+
+// Ops riding in a caller's pipeline (Pipe) are applied by that pipeline,
+// once; after SCRIPT FLUSH (NOSCRIPT) and while Redis is down they go to
+// the Counter's queue and are applied once Redis has the script or is back:
+// none lost, none counted twice, each observed once.
+func TestCountsInACallersPipeline(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = rdb.Close() })
+	r := newRig(t, rdb)
+	ctx := context.Background()
+	at := time.Date(2023, 2, 1, 9, 0, 0, 0, shanghai)
+	step := func(ids ...string) error {
+		pipe := rdb.Pipeline()
+		ping := pipe.Ping(ctx)
+		var ops []count.Op
+		for _, id := range ids {
+			ops = append(ops, count.Op{CallID: id, Kind: count.Inbound, Line: "12345", At: at})
+		}
+		p := r.c.Pipe(ctx, pipe, ops...)
+		_, _ = pipe.Exec(ctx) // NOSCRIPT answers included: Done reads each
+		p.Done()
+		return ping.Err()
+	}
+	r.c.Add(count.Op{CallID: "p-0", Kind: count.Outbound, Line: "12345", At: at}) // loads the script
+	r.flush(t)
+	if err := step("p-1", "p-2"); err != nil {
+		t.Fatal(err)
+	}
+	// Applied by the pipeline itself: nothing left for the queue.
+	if got := testutil.ToFloat64(r.m.CountPending); got != 0 {
+		t.Errorf("pending after the pipeline = %v, want 0", got)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := step("p-2", "p-3"); err != nil { // p-2 again: counted once
+		t.Fatal(err)
+	}
+	r.flush(t)
+	srv.Stop()
+	if err := step("p-4"); err == nil {
+		t.Fatal("a pipeline to a stopped Redis succeeded")
+	}
+	srv.Restart()
+	r.flush(t)
+	if got := day(t, r, "2023-02-01").Get(count.Inbound, "12345"); got != 4 {
+		t.Errorf("inbound = %d, want 4 (p-1..p-4 once each)", got)
+	}
+	if got := testutil.ToFloat64(r.m.Calls.WithLabelValues("inbound", "12345")); got != 4 {
+		t.Errorf("hotline_calls_total{inbound,12345} = %v, want 4", got)
+	}
+}

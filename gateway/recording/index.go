@@ -61,6 +61,28 @@ func MadeAt(t *hotlinev1.Ticket, now time.Time) time.Time {
 	return now
 }
 
+// noteIn queues Note(t) in pipe (without MULTI: each write is
+// idempotent).
+func (x *Index) noteIn(ctx context.Context, pipe redis.Pipeliner, t *hotlinev1.Ticket) ([]redis.Cmder, error) {
+	id := t.GetTicketId()
+	if id == "" {
+		return nil, errors.New("recording index: ticket without ID")
+	}
+	name := t.GetRecording()
+	if name == "" {
+		ttl := x.Retention
+		if ttl <= 0 {
+			ttl = NoneTTL
+		}
+		return []redis.Cmder{pipe.SetNX(ctx, x.ticketKey(id), "", ttl)}, nil
+	}
+	made := MadeAt(t, time.Now())
+	return []redis.Cmder{
+		pipe.Set(ctx, x.ticketKey(id), name, 0),
+		pipe.ZAdd(ctx, x.madeKey(), redis.Z{Score: float64(made.Unix()), Member: name}),
+	}, nil
+}
+
 // Note records t's recording (or that it has none). A ticket without a
 // recording never overwrites one with (a reaper's stub after the full
 // ticket). Idempotent.
@@ -180,6 +202,56 @@ func (o *Outbox) Enqueue(ctx context.Context, t *hotlinev1.Ticket) error {
 		return err
 	}
 	return o.Next.Enqueue(ctx, t)
+}
+
+// stepOutbox is an outbox whose enqueue can ride in a caller's pipeline
+// (ticket.Outbox).
+type stepOutbox interface {
+	Redis() redis.UniversalClient
+	EnqueueIn(ctx context.Context, pipe redis.Pipeliner, t *hotlinev1.Ticket, leaveKey, leaveField string) (interface{ Err(context.Context) error }, error)
+}
+
+// Redis is the client of Next and the index when they share one (a
+// caller's pipeline on it may carry an enqueue: EnqueueIn), else nil.
+func (o *Outbox) Redis() redis.UniversalClient {
+	if n, ok := o.Next.(stepOutbox); ok && n.Redis() == o.Index.Redis {
+		return o.Index.Redis
+	}
+	return nil
+}
+
+// EnqueueIn queues Enqueue(t) in pipe, a pipeline on Redis(): the index's
+// note, then Next's EnqueueIn (see ticket.Outbox.EnqueueIn). Err is nil
+// once both are in Redis; on an error Enqueue again (both idempotent).
+func (o *Outbox) EnqueueIn(ctx context.Context, pipe redis.Pipeliner, t *hotlinev1.Ticket, leaveKey, leaveField string) (interface{ Err(context.Context) error }, error) {
+	n, ok := o.Next.(stepOutbox)
+	if !ok || o.Redis() == nil {
+		return nil, errors.New("recording outbox: the next outbox cannot join a pipeline")
+	}
+	note, err := o.Index.noteIn(ctx, pipe, t)
+	if err != nil {
+		return nil, err
+	}
+	q, err := n.EnqueueIn(ctx, pipe, t, leaveKey, leaveField)
+	if err != nil {
+		return nil, err
+	}
+	return queuedNote{note: note, next: q, id: t.GetTicketId()}, nil
+}
+
+type queuedNote struct {
+	note []redis.Cmder
+	next interface{ Err(context.Context) error }
+	id   string
+}
+
+func (q queuedNote) Err(ctx context.Context) error {
+	for _, c := range q.note {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("recording index: ticket %s: %w", q.id, err)
+		}
+	}
+	return q.next.Err(ctx)
 }
 
 // madeFromName is a recording's time read from its name when the index

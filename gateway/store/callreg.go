@@ -40,7 +40,10 @@ type CallRegistry struct {
 	Keys  Keys
 }
 
-func (r CallRegistry) key() string { return r.Keys.Key("calls", "live") }
+func (r CallRegistry) key() string { return LiveCallsKey(r.Keys) }
+
+// LiveCallsKey is the registry's hash: a call's field is its ID.
+func LiveCallsKey(k Keys) string { return k.Key("calls", "live") }
 
 // Enter records a live call.
 func (r CallRegistry) Enter(ctx context.Context, c LiveCall) error {
@@ -53,6 +56,23 @@ func (r CallRegistry) Enter(ctx context.Context, c LiveCall) error {
 	}
 	return nil
 }
+
+// EnterIn queues Enter(c) in pipe, a pipeline on the registry's client
+// (RedisClient); the returned command's error is Enter's once the
+// pipeline ran.
+func (r CallRegistry) EnterIn(ctx context.Context, pipe redis.Pipeliner, c LiveCall) (*redis.IntCmd, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("call registry: %w", err)
+	}
+	return pipe.HSet(ctx, r.key(), c.ID, b), nil
+}
+
+// RedisClient is the registry's client.
+func (r CallRegistry) RedisClient() redis.UniversalClient { return r.Redis }
+
+// LeaveKey is the hash a call's field leaves once its ticket is in Redis.
+func (r CallRegistry) LeaveKey() string { return r.key() }
 
 // Leave forgets a call whose ticket is written.
 func (r CallRegistry) Leave(ctx context.Context, id string) error {

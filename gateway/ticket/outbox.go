@@ -85,6 +85,22 @@ redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[1])
 return redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], 't', ARGV[3])
 `)
 
+// enqueueLeaveScript is enqueueScript that then deletes a field of a hash
+// (the call's entry in the registry of live calls), whether the ticket was
+// queued now or before: the call leaves the registry only once its ticket
+// is in Redis, in the same step. KEYS: seen, stream, hash. ARGV: as
+// enqueueScript's, then the field.
+var enqueueLeaveScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+local added = false
+if not cur or (cur == 'stub' and ARGV[4] ~= 'stub') then
+  redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[1])
+  added = redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], 't', ARGV[3])
+end
+redis.call('HDEL', KEYS[3], ARGV[5])
+return added
+`)
+
 // supersededScript tells whether a stub in the outbox has been superseded
 // by a full ticket for the same ID. KEYS: seen. Returns 1 if it has.
 var supersededScript = redis.NewScript(`
@@ -167,6 +183,68 @@ func (o *Outbox) Add(ctx context.Context, t *hotlinev1.Ticket) (added bool, err 
 	o.m.Total.WithLabelValues(metrics.TicketEnqueued).Inc()
 	o.log.Debug("ticket enqueued", "ticket_id", id, "entry", res)
 	return true, nil
+}
+
+// Redis is the outbox's client: a caller's pipeline on it may carry an
+// enqueue (EnqueueIn).
+func (o *Outbox) Redis() redis.UniversalClient { return o.rdb }
+
+// Queued is an Enqueue riding in a caller's pipeline (EnqueueIn).
+type Queued struct {
+	o    *Outbox
+	id   string
+	keys []string
+	args []any
+	cmd  *redis.Cmd
+}
+
+// EnqueueIn queues Enqueue(t) in pipe, a pipeline on the outbox's client,
+// followed in the same script by HDEL leaveKey leaveField (the call
+// leaving the registry of live calls once its ticket is in Redis). Call
+// Err once the pipeline ran: nil means the ticket is in the outbox (now
+// or before) and the field is gone; on an error neither is known (Enqueue
+// again: it is idempotent).
+func (o *Outbox) EnqueueIn(ctx context.Context, pipe redis.Pipeliner, t *hotlinev1.Ticket, leaveKey, leaveField string) (interface{ Err(context.Context) error }, error) {
+	if t == nil {
+		return nil, errors.New("enqueue ticket: nil ticket")
+	}
+	id := t.GetTicketId()
+	if err := ValidateID(id); err != nil {
+		return nil, fmt.Errorf("enqueue ticket: %w", err)
+	}
+	b, err := proto.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue ticket %s: encode: %w", id, err)
+	}
+	kind := seenFull
+	if IsStub(t) {
+		kind = seenStub
+	}
+	q := &Queued{o: o, id: id, keys: []string{seenKey(o.keys, id), streamKey(o.keys), leaveKey},
+		args: []any{int(SeenTTL / time.Second), id, b, kind, leaveField}}
+	q.cmd = enqueueLeaveScript.EvalSha(ctx, pipe, q.keys, q.args...)
+	return q, nil
+}
+
+// Err reports the enqueue's outcome once its pipeline ran; a Redis that
+// did not know the script (NOSCRIPT) runs it with its text here.
+func (q *Queued) Err(ctx context.Context) error {
+	res, err := q.cmd.Result()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		ctx, cancel := context.WithTimeout(ctx, q.o.timeout)
+		defer cancel()
+		res, err = enqueueLeaveScript.Eval(ctx, q.o.rdb, q.keys, q.args...).Result()
+	}
+	switch {
+	case errors.Is(err, redis.Nil):
+		q.o.log.Info("ticket already enqueued; not queued again", "ticket_id", q.id)
+		return nil
+	case err != nil:
+		return fmt.Errorf("enqueue ticket %s to %s: %w", q.id, q.keys[1], err)
+	}
+	q.o.m.Total.WithLabelValues(metrics.TicketEnqueued).Inc()
+	q.o.log.Debug("ticket enqueued", "ticket_id", q.id, "entry", res)
+	return nil
 }
 
 // Backlog returns the number of tickets in the outbox that the sink has not
