@@ -29,8 +29,8 @@ func TestAddChannelsInOneRequest(t *testing.T) {
 	}
 	// ARI's refusal keeps its status and message.
 	err := c.AddChannels(ctx, "br-1", "caller.1", "gone")
-	if err == nil || !strings.Contains(err.Error(), "422") || !strings.Contains(err.Error(), "Channel not found") {
-		t.Fatalf("AddChannels(gone) = %v, want ARI's 422 and its message", err)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "422") || !strings.Contains(err.Error(), "Channel not found") {
+		t.Fatalf("AddChannels(gone) = %v, want ErrNotFound with ARI's 422 and its message", err)
 	}
 	// One channel is the library's request.
 	if err := c.AddChannels(ctx, "br-1", "caller.2"); err != nil {

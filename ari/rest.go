@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -255,9 +256,15 @@ func (c *Client) AddChannels(ctx context.Context, bridgeID string, channelIDs ..
 	body := struct {
 		Channel []string `json:"channel"`
 	}{channelIDs}
-	return call0(ctx, c, "add_channels", bridgeID+"/"+strings.Join(channelIDs, ","), func() error {
+	err := call0(ctx, c, "add_channels", bridgeID+"/"+strings.Join(channelIDs, ","), func() error {
 		return c.post("/bridges/"+url.PathEscape(bridgeID)+"/addChannel", body)
 	})
+	var se *statusError
+	if errors.As(err, &se) && se.code == http.StatusUnprocessableEntity && !errors.Is(err, ErrNotFound) {
+		// 422 "Channel not found": one of them is gone (nothing was added).
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
 }
 
 // post sends a JSON body to path (under ari.url) through the REST
@@ -286,6 +293,19 @@ func (c *Client) post(path string, body any) error {
 		return &statusError{code: resp.StatusCode, msg: msg}
 	}
 	return nil
+}
+
+// SetGlobal sets an Asterisk global variable (POST /asterisk/variable);
+// an empty value clears it.
+func (c *Client) SetGlobal(ctx context.Context, name, value string) error {
+	if name == "" || strings.ContainsAny(name, "/?#%&= \t\r\n") {
+		return fmt.Errorf("ari set_global: invalid variable name %q", name)
+	}
+	body := struct {
+		Variable string `json:"variable"`
+		Value    string `json:"value"`
+	}{name, value}
+	return call0(ctx, c, "set_global", name, func() error { return c.post("/asterisk/variable", body) })
 }
 
 // RemoveChannel removes a channel from a bridge (POST /bridges/{id}/removeChannel).

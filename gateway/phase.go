@@ -58,6 +58,9 @@ func (c *Call) enter(p phase) {
 		badTransition(c, from, p)
 	}
 	c.phase = p
+	if p != phaseNew && p != phaseGreeting {
+		c.settled() // admission control: queued, talking or ended
+	}
 	if p != phaseNew {
 		c.start = nil // only needed to answer (again) in phaseNew: not kept for the call's life
 	}

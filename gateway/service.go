@@ -103,6 +103,12 @@ type Options struct {
 	// Registry of live calls, so that calls ending unobserved still get
 	// their ticket; nil disables it.
 	Registry Registry
+	// Admission is admission control (admission.go): limits of 0 are no
+	// limit; AnswerAttempts 0 is the default.
+	Admission AdmissionConfig
+	// Application is the Stasis application, which names the dialplan's
+	// saturation flag (dialplan.SaturatedGlobal); empty: no flag.
+	Application string
 	// Leases are the instances' heartbeats (store.Leases): this instance
 	// renews its own, and the reaper leaves the calls of an instance whose
 	// lease is current to that instance. Nil: every instance is taken for
@@ -150,6 +156,8 @@ type Service struct {
 
 	reapMu   sync.Mutex
 	suspects map[string]bool // registered calls found gone at the last reap
+
+	adm admission // admission control (admission.go)
 }
 
 // New returns a Service; it accepts calls once Start is called.
@@ -184,10 +192,15 @@ func New(o Options) *Service {
 	if o.AgentEndpoint == "" {
 		o.AgentEndpoint = "PJSIP/agent{ext}"
 	}
+	if o.Admission.AnswerAttempts <= 0 {
+		o.Admission.AnswerAttempts = DefaultAdmissionConfig().AnswerAttempts
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	bg, bgCancel := context.WithCancel(context.Background())
 	s := &Service{o: o, log: o.Logger, ctx: ctx, cancel: cancel, bg: bg, bgCancel: bgCancel,
 		calls: map[string]*Call{}, from110: map[string][]*Call{}, bgDone: make(chan struct{})}
+	s.adm.cfg = o.Admission
+	s.adm.kick = make(chan struct{}, 1)
 	if o.Pool != nil {
 		s.router = newRouter(o.Pool, o.Logger, o.Metrics.Router, o.PollInterval)
 	}
@@ -217,6 +230,9 @@ func (s *Service) Start() {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.renewLease(s.bg) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); s.runFlag(s.bg) }()
+	s.admissionChanged() // clears a flag a previous process may have left set
 	go func() { wg.Wait(); close(s.bgDone) }()
 	s.accepting.Store(true)
 }
@@ -344,6 +360,7 @@ func (s *Service) spawn(c *Call, attach func()) bool {
 	go func() {
 		defer s.wg.Done()
 		c.run(s.ctx)
+		c.released() // admission control: one call fewer
 		s.o.Dispatcher.DetachMailbox(c.mb)
 		c.mb.Close()
 		s.mu.Lock()
