@@ -41,6 +41,8 @@ type fakePBX struct {
 	addChannel  func(ctx context.Context, bridgeID, channelID string) error
 	bridgeChans func(ctx context.Context, bridgeID string) ([]string, error)
 	listBridges func(ctx context.Context) ([]string, error)
+
+	load ari.Load // what Load reports (admission control)
 }
 
 var _ PBX = (*fakePBX)(nil)
@@ -128,6 +130,18 @@ func (f *fakePBX) AddChannels(ctx context.Context, bridgeID string, channelIDs .
 			}
 		}
 	}
+	return nil
+}
+
+// Load reports f.load (not recorded: it is no request).
+func (f *fakePBX) Load() ari.Load {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.load
+}
+
+func (f *fakePBX) SetGlobal(ctx context.Context, name, value string) error {
+	f.record("set_global %s %s", name, value)
 	return nil
 }
 
