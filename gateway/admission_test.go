@@ -220,4 +220,3 @@ func TestAdmissionConfigValidate(t *testing.T) {
 		}
 	}
 }
-
