@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,10 +95,11 @@ type admission struct {
 	live      atomic.Int64 // admitted inbound calls not ended
 	unsettled atomic.Int64 // admitted, still in phase new or greeting
 
-	mu      sync.Mutex
-	want    bool // the flag as the gateway's state asks for it
-	kick    chan struct{}
-	flagSet int8 // 0 unknown, 1 clear, 2 set (in Asterisk)
+	connected atomic.Bool // ARI connected and resynchronised (OnConnect)
+
+	mu   sync.Mutex
+	want bool // calls are taken: the dialplan may answer for this gateway
+	kick chan struct{}
 }
 
 // saturated says why a new call cannot be taken now ("" when it can);
@@ -188,13 +190,13 @@ func (c *Call) shed(ctx context.Context, why string) {
 	c.enter(phaseEnded)
 }
 
-// admissionChanged recomputes whether the next call would be refused and,
+// admissionChanged recomputes whether the next call would be taken and,
 // when that changed, has the flag loop tell the dialplan.
 func (s *Service) admissionChanged() {
-	want := s.saturated(0) != ""
+	want := s.adm.connected.Load() && s.Accepting() && s.saturated(0) == ""
 	a := &s.adm
 	a.mu.Lock()
-	changed := a.want != want || a.flagSet == 0
+	changed := a.want != want
 	a.want = want
 	a.mu.Unlock()
 	if changed {
@@ -205,62 +207,78 @@ func (s *Service) admissionChanged() {
 	}
 }
 
-// flagMinInterval bounds how often the saturation flag changes in Asterisk.
-const flagMinInterval = 100 * time.Millisecond
+// Timing of the dialplan's admit flag.
+const (
+	flagRefresh     = time.Second            // refreshed that often while calls are taken
+	flagMinInterval = 100 * time.Millisecond // at most one change per interval
+)
 
-// runFlag keeps the dialplan's saturation flag (dialplan.SaturatedGlobal)
-// as admission control wants it, until ctx is done: while it is set the
-// dialplan leaves new calls unanswered, so that the gateway refuses them
-// with SIP 503 rather than a BYE after 200.
+// runFlag keeps the dialplan's admit flag (dialplan.AdmitGlobal) until ctx
+// is done: the Unix time in seconds, refreshed every second, while this
+// gateway is connected, takes calls and is not saturated; empty otherwise,
+// and at the end. The dialplan answers the hotline's known lines itself
+// only while the flag is fresh (at most 2 s old), so a call the gateway
+// will refuse, or that no gateway takes, gets SIP 503 before answer rather
+// than 200 and a BYE; a gateway killed outright leaves it fresh for 2 s.
 func (s *Service) runFlag(ctx context.Context) {
 	gs, ok := s.o.PBX.(globalSetter)
 	if !ok || s.o.Application == "" {
 		return
 	}
-	name := dialplan.SaturatedGlobal(s.o.Application)
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	var last time.Time // the last change sent
-	defer retry.Stop()
+	name := dialplan.AdmitGlobal(s.o.Application)
+	set := func(ctx context.Context, value string) error {
+		octx, cancel := s.opCtx(ctx)
+		defer cancel()
+		return gs.SetGlobal(octx, name, value)
+	}
+	current := "-" // what Asterisk holds: "-" unknown, "" clear, a time
+	defer func() {
+		if current == "" || current == "-" {
+			return
+		}
+		// Stopping: the dialplan stops answering for this gateway at once.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		if err := set(cctx, ""); err != nil {
+			s.log.Warn("admission: admit flag not cleared in Asterisk", "variable", name, "err", err)
+		}
+	}()
+	tick := time.NewTimer(flagRefresh)
+	defer tick.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.adm.kick:
-			if time.Since(last) < flagMinInterval {
-				retry.Reset(flagMinInterval - time.Since(last))
+			if wait := flagMinInterval - time.Since(last); wait > 0 {
+				tick.Reset(wait)
 				continue
 			}
-		case <-retry.C:
+		case <-tick.C:
 		}
-		a := &s.adm
-		a.mu.Lock()
-		want, set := a.want, a.flagSet
-		a.mu.Unlock()
-		target := int8(1)
+		s.adm.mu.Lock()
+		want := s.adm.want
+		s.adm.mu.Unlock()
 		value := ""
 		if want {
-			target, value = 2, "1"
+			value = strconv.FormatInt(time.Now().Unix(), 10)
 		}
-		if set == target {
-			continue
+		tick.Reset(flagRefresh)
+		if value == "" && (current == "" || current == "-") {
+			continue // a time left by a previous process is stale in 2 s
 		}
 		last = time.Now()
-		octx, cancel := s.opCtx(ctx)
-		err := gs.SetGlobal(octx, name, value)
-		cancel()
-		if err != nil {
-			s.log.Warn("admission: saturation flag not set in Asterisk", "variable", name, "value", value, "err", err)
-			retry.Reset(time.Second)
+		if err := set(ctx, value); err != nil {
+			s.log.Warn("admission: admit flag not set in Asterisk", "variable", name, "admit", want, "err", err)
+			if value == "" {
+				current = "?" // cleared again at the next tick
+			}
 			continue
 		}
-		s.log.Info("admission: dialplan told", "variable", name, "saturated", want)
-		a.mu.Lock()
-		a.flagSet = target
-		again := a.want != want
-		a.mu.Unlock()
-		if again {
-			retry.Reset(flagMinInterval) // at most one change per interval
+		if (value == "") != (current == "") {
+			s.log.Info("admission: the dialplan answers for this gateway", "variable", name, "admit", want)
 		}
+		current = value
 	}
 }

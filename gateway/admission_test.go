@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,13 +20,16 @@ func withAdmission(a AdmissionConfig) func(o *Options) {
 	return func(o *Options) { o.Admission = a; o.Application = "hotline-gw" }
 }
 
-// flag is the last value the gateway gave the dialplan's saturation flag
-// ("-" before any).
-func (r *rig) flag() string {
+// admitFlag is the last value the gateway gave the dialplan's admit flag:
+// "" (do not answer for it), "time" (a Unix time: answer) or "-" (none yet).
+func (r *rig) admitFlag() string {
 	v := "-"
 	for _, a := range r.pbx.Actions() {
-		if w := strings.Fields(a); w[0] == "set_global" && w[1] == "HOTLINE_SATURATED_hotline_gw" {
+		if w := strings.Fields(a); w[0] == "set_global" && w[1] == "HOTLINE_ADMIT_hotline_gw" {
 			v = strings.Join(w[2:], "")
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > time.Now().Unix()-5 {
+				v = "time"
+			}
 		}
 	}
 	return v
@@ -41,6 +45,9 @@ func (r *rig) shedMetric(line, reason string) float64 {
 // next caller is taken again.
 func TestCallsOverMaxCallsAreShed(t *testing.T) {
 	r := newRig(t, rigOptions{tweak: withAdmission(AdmissionConfig{MaxCalls: 2})})
+	r.svc.adm.connected.Store(true) // as after OnConnect
+	r.svc.admissionChanged()
+	waitFor(t, "the dialplan told to answer", func() bool { return r.admitFlag() == "time" })
 	r.start("c1", EntryInbound, "12345")
 	r.start("c2", EntryInbound, "12333")
 	r.waitAction("moh c1 hold")
@@ -64,12 +71,13 @@ func TestCallsOverMaxCallsAreShed(t *testing.T) {
 	if got := r.shedMetric("12345", ShedCalls); got != 1 {
 		t.Errorf("hotline_calls_shed_total{12345,calls} = %v, want 1", got)
 	}
-	// The dialplan is told: the next call would be refused too.
-	waitFor(t, "the saturation flag set", func() bool { return r.flag() == "1" })
+	// The dialplan is told to leave new calls unanswered: the next one
+	// would be refused too (SIP 503 rather than 200 and a BYE).
+	waitFor(t, "the admit flag cleared", func() bool { return r.admitFlag() == "" })
 
 	r.hangup("c1")
 	r.waitEnded("c1")
-	waitFor(t, "the saturation flag cleared", func() bool { return r.flag() == "" })
+	waitFor(t, "the admit flag set again", func() bool { return r.admitFlag() == "time" })
 	r.start("c4", EntryInbound, "12345")
 	r.waitAction("moh c4 hold")
 	for _, id := range []string{"c2", "c4"} {

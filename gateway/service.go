@@ -232,7 +232,6 @@ func (s *Service) Start() {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); s.runFlag(s.bg) }()
-	s.admissionChanged() // clears a flag a previous process may have left set
 	go func() { wg.Wait(); close(s.bgDone) }()
 	s.accepting.Store(true)
 }
@@ -383,6 +382,10 @@ func (s *Service) call(id string) (*Call, bool) {
 // caller channel is no longer in the application are ended; channels in the
 // application that no call owns (left by a gateway that stopped) are adopted.
 func (s *Service) OnConnect(ctx context.Context, info ari.ConnectInfo) {
+	defer func() { // the dialplan may answer for this gateway again
+		s.adm.connected.Store(ctx.Err() == nil)
+		s.admissionChanged()
+	}()
 	ids, err := s.o.PBX.AppChannels(ctx)
 	if err != nil {
 		s.log.Error("resync: cannot list the application's channels", "err", err)
@@ -485,6 +488,8 @@ func (s *Service) SweepBridges(ctx context.Context) {
 // state; OnConnect reconciles them.
 func (s *Service) OnDisconnect() {
 	s.log.Warn("ARI connection lost; calls keep their state until resync")
+	s.adm.connected.Store(false)
+	s.admissionChanged()
 }
 
 // OnReplaced is called when another gateway took over the Stasis
@@ -492,6 +497,8 @@ func (s *Service) OnDisconnect() {
 // over to the newer instance (which adopts them on its resync) without being
 // counted here, and intake stops until a reconnection.
 func (s *Service) OnReplaced() {
+	s.adm.connected.Store(false)
+	s.admissionChanged()
 	s.mu.Lock()
 	calls := make([]*Call, 0, len(s.calls))
 	for _, c := range s.calls {
@@ -521,6 +528,7 @@ func (s *Service) OnReplaced() {
 // still live when ctx ended.
 func (s *Service) Drain(ctx context.Context) int {
 	s.accepting.Store(false)
+	s.admissionChanged()
 	poll := time.NewTicker(100 * time.Millisecond)
 	defer poll.Stop()
 	last := time.Now()
@@ -546,6 +554,7 @@ func (s *Service) Drain(ctx context.Context) int {
 // outbox until ctx ends, then stops the router and the ticket spool.
 func (s *Service) Close(ctx context.Context) error {
 	s.accepting.Store(false)
+	s.admissionChanged()
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
