@@ -209,17 +209,19 @@ func (s *Service) admissionChanged() {
 
 // Timing of the dialplan's admit flag.
 const (
-	flagRefresh     = time.Second            // refreshed that often while calls are taken
+	flagRefresh     = 500 * time.Millisecond // refreshed that often while calls are taken
 	flagMinInterval = 100 * time.Millisecond // at most one change per interval
 )
 
 // runFlag keeps the dialplan's admit flag (dialplan.AdmitGlobal) until ctx
-// is done: the Unix time in seconds, refreshed every second, while this
+// is done: the Unix time in seconds, refreshed every 500 ms, while this
 // gateway is connected, takes calls and is not saturated; empty otherwise,
 // and at the end. The dialplan answers the hotline's known lines itself
-// only while the flag is fresh (at most 2 s old), so a call the gateway
+// only while the flag is fresh (at most 1 s old), so a call the gateway
 // will refuse, or that no gateway takes, gets SIP 503 before answer rather
-// than 200 and a BYE; a gateway killed outright leaves it fresh for 2 s.
+// than 200 and a BYE; a gateway killed outright leaves it fresh for up to
+// 2 s, and one whose REST requests are slow lets it go stale (the calls are
+// then answered by the gateway, as without the flag).
 func (s *Service) runFlag(ctx context.Context) {
 	gs, ok := s.o.PBX.(globalSetter)
 	if !ok || s.o.Application == "" {
