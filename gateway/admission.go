@@ -253,7 +253,12 @@ func (s *Service) runFlag(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.adm.kick:
-			if wait := flagMinInterval - time.Since(last); wait > 0 {
+			s.adm.mu.Lock()
+			admit := s.adm.want
+			s.adm.mu.Unlock()
+			// Clearing is urgent (the next caller must not be answered);
+			// taking calls again waits out the interval, against flapping.
+			if wait := flagMinInterval - time.Since(last); admit && wait > 0 {
 				tick.Reset(wait)
 				continue
 			}
@@ -279,7 +284,7 @@ func (s *Service) runFlag(ctx context.Context) {
 			continue
 		}
 		if (value == "") != (current == "") {
-			s.log.Info("admission: the dialplan answers for this gateway", "variable", name, "admit", want)
+			s.log.Info("admission: the dialplan told whether to answer for this gateway", "variable", name, "admit", want)
 		}
 		current = value
 	}
