@@ -92,4 +92,12 @@ func TestBurstOverTheAdmissionLimitIsRefusedWith503(t *testing.T) {
 		t.Fatalf("a call after the burst: %v", again)
 	}
 	labtest.WaitNoChannels(t, 5*time.Second)
+	// The dialplan answered the three calls taken: the gateway sent no
+	// Answer, only the four refusals' hangups (and the callers hung up).
+	if n := g.Metric("hotline_ari_request_duration_seconds", map[string]string{"op": "answer"}); n != 0 {
+		t.Errorf("%v Answer requests, want none (the dialplan answered the known line)", n)
+	}
+	if n := g.Metric("hotline_ari_request_duration_seconds", map[string]string{"op": "hangup"}); n != 4 {
+		t.Errorf("%v hangup requests, want the 4 refusals", n)
+	}
 }
