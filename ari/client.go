@@ -120,7 +120,7 @@ func New(cfg Config, logger *slog.Logger, m *metrics.ARI) (*Client, error) {
 		native: nc,
 		disp:   NewDispatcher(logger, m, cfg.QueueSize),
 		wsURL:  wsURL,
-		lim:    newLimiter(cfg.MaxInflight),
+		lim:    newLimiter(cfg.MaxInflight, m.InFlight),
 	}, nil
 }
 

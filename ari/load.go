@@ -32,6 +32,7 @@ type Load struct {
 // limiter bounds the REST requests in flight and keeps their latency average.
 type limiter struct {
 	slots    chan struct{}
+	gauge    interface{ Inc(); Dec() } // hotline_ari_requests_in_flight
 	waiting  atomic.Int64
 	timeouts atomic.Uint64
 
@@ -40,12 +41,15 @@ type limiter struct {
 	last time.Time
 }
 
-func newLimiter(n int) *limiter { return &limiter{slots: make(chan struct{}, n)} }
+func newLimiter(n int, gauge interface{ Inc(); Dec() }) *limiter {
+	return &limiter{slots: make(chan struct{}, n), gauge: gauge}
+}
 
 // acquire takes a slot, waiting at most until ctx is done.
 func (l *limiter) acquire(ctx context.Context, op string) error {
 	select {
 	case l.slots <- struct{}{}:
+		l.gauge.Inc()
 		return nil
 	default:
 	}
@@ -53,6 +57,7 @@ func (l *limiter) acquire(ctx context.Context, op string) error {
 	defer l.waiting.Add(-1)
 	select {
 	case l.slots <- struct{}{}:
+		l.gauge.Inc()
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for one of %d REST slots (ari.max_inflight) for %s: %w: %w",
@@ -63,6 +68,7 @@ func (l *limiter) acquire(ctx context.Context, op string) error {
 // release gives the slot back and notes how long the request took.
 func (l *limiter) release(took time.Duration, timedOut bool) {
 	<-l.slots
+	l.gauge.Dec()
 	if timedOut {
 		l.timeouts.Add(1)
 	}

@@ -7,6 +7,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hotline12345/hotline-gw/metrics"
 )
 
 // Several channels go to a bridge in one request whose body carries them
@@ -56,7 +60,8 @@ func TestRequestsInFlightAreBounded(t *testing.T) {
 	f := newFakeARI(t)
 	cfg := testConfig(f.url())
 	cfg.MaxInflight = 2
-	c, err := New(cfg, nil, nil)
+	m := metrics.NewUnregistered().ARI
+	c, err := New(cfg, nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +77,9 @@ func TestRequestsInFlightAreBounded(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	if n := testutil.ToFloat64(m.InFlight); n != 2 {
+		t.Errorf("hotline_ari_requests_in_flight = %v, want 2", n)
+	}
 	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	err = c.Answer(wctx, "1.1")
@@ -85,5 +93,8 @@ func TestRequestsInFlightAreBounded(t *testing.T) {
 	}
 	if err := c.Answer(ctx, "1.1"); err != nil {
 		t.Fatalf("a slot free again: %v", err)
+	}
+	if n := testutil.ToFloat64(m.InFlight); n != 0 {
+		t.Errorf("hotline_ari_requests_in_flight = %v after the requests, want 0", n)
 	}
 }

@@ -42,7 +42,7 @@ type AdmissionConfig struct {
 func DefaultAdmissionConfig() AdmissionConfig {
 	return AdmissionConfig{
 		MaxCalls:       0,
-		MaxUnsettled:   200,
+		MaxUnsettled:   1000,
 		MaxARIInflight: 96,
 		MaxARILatency:  conf.Duration(time.Second),
 		AnswerAttempts: 3,
@@ -89,7 +89,7 @@ type globalSetter interface {
 }
 
 // admission is the Service's admission control: counters of the calls
-// admitted and still unsettled, and the dialplan's saturation flag.
+// admitted and still unsettled, and the dialplan's admit flag.
 type admission struct {
 	cfg       AdmissionConfig
 	live      atomic.Int64 // admitted inbound calls not ended

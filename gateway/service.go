@@ -107,7 +107,7 @@ type Options struct {
 	// limit; AnswerAttempts 0 is the default.
 	Admission AdmissionConfig
 	// Application is the Stasis application, which names the dialplan's
-	// saturation flag (dialplan.SaturatedGlobal); empty: no flag.
+	// admit flag (dialplan.AdmitGlobal); empty: no flag.
 	Application string
 	// Leases are the instances' heartbeats (store.Leases): this instance
 	// renews its own, and the reaper leaves the calls of an instance whose
