@@ -31,8 +31,11 @@ type Load struct {
 
 // limiter bounds the REST requests in flight and keeps their latency average.
 type limiter struct {
-	slots    chan struct{}
-	gauge    interface{ Inc(); Dec() } // hotline_ari_requests_in_flight
+	slots chan struct{}
+	gauge interface {
+		Inc()
+		Dec()
+	} // hotline_ari_requests_in_flight
 	waiting  atomic.Int64
 	timeouts atomic.Uint64
 
@@ -41,7 +44,10 @@ type limiter struct {
 	last time.Time
 }
 
-func newLimiter(n int, gauge interface{ Inc(); Dec() }) *limiter {
+func newLimiter(n int, gauge interface {
+	Inc()
+	Dec()
+}) *limiter {
 	return &limiter{slots: make(chan struct{}, n), gauge: gauge}
 }
 
