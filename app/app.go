@@ -171,7 +171,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 	if a.ari, err = ari.New(ari.Config{
 		URL: cfg.ARI.URL, Username: cfg.ARI.Username, Password: cfg.ARI.Password,
 		Application: cfg.ARI.Application, RequestTimeout: cfg.ARI.RequestTimeout.D(),
-		QueueSize: cfg.ARI.QueueSize, PingInterval: cfg.ARI.PingInterval.D(), ReadTimeout: cfg.ARI.ReadTimeout.D(), TLS: ariTLS,
+		QueueSize: cfg.ARI.QueueSize, MaxInflight: cfg.ARI.MaxInflight, PingInterval: cfg.ARI.PingInterval.D(), ReadTimeout: cfg.ARI.ReadTimeout.D(), TLS: ariTLS,
 	}, log.With("component", "ari"), m.ARI); err != nil {
 		return nil, err
 	}
@@ -263,6 +263,7 @@ func New(cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) (_ *App
 		Limiter: limiter, OutboundCallerID: cfg.Outbound.CallerID, OutboundDialTemplate: cfg.Outbound.DialTemplate,
 		CitizenRingTimeout: cfg.Outbound.CitizenRingTimeout.D(), Numbers: numbers, Callbacks: a.callbacks, Survey: cfg.Survey,
 		Supervisor: cfg.Supervisor, DispositionWindow: cfg.Tickets.DispositionWindow.D(),
+		Admission: cfg.Admission, Application: cfg.ARI.Application,
 	})
 	a.ari.SetOnConnect(a.svc.OnConnect)
 	a.ari.SetOnDisconnect(a.svc.OnDisconnect)

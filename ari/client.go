@@ -68,6 +68,7 @@ type Client struct {
 	native *native.Client
 	disp   *Dispatcher
 	wsURL  string
+	lim    *limiter // REST requests in flight (cfg.MaxInflight), latency average
 
 	hookMu       sync.Mutex
 	onConnect    func(context.Context, ConnectInfo)
@@ -119,6 +120,7 @@ func New(cfg Config, logger *slog.Logger, m *metrics.ARI) (*Client, error) {
 		native: nc,
 		disp:   NewDispatcher(logger, m, cfg.QueueSize),
 		wsURL:  wsURL,
+		lim:    newLimiter(cfg.MaxInflight, m.InFlight),
 	}, nil
 }
 

@@ -18,6 +18,7 @@ const (
 	DefaultQueueSize      = 64
 	DefaultPingInterval   = 2 * time.Second
 	DefaultReadTimeout    = 6 * time.Second
+	DefaultMaxInflight    = 128
 )
 
 // Config describes the connection to Asterisk's ARI. The daemon fills it from
@@ -48,6 +49,10 @@ type Config struct {
 	// read for that long is taken as half-open: it is closed, the client is
 	// not ready and reconnects (default 6s; at least twice PingInterval).
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// MaxInflight bounds the REST requests sent to Asterisk at once
+	// (default 128, the transport's connections per host); a request waits
+	// for a slot at most until its context is done.
+	MaxInflight int `yaml:"max_inflight"`
 	// QueueSize is the capacity of each owner's mailbox (default 64, the
 	// daemon's ari.queue_size default too).
 	QueueSize int `yaml:"queue_size"`
@@ -90,6 +95,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.QueueSize == 0 {
 		c.QueueSize = DefaultQueueSize
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = DefaultMaxInflight
 	}
 	if c.PingInterval == 0 {
 		c.PingInterval = DefaultPingInterval
@@ -157,6 +165,9 @@ func (c *Config) Validate() error {
 	}
 	if c.QueueSize <= 0 {
 		return fmt.Errorf("ari.queue_size: %d must be positive", c.QueueSize)
+	}
+	if c.MaxInflight <= 0 || c.MaxInflight > 4096 {
+		return fmt.Errorf("ari.max_inflight: %d must be between 1 and 4096", c.MaxInflight)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package ari
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,6 +25,7 @@ type fakeARI struct {
 	startup    string
 	userAgents []string
 	appChans   []string
+	bodies     []string // bodies of POST /bridges/{id}/addChannel
 
 	conns  atomic.Int32
 	connCh chan *fakeConn
@@ -100,6 +102,19 @@ func newFakeARIServer(t *testing.T, secure bool) *fakeARI {
 		}
 		fmt.Fprintf(w, `{"id":%q,"name":"PJSIP/x-1","state":"Up","caller":{"name":"","number":"13800138000"},"connected":{"name":"","number":""},`+
 			`"accountcode":"","dialplan":{"context":"from-trunk","exten":"12345","priority":3},"creationtime":"2025-03-14T09:26:53.571+0800","language":"zh"}`, r.PathValue("id"))
+	})
+	mux.HandleFunc("POST /ari/bridges/{id}/addChannel", func(w http.ResponseWriter, r *http.Request) {
+		f.note(r)
+		b, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.bodies = append(f.bodies, r.PathValue("id")+" "+string(b))
+		f.mu.Unlock()
+		if strings.Contains(string(b), "gone") {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			_, _ = w.Write([]byte(`{"message":"Channel not found"}`))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /ari/bridges", func(w http.ResponseWriter, r *http.Request) {
 		f.note(r)

@@ -44,6 +44,27 @@ const (
 	VarSnoop = "HOTLINE_SNOOP"
 )
 
+// AdmitGlobal is the global variable the gateway of Stasis application app
+// keeps at its clock's Unix seconds (compared with Asterisk's ${EPOCH}: keep
+// the clocks in sync), refreshed every 500 ms, while
+// it takes new calls (connected, not draining, not saturated), and empty
+// otherwise. The dialplan answers the hotline's known lines itself only
+// while it is at most 1 s old: a call the gateway would refuse, or that no
+// gateway is there to take, gets SIP 503 (Q.850 34) before answer rather
+// than 200 and a BYE. Characters other than letters and digits in app
+// become "_" (hotline-gw: HOTLINE_ADMIT_hotline_gw).
+func AdmitGlobal(app string) string {
+	const prefix = "HOTLINE_ADMIT_"
+	b := []byte(prefix + app)
+	for i := len(prefix); i < len(b); i++ {
+		c := b[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
 // Values of VarRole.
 const (
 	RoleAgent     = "agent"

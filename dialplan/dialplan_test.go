@@ -1,6 +1,7 @@
 package dialplan
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -48,6 +49,26 @@ func TestStasisArgs(t *testing.T) {
 	} {
 		if got := ParseStasisArgs(tc.args); got != tc.want {
 			t.Errorf("ParseStasisArgs(%q) = %+v, want %+v", tc.args, got, tc.want)
+		}
+	}
+}
+
+// The admit flag's name is the application's with "_" for what is not a
+// letter or digit, and the lab dialplan reads exactly those of the
+// gateway's and the bench's applications.
+func TestAdmitGlobalIsWhatTheLabDialplanReads(t *testing.T) {
+	for app, want := range map[string]string{"hotline-gw": "HOTLINE_ADMIT_hotline_gw", "hotline-bench": "HOTLINE_ADMIT_hotline_bench", "gw.b 2": "HOTLINE_ADMIT_gw_b_2"} {
+		if got := AdmitGlobal(app); got != want {
+			t.Errorf("AdmitGlobal(%q) = %q, want %q", app, got, want)
+		}
+	}
+	conf, err := os.ReadFile("../lab/asterisk/extensions.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, app := range []string{"hotline-gw", "hotline-bench"} {
+		if !strings.Contains(string(conf), "${GLOBAL("+AdmitGlobal(app)+")}") {
+			t.Errorf("lab/asterisk/extensions.conf does not read %s", AdmitGlobal(app))
 		}
 	}
 }

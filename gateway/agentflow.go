@@ -341,16 +341,15 @@ func (c *Call) bridgeAgent(ctx, octx context.Context) bool {
 		_ = c.s.o.PBX.StopMOH(octx, c.id)
 		c.moh = false
 	}
-	for _, ch := range legs {
-		if err := c.addToBridge(ctx, ch); err != nil {
-			// Never a silent "talking" call with nobody bridged: end it,
-			// with its ticket, without counting it answered.
-			c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "channel", ch, "err", err)
-			c.end = End{Result: EndOther, Reason: "bridge_failed"}
-			c.hangupAgentLeg(ctx)
-			c.hangupCaller(ctx, "congestion")
-			return false
-		}
+	// Caller and agent in one request when both go in.
+	if err := c.addToBridge(ctx, legs...); err != nil {
+		// Never a silent "talking" call with nobody bridged: end it,
+		// with its ticket, without counting it answered.
+		c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "channels", strings.Join(legs, ","), "err", err)
+		c.end = End{Result: EndOther, Reason: "bridge_failed"}
+		c.hangupAgentLeg(ctx)
+		c.hangupCaller(ctx, "congestion")
+		return false
 	}
 	return true
 }
@@ -359,26 +358,31 @@ func (c *Call) bridgeAgent(ctx, octx context.Context) bool {
 // before the call is given up.
 const addBridgeAttempts = 3
 
-// addToBridge adds a channel to the call's bridge, retrying a failure.
-func (c *Call) addToBridge(ctx context.Context, ch string) error {
+// addToBridge adds channels to the call's bridge in one request, retrying
+// a failure.
+func (c *Call) addToBridge(ctx context.Context, chs ...string) error {
 	var err error
 	for i := range addBridgeAttempts {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("add %s to bridge %s: %w", ch, c.bridge, ctx.Err())
+				return fmt.Errorf("add %v to bridge %s: %w", chs, c.bridge, ctx.Err())
 			case <-time.After(time.Duration(i) * 100 * time.Millisecond):
 			}
 		}
 		octx, cancel := c.s.opCtx(ctx)
-		err = c.s.o.PBX.AddChannel(octx, c.bridge, ch)
+		if len(chs) == 1 {
+			err = c.s.o.PBX.AddChannel(octx, c.bridge, chs[0]) // resync: one leg back
+		} else {
+			err = c.s.o.PBX.AddChannels(octx, c.bridge, chs...)
+		}
 		cancel()
 		if err == nil || errors.Is(err, ari.ErrNotFound) {
 			return err
 		}
-		c.s.log.Warn("add to bridge failed; retrying", "call_id", c.id, "channel", ch, "attempt", i+1, "err", err)
+		c.s.log.Warn("add to bridge failed; retrying", "call_id", c.id, "channels", strings.Join(chs, ","), "attempt", i+1, "err", err)
 	}
-	return fmt.Errorf("add %s to bridge %s: %d attempts: %w", ch, c.bridge, addBridgeAttempts, err)
+	return fmt.Errorf("add %v to bridge %s: %d attempts: %w", chs, c.bridge, addBridgeAttempts, err)
 }
 
 // countAnswered counts the call answered (within the target or not) the

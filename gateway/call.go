@@ -45,6 +45,12 @@ type Call struct {
 	received time.Time // when StasisStart reached the owner's dispatcher
 	end      End       // set once, when the call ends
 
+	// Admission control (admission.go) and answer.
+	admitted    bool // taken by admission control: one of its live calls
+	unsettled   bool // admitted and still in phase new or greeting
+	upAtStart   bool // the dialplan answered the caller before Stasis
+	answerTries int  // failed Answer requests
+
 	// Routing.
 	skill      string    // the skill group the call waits in now
 	priority   bool      // ahead of other waiting calls (from 110, re-queued)
@@ -321,12 +327,18 @@ func (c *Call) onStart(ctx context.Context, ev *ariv5.StasisStart) {
 		c.resume(ctx) // adopt.go: connected when the previous gateway stopped
 		return
 	}
+	// New citizens' calls pass admission control; 110's transfers and
+	// calls a previous gateway held are always taken.
+	if c.entry == EntryInbound && c.bridge == "" && !c.admit(ctx) {
+		return
+	}
 	c.answer(ctx, l)
 }
 
 // readStart takes the call's caller, entry, DNIS and 110 reference from
 // its StasisStart.
 func (c *Call) readStart(ev *ariv5.StasisStart) {
+	c.upAtStart = ev.Channel.State == "Up"
 	c.entered = time.Time(ev.Timestamp)
 	if c.entered.IsZero() {
 		c.entered = time.Now()
@@ -379,13 +391,18 @@ func (c *Call) classify(ctx context.Context) (line.Line, bool) {
 	return l, true
 }
 
-// answer answers the caller, counts the call once, then plays the line's
-// greeting or queues the call. A failed answer is retried every second.
+// answer answers the caller (unless the dialplan did), counts the call
+// once, then plays the line's greeting or queues the call. A failed answer
+// is retried with backoff; after admission.answer_attempts the caller is
+// refused with congestion (shed), never left ringing nor retried forever.
 func (c *Call) answer(ctx context.Context, l line.Line) {
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	c.s.o.Metrics.Calls.StartToCommand.Observe(time.Since(c.received).Seconds())
-	err := c.s.o.PBX.Answer(octx, c.id) // first: the caller stops hearing ringing
+	var err error
+	if !c.upAtStart {
+		err = c.s.o.PBX.Answer(octx, c.id) // first: the caller stops hearing ringing
+	}
 	if !c.counted {
 		c.countEntry(ctx, l)
 	}
@@ -395,9 +412,16 @@ func (c *Call) answer(ctx context.Context, l line.Line) {
 			c.channelGone("hangup")
 			return
 		}
-		// The caller keeps ringing meanwhile; retry, never leave it there.
-		c.s.log.Warn("answer failed; retrying", "call_id", c.id, "err", err)
-		c.schedule("answer", time.Second, func(c *Call) {
+		c.answerTries++
+		if c.answerTries >= c.s.o.Admission.AnswerAttempts {
+			c.s.log.Warn("answer failed; refusing the caller", "call_id", c.id, "attempts", c.answerTries, "err", err)
+			c.shed(ctx, ShedAnswerFailed)
+			return
+		}
+		// The caller keeps ringing meanwhile: 250ms, 500ms, 1s... later.
+		delay := 250 * time.Millisecond << (c.answerTries - 1)
+		c.s.log.Warn("answer failed; retrying", "call_id", c.id, "attempt", c.answerTries, "retry_in", delay, "err", err)
+		c.schedule("answer", delay, func(c *Call) {
 			if c.phase == phaseNew {
 				c.onStart(c.ctx, nil)
 			}
@@ -532,8 +556,8 @@ func (c *Call) finish(ctx context.Context, why string) {
 		case phaseRinging:
 			kind = count.AbandonRinging
 		}
-		if c.overflowed || c.ann.asked {
-			kind = "" // counted overflow or callback_requested already
+		if c.overflowed || c.ann.asked || c.end.Result == EndShed {
+			kind = "" // counted overflow, callback_requested or shed already
 		}
 		if kind == count.AbandonQueue || kind == count.AbandonRinging {
 			c.addCallback(ctx, now)

@@ -17,10 +17,11 @@ const (
 	EndStopped                      // the gateway stopped while the call was live
 	EndOutbound                     // an outbound call; Reason is its result (connected, busy...)
 	EndOther                        // anything else; Reason says what
+	EndShed                         // refused with congestion, the gateway saturated; Reason: why
 )
 
 var endResultNames = [...]string{"unset", "completed", "transferred", "abandoned", "overflowed", "rejected",
-	"returned", "handed_over", "stopped", "outbound", "other"}
+	"returned", "handed_over", "stopped", "outbound", "other", "shed"}
 
 func (r EndResult) String() string { return endResultNames[r] }
 
@@ -50,6 +51,8 @@ func (e End) TicketReason() string {
 		return "returned"
 	case EndHandedOver:
 		return "handed_over"
+	case EndShed:
+		return "shed"
 	}
 	return e.Reason
 }

@@ -41,6 +41,8 @@ type fakePBX struct {
 	addChannel  func(ctx context.Context, bridgeID, channelID string) error
 	bridgeChans func(ctx context.Context, bridgeID string) ([]string, error)
 	listBridges func(ctx context.Context) ([]string, error)
+
+	load ari.Load // what Load reports (admission control)
 }
 
 var _ PBX = (*fakePBX)(nil)
@@ -114,6 +116,32 @@ func (f *fakePBX) AddChannel(ctx context.Context, bridgeID, channelID string) er
 	if h := f.record("add_channel %s %s", bridgeID, channelID); h.addChannel != nil {
 		return h.addChannel(ctx, bridgeID, channelID)
 	}
+	return nil
+}
+
+// AddChannels is one request ("add_channels br a b"); the addChannel hook,
+// if set, answers for each channel and the first error is the request's.
+func (f *fakePBX) AddChannels(ctx context.Context, bridgeID string, channelIDs ...string) error {
+	h := f.record("add_channels %s %s", bridgeID, strings.Join(channelIDs, " "))
+	if h.addChannel != nil {
+		for _, ch := range channelIDs {
+			if err := h.addChannel(ctx, bridgeID, ch); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Load reports f.load (not recorded: it is no request).
+func (f *fakePBX) Load() ari.Load {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.load
+}
+
+func (f *fakePBX) SetGlobal(ctx context.Context, name, value string) error {
+	f.record("set_global %s %s", name, value)
 	return nil
 }
 
@@ -197,13 +225,15 @@ func (f *fakePBX) BridgeChannels(ctx context.Context, bridgeID string) ([]string
 	var in []string
 	for _, a := range f.Actions() {
 		w := strings.Fields(a)
-		if len(w) != 3 || w[1] != bridgeID {
+		if len(w) < 3 || w[1] != bridgeID {
 			continue
 		}
 		switch w[0] {
-		case "add_channel":
-			if !slices.Contains(in, w[2]) {
-				in = append(in, w[2])
+		case "add_channel", "add_channels":
+			for _, ch := range w[2:] {
+				if !slices.Contains(in, ch) {
+					in = append(in, ch)
+				}
 			}
 		case "remove_channel":
 			in = slices.DeleteFunc(in, func(id string) bool { return id == w[2] })

@@ -17,6 +17,8 @@ type PBX interface {
 	Originate(ctx context.Context, p ari.OriginateParams) error
 	CreateBridge(ctx context.Context, bridgeID, bridgeType string) error
 	AddChannel(ctx context.Context, bridgeID, channelID string) error
+	// AddChannels adds several channels in one request.
+	AddChannels(ctx context.Context, bridgeID string, channelIDs ...string) error
 	RemoveChannel(ctx context.Context, bridgeID, channelID string) error
 	DestroyBridge(ctx context.Context, bridgeID string) error
 	StartMOH(ctx context.Context, channelID, class string) error

@@ -58,6 +58,9 @@ func (c *Call) enter(p phase) {
 		badTransition(c, from, p)
 	}
 	c.phase = p
+	if p != phaseNew && p != phaseGreeting {
+		c.settled() // admission control: queued, talking or ended
+	}
 	if from != p && c.s.log.Enabled(context.Background(), slog.LevelDebug) {
 		c.s.log.Debug("call phase", "call_id", c.id, "from", from.String(), "to", p.String())
 	}

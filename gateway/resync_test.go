@@ -131,7 +131,7 @@ func TestAddChannelFailingEndsTheCallWithATicket(t *testing.T) {
 	r.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{"agent", "c1"},
 		Channel: ariv5.ChannelData{ID: leg, State: "Up"}})
 	r.waitAction("hangup c1 congestion")
-	if n := strings.Count(strings.Join(r.pbx.Actions(), "\n"), "add_channel br-c1 c1"); n != addBridgeAttempts {
+	if n := strings.Count(strings.Join(r.pbx.Actions(), "\n"), "add_channels br-c1 c1 "); n != addBridgeAttempts {
 		t.Errorf("caller added %d times, want %d attempts", n, addBridgeAttempts)
 	}
 	if p := r.phase("c1"); p == phaseTalking {

@@ -103,6 +103,12 @@ type Options struct {
 	// Registry of live calls, so that calls ending unobserved still get
 	// their ticket; nil disables it.
 	Registry Registry
+	// Admission is admission control (admission.go): limits of 0 are no
+	// limit; AnswerAttempts 0 is the default.
+	Admission AdmissionConfig
+	// Application is the Stasis application, which names the dialplan's
+	// admit flag (dialplan.AdmitGlobal); empty: no flag.
+	Application string
 	// Leases are the instances' heartbeats (store.Leases): this instance
 	// renews its own, and the reaper leaves the calls of an instance whose
 	// lease is current to that instance. Nil: every instance is taken for
@@ -151,6 +157,8 @@ type Service struct {
 
 	reapMu   sync.Mutex
 	suspects map[string]bool // registered calls found gone at the last reap
+
+	adm admission // admission control (admission.go)
 }
 
 // New returns a Service; it accepts calls once Start is called.
@@ -185,10 +193,15 @@ func New(o Options) *Service {
 	if o.AgentEndpoint == "" {
 		o.AgentEndpoint = "PJSIP/agent{ext}"
 	}
+	if o.Admission.AnswerAttempts <= 0 {
+		o.Admission.AnswerAttempts = DefaultAdmissionConfig().AnswerAttempts
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	bg, bgCancel := context.WithCancel(context.Background())
 	s := &Service{o: o, log: o.Logger, ctx: ctx, cancel: cancel, bg: bg, bgCancel: bgCancel,
 		calls: map[string]*Call{}, from110: map[string][]*Call{}, bgDone: make(chan struct{})}
+	s.adm.cfg = o.Admission
+	s.adm.kick = make(chan struct{}, 1)
 	if o.Pool != nil {
 		s.router = newRouter(o.Pool, o.Logger, o.Metrics.Router, o.PollInterval)
 	}
@@ -219,6 +232,8 @@ func (s *Service) Start() {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.renewLease(s.bg) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); s.runFlag(s.bg) }()
 	go func() { wg.Wait(); close(s.bgDone) }()
 	s.accepting.Store(true)
 }
@@ -346,6 +361,7 @@ func (s *Service) spawn(c *Call, attach func()) bool {
 	go func() {
 		defer s.wg.Done()
 		c.run(s.ctx)
+		c.released() // admission control: one call fewer
 		s.o.Dispatcher.DetachMailbox(c.mb)
 		c.mb.Close()
 		s.mu.Lock()
@@ -368,6 +384,10 @@ func (s *Service) call(id string) (*Call, bool) {
 // caller channel is no longer in the application are ended; channels in the
 // application that no call owns (left by a gateway that stopped) are adopted.
 func (s *Service) OnConnect(ctx context.Context, info ari.ConnectInfo) {
+	defer func() { // the dialplan may answer for this gateway again
+		s.adm.connected.Store(ctx.Err() == nil)
+		s.admissionChanged()
+	}()
 	ids, err := s.o.PBX.AppChannels(ctx)
 	if err != nil {
 		s.log.Error("resync: cannot list the application's channels", "err", err)
@@ -470,6 +490,8 @@ func (s *Service) SweepBridges(ctx context.Context) {
 // state; OnConnect reconciles them.
 func (s *Service) OnDisconnect() {
 	s.log.Warn("ARI connection lost; calls keep their state until resync")
+	s.adm.connected.Store(false)
+	s.admissionChanged()
 }
 
 // OnReplaced is called when another gateway took over the Stasis
@@ -477,6 +499,8 @@ func (s *Service) OnDisconnect() {
 // over to the newer instance (which adopts them on its resync) without being
 // counted here, and intake stops until a reconnection.
 func (s *Service) OnReplaced() {
+	s.adm.connected.Store(false)
+	s.admissionChanged()
 	s.mu.Lock()
 	calls := make([]*Call, 0, len(s.calls))
 	for _, c := range s.calls {
@@ -506,6 +530,7 @@ func (s *Service) OnReplaced() {
 // still live when ctx ended.
 func (s *Service) Drain(ctx context.Context) int {
 	s.accepting.Store(false)
+	s.admissionChanged()
 	poll := time.NewTicker(100 * time.Millisecond)
 	defer poll.Stop()
 	last := time.Now()
@@ -531,6 +556,7 @@ func (s *Service) Drain(ctx context.Context) int {
 // outbox until ctx ends, then stops the router and the ticket spool.
 func (s *Service) Close(ctx context.Context) error {
 	s.accepting.Store(false)
+	s.admissionChanged()
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()

@@ -35,6 +35,9 @@ type ARI struct {
 	// no pong) was read from them for ari.read_timeout: half-open
 	// connections.
 	ReadTimeouts prometheus.Counter
+	// InFlight is the number of REST requests sent to Asterisk and not yet
+	// answered (bounded by ari.max_inflight).
+	InFlight prometheus.Gauge
 	// Requests measures REST requests to ARI by operation and result
 	// ("ok", "not_found", "error", "timeout").
 	Requests *prometheus.HistogramVec
@@ -77,6 +80,10 @@ func newARI(f promauto.Factory) *ARI {
 		ReadTimeouts: f.NewCounter(prometheus.CounterOpts{
 			Name: "hotline_ari_read_timeouts_total",
 			Help: "ARI event websockets closed because nothing, not even a pong, was read from them for ari.read_timeout (half-open connections).",
+		}),
+		InFlight: f.NewGauge(prometheus.GaugeOpts{
+			Name: "hotline_ari_requests_in_flight",
+			Help: "ARI REST requests sent to Asterisk and not yet answered (at most ari.max_inflight).",
 		}),
 		Requests: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hotline_ari_request_duration_seconds",

@@ -22,6 +22,10 @@ type Calls struct {
 	Abandoned *prometheus.CounterVec
 	// Rejected counts calls to numbers that are no hotline line.
 	Rejected prometheus.Counter
+	// Shed counts calls refused with congestion because the gateway was
+	// saturated, by line and reason ("calls", "unsettled", "ari_inflight",
+	// "ari_latency", "answer_failed").
+	Shed *prometheus.CounterVec
 	// Wait observes the time from entry to agent answer or abandon, by line.
 	Wait *prometheus.HistogramVec
 	// Active is the number of calls in progress, by line.
@@ -46,6 +50,10 @@ func newCalls(f promauto.Factory) *Calls {
 			Name: "hotline_calls_total",
 			Help: "Calls counted once each, by direction (inbound, outbound) and line.",
 		}, []string{"direction", "line"}),
+		Shed: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_calls_shed_total",
+			Help: "Calls refused with congestion (SIP 503, Q.850 34) because the gateway was saturated, by line and reason.",
+		}, []string{"line", "reason"}),
 		Answered: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_calls_answered_total",
 			Help: "Calls answered by an agent, by line.",

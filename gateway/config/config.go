@@ -52,6 +52,7 @@ type (
 	FeatureCodes = transfer.FeatureCodes
 	Outbound     = outbound.Config
 	Survey       = gateway.SurveyConfig
+	Admission    = gateway.AdmissionConfig
 	Live         = live.Config
 	Supervisor   = gateway.SupervisorConfig
 	Recordings   = recording.Config
@@ -80,6 +81,9 @@ type Config struct {
 	Outbound Outbound `yaml:"outbound"`
 	// Survey is the post-call satisfaction survey.
 	Survey Survey `yaml:"survey"`
+	// Admission refuses new calls with congestion while the gateway is
+	// saturated.
+	Admission Admission `yaml:"admission"`
 	// Live is the wall screen's figures.
 	Live Live `yaml:"live"`
 	// Supervisor rings supervisors' phones for Monitor, Whisper and Barge.
@@ -133,6 +137,8 @@ type ARI struct {
 	Application    string   `yaml:"application"`
 	RequestTimeout Duration `yaml:"request_timeout"`
 	QueueSize      int      `yaml:"queue_size"`
+	// MaxInflight bounds the REST requests sent to Asterisk at once.
+	MaxInflight int `yaml:"max_inflight"`
 	// TLS is used with an https:// URL (REST over https, events over wss).
 	// An http:// URL must be on loopback (then unset is plaintext); another
 	// host needs https:// (plaintext: true off loopback is refused).
@@ -160,6 +166,7 @@ func Default() Config {
 			Application:    "hotline-gw",
 			RequestTimeout: Duration(ari.DefaultRequestTimeout),
 			QueueSize:      ari.DefaultQueueSize,
+			MaxInflight:    ari.DefaultMaxInflight,
 			PingInterval:   Duration(ari.DefaultPingInterval),
 			ReadTimeout:    Duration(ari.DefaultReadTimeout),
 		},
@@ -172,6 +179,7 @@ func Default() Config {
 		Transfer:     transfer.DefaultConfig(),
 		Outbound:     outbound.DefaultConfig(),
 		Survey:       gateway.DefaultSurveyConfig(),
+		Admission:    gateway.DefaultAdmissionConfig(),
 		Live:         live.DefaultConfig(),
 		Supervisor:   gateway.DefaultSupervisorConfig(),
 		Recordings:   recording.DefaultConfig(),
@@ -369,6 +377,9 @@ func (c *Config) Validate() error {
 	if c.ARI.QueueSize < 8 {
 		bad("ari.queue_size", "%d is too small (at least 8)", c.ARI.QueueSize)
 	}
+	if c.ARI.MaxInflight < 1 || c.ARI.MaxInflight > 4096 {
+		bad("ari.max_inflight", "%d must be between 1 and 4096", c.ARI.MaxInflight)
+	}
 	errs = append(errs, c.Redis.Validate()...)
 	errs = append(errs, c.Spool.Validate()...)
 	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
@@ -384,6 +395,10 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Tickets.Validate()...)
 	errs = append(errs, c.Outbound.Validate(numbers)...)
 	errs = append(errs, c.Survey.Validate()...)
+	errs = append(errs, c.Admission.Validate()...)
+	if c.Admission.MaxARIInflight > c.ARI.MaxInflight {
+		bad("admission.max_ari_inflight", "%d is above ari.max_inflight %d: it would never be reached", c.Admission.MaxARIInflight, c.ARI.MaxInflight)
+	}
 	errs = append(errs, c.Live.Validate()...)
 	errs = append(errs, c.Supervisor.Validate()...)
 	errs = append(errs, c.Recordings.Validate()...)

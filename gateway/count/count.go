@@ -42,6 +42,11 @@ const (
 	Satisfied       Kind = "satisfied"
 	Unsatisfied     Kind = "unsatisfied"
 	SurveyNoAnswer  Kind = "survey_no_answer"
+	// Shed: refused with congestion because the gateway was saturated
+	// (admission control, or an answer that kept failing); also counted
+	// inbound, an outcome beside answered, abandoned, overflow and
+	// callback_requested.
+	Shed Kind = "shed"
 	// CallbackRequested: the caller pressed the call-back key in the
 	// queue; an outcome beside answered, abandoned and overflow.
 	CallbackRequested Kind = "callback_requested"

@@ -245,6 +245,7 @@ func (s *Source) figures(t count.Totals, ln string) *hotlinev1.LiveFigures {
 		Satisfied:            get(count.Satisfied),
 		Unsatisfied:          get(count.Unsatisfied),
 		SurveyNoAnswer:       get(count.SurveyNoAnswer),
+		Shed:                 get(count.Shed), // refused while saturated: offered, never answered
 	}
 	f.Abandoned = f.AbandonedGreeting + get(count.AbandonQueue) + get(count.AbandonRinging)
 	if f.Inbound > f.AbandonedGreeting {

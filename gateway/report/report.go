@@ -61,6 +61,9 @@ func Paragraph(s *hotlinev1.GetStatsResponse) string {
 	if n := s.GetCallbackRequested(); n > 0 {
 		fmt.Fprintf(&b, "排队中选择回拨 %d 次。", n)
 	}
+	if n := s.GetShed(); n > 0 {
+		fmt.Fprintf(&b, "系统繁忙未接入 %d 次。", n) // refused with congestion (admission control)
+	}
 	if s.GetFrom110Total() > 0 || s.GetTransfersTo110() > 0 {
 		fmt.Fprintf(&b, "一键转接 110 共 %d 次，110 转入 %d 次。", s.GetTransfersTo110(), s.GetFrom110Total())
 	}

@@ -76,10 +76,10 @@ func outcomesAddUp(st *hotlinev1.GetStatsResponse) error {
 	for _, l := range st.Lines {
 		ovf += l.Overflow
 	}
-	sum := st.Answered + st.AbandonedGreeting + st.AbandonedQueue + st.AbandonedRinging + ovf + st.CallbackRequested
+	sum := st.Answered + st.AbandonedGreeting + st.AbandonedQueue + st.AbandonedRinging + ovf + st.CallbackRequested + st.Shed
 	if sum != st.InboundTotal {
-		return fmt.Errorf("outcomes: answered %d + abandoned %d/%d/%d + overflow %d + callback_requested %d = %d, want inbound %d",
-			st.Answered, st.AbandonedGreeting, st.AbandonedQueue, st.AbandonedRinging, ovf, st.CallbackRequested, sum, st.InboundTotal)
+		return fmt.Errorf("outcomes: answered %d + abandoned %d/%d/%d + overflow %d + callback_requested %d + shed %d = %d, want inbound %d",
+			st.Answered, st.AbandonedGreeting, st.AbandonedQueue, st.AbandonedRinging, ovf, st.CallbackRequested, st.Shed, sum, st.InboundTotal)
 	}
 	return nil
 }

@@ -153,6 +153,7 @@ type PeriodStats struct {
 	CallbackRequested     uint64                 `protobuf:"varint,14,opt,name=callback_requested,json=callbackRequested,proto3" json:"callback_requested,omitempty"`
 	AnsweredOnSpot        uint64                 `protobuf:"varint,41,opt,name=answered_on_spot,json=answeredOnSpot,proto3" json:"answered_on_spot,omitempty"`                      // dispositions: 热线当即答复
 	ForwardedToDepartment uint64                 `protobuf:"varint,42,opt,name=forwarded_to_department,json=forwardedToDepartment,proto3" json:"forwarded_to_department,omitempty"` // dispositions: 网络转办
+	Shed                  uint64                 `protobuf:"varint,60,opt,name=shed,proto3" json:"shed,omitempty"`                                                                  // refused with congestion, the gateway saturated (admission control)
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -299,6 +300,13 @@ func (x *PeriodStats) GetForwardedToDepartment() uint64 {
 	return 0
 }
 
+func (x *PeriodStats) GetShed() uint64 {
+	if x != nil {
+		return x.Shed
+	}
+	return 0
+}
+
 type LineStats struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	Line                 string                 `protobuf:"bytes,1,opt,name=line,proto3" json:"line,omitempty"`
@@ -320,6 +328,7 @@ type LineStats struct {
 	ForwardedToDepartment uint64 `protobuf:"varint,42,opt,name=forwarded_to_department,json=forwardedToDepartment,proto3" json:"forwarded_to_department,omitempty"` // 网络转办
 	DispositionTo110      uint64 `protobuf:"varint,43,opt,name=disposition_to110,json=dispositionTo110,proto3" json:"disposition_to110,omitempty"`
 	ConsultationOnly      uint64 `protobuf:"varint,44,opt,name=consultation_only,json=consultationOnly,proto3" json:"consultation_only,omitempty"`
+	Shed                  uint64 `protobuf:"varint,60,opt,name=shed,proto3" json:"shed,omitempty"` // refused with congestion, the gateway saturated
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
 }
@@ -480,6 +489,13 @@ func (x *LineStats) GetConsultationOnly() uint64 {
 	return 0
 }
 
+func (x *LineStats) GetShed() uint64 {
+	if x != nil {
+		return x.Shed
+	}
+	return 0
+}
+
 type GetStatsResponse struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
 	From                 string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
@@ -526,8 +542,13 @@ type GetStatsResponse struct {
 	// follow_up_basically_satisfied) / (all of them + unsatisfied +
 	// follow_up_dissatisfied). satisfaction_rate stays keypad-only.
 	OverallSatisfactionRate float64 `protobuf:"fixed64,48,opt,name=overall_satisfaction_rate,json=overallSatisfactionRate,proto3" json:"overall_satisfaction_rate,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// shed: calls refused with congestion (SIP 503, Q.850 34) because the
+	// gateway was saturated (admission control), counted inbound too. With
+	// them, answered + abandoned + overflow + callback_requested + shed ==
+	// inbound.
+	Shed          uint64 `protobuf:"varint,60,opt,name=shed,proto3" json:"shed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetStatsResponse) Reset() {
@@ -791,6 +812,13 @@ func (x *GetStatsResponse) GetOverallSatisfactionRate() float64 {
 	return 0
 }
 
+func (x *GetStatsResponse) GetShed() uint64 {
+	if x != nil {
+		return x.Shed
+	}
+	return 0
+}
+
 var File_hotline_v1_stats_proto protoreflect.FileDescriptor
 
 const file_hotline_v1_stats_proto_rawDesc = "" +
@@ -800,7 +828,7 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\x0fGetStatsRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12*\n" +
-	"\x02by\x18\x03 \x01(\x0e2\x1a.hotline.v1.StatsBreakdownR\x02by\"\xf0\x04\n" +
+	"\x02by\x18\x03 \x01(\x0e2\x1a.hotline.v1.StatsBreakdownR\x02by\"\x84\x05\n" +
 	"\vPeriodStats\x12\x16\n" +
 	"\x06period\x18\x01 \x01(\tR\x06period\x12\x18\n" +
 	"\ainbound\x18\x02 \x01(\x04R\ainbound\x12\x1a\n" +
@@ -818,7 +846,8 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\fconnect_rate\x18\r \x01(\x01R\vconnectRate\x12-\n" +
 	"\x12callback_requested\x18\x0e \x01(\x04R\x11callbackRequested\x12(\n" +
 	"\x10answered_on_spot\x18) \x01(\x04R\x0eansweredOnSpot\x126\n" +
-	"\x17forwarded_to_department\x18* \x01(\x04R\x15forwardedToDepartment\"\xb3\x05\n" +
+	"\x17forwarded_to_department\x18* \x01(\x04R\x15forwardedToDepartment\x12\x12\n" +
+	"\x04shed\x18< \x01(\x04R\x04shed\"\xc7\x05\n" +
 	"\tLineStats\x12\x12\n" +
 	"\x04line\x18\x01 \x01(\tR\x04line\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -838,8 +867,8 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\x10answered_on_spot\x18) \x01(\x04R\x0eansweredOnSpot\x126\n" +
 	"\x17forwarded_to_department\x18* \x01(\x04R\x15forwardedToDepartment\x12+\n" +
 	"\x11disposition_to110\x18+ \x01(\x04R\x10dispositionTo110\x12+\n" +
-	"\x11consultation_only\x18, \x01(\x04R\x10consultationOnly\"\xf2\n" +
-	"\n" +
+	"\x11consultation_only\x18, \x01(\x04R\x10consultationOnly\x12\x12\n" +
+	"\x04shed\x18< \x01(\x04R\x04shed\"\x86\v\n" +
 	"\x10GetStatsResponse\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1a\n" +
@@ -875,7 +904,8 @@ const file_hotline_v1_stats_proto_rawDesc = "" +
 	"\x13follow_up_satisfied\x18- \x01(\x04R\x11followUpSatisfied\x12A\n" +
 	"\x1dfollow_up_basically_satisfied\x18. \x01(\x04R\x1afollowUpBasicallySatisfied\x124\n" +
 	"\x16follow_up_dissatisfied\x18/ \x01(\x04R\x14followUpDissatisfied\x12:\n" +
-	"\x19overall_satisfaction_rate\x180 \x01(\x01R\x17overallSatisfactionRate*d\n" +
+	"\x19overall_satisfaction_rate\x180 \x01(\x01R\x17overallSatisfactionRate\x12\x12\n" +
+	"\x04shed\x18< \x01(\x04R\x04shed*d\n" +
 	"\x0eStatsBreakdown\x12\x1f\n" +
 	"\x1bSTATS_BREAKDOWN_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13STATS_BREAKDOWN_DAY\x10\x01\x12\x18\n" +
