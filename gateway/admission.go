@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -134,7 +133,9 @@ func (c *Call) admit(ctx context.Context) bool {
 	a := &c.s.adm
 	a.live.Add(1)
 	a.unsettled.Add(1)
-	if why := c.s.saturated(1); why != "" {
+	// A caller the dialplan answered (the admit flag was fresh) is taken
+	// whatever the load: refusing it now would hang up an answered call.
+	if why := c.s.saturated(1); why != "" && !c.upAtStart {
 		a.live.Add(-1)
 		a.unsettled.Add(-1)
 		c.s.admissionChanged()
@@ -184,10 +185,7 @@ func (c *Call) shed(ctx context.Context, why string) {
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	c.s.o.Metrics.Calls.StartToCommand.Observe(time.Since(c.received).Seconds())
-	if err := c.s.o.PBX.Hangup(octx, c.id, "congestion"); err != nil && !errors.Is(err, ari.ErrNotFound) {
-		c.s.log.Warn("shed: hangup failed", "call_id", c.id, "err", err)
-	}
-	c.enter(phaseEnded)
+	c.dismiss(octx, "congestion")
 }
 
 // admissionChanged recomputes whether the next call would be taken and,

@@ -6,9 +6,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	ariv5 "github.com/CyCoreSystems/ari/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hotline12345/hotline-gw/ari"
@@ -225,6 +227,55 @@ func TestAdmissionConfigValidate(t *testing.T) {
 		errs := c.Validate()
 		if len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.field) {
 			t.Errorf("%s: errors %v, want one naming it", tc.field, errs)
+		}
+	}
+}
+
+// A refused call whose hangup timed out (Asterisk saturated) is hung up
+// again until Asterisk takes it, and ends without a ticket; a caller the
+// dialplan already answered is taken even over the limit (never an
+// answered call hung up for load).
+func TestRefusedCallIsHungUpUntilGoneAndAnsweredOneIsKept(t *testing.T) {
+	r := newRig(t, rigOptions{tweak: withAdmission(AdmissionConfig{MaxCalls: 1, AnswerAttempts: 3})})
+	r.svc.adm.connected.Store(true)
+	r.svc.admissionChanged()
+	r.start("c1", EntryInbound, "12345")
+	r.waitAction("moh c1 hold")
+
+	var fails atomic.Int32
+	fails.Store(2)
+	r.pbx.set(func(f *fakePBX) {
+		f.hangup = func(ctx context.Context, id, reason string) error {
+			if id == "c2" && fails.Add(-1) >= 0 {
+				return fmt.Errorf("ari hangup %q: %w: context deadline exceeded", id, ari.ErrUnavailable)
+			}
+			return nil
+		}
+	})
+	r.start("c2", EntryInbound, "12345")
+	r.waitEnded("c2")
+	if got := r.pbx.about("c2"); !slices.Equal(got, []string{"hangup c2 congestion", "hangup c2 congestion", "hangup c2 congestion"}) {
+		t.Errorf("requests for the shed call %q, want its hangup three times (two timed out)", got)
+	}
+
+	// Over the limit too, but the dialplan answered it: taken and queued.
+	r.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{EntryInbound, "12345"},
+		Channel: ariv5.ChannelData{ID: "c3", State: "Up", Caller: &ariv5.CallerID{Number: testCaller}}})
+	r.waitAction("moh c3 hold")
+	if slices.Contains(r.pbx.about("c3"), "hangup c3 congestion") || slices.Contains(r.pbx.about("c3"), "answer c3") {
+		t.Errorf("the answered caller was refused or answered again: %q", r.pbx.about("c3"))
+	}
+	for _, id := range []string{"c1", "c3"} {
+		r.hangup(id)
+		r.waitEnded(id)
+	}
+	tot := r.counts()
+	if tot.Sum(count.Shed) != 1 || tot.Sum(count.Inbound) != 3 {
+		t.Errorf("counts %v, want 3 inbound, 1 shed (c2)", tot)
+	}
+	for _, tk := range r.tickets() {
+		if tk.GetCallId() == "c2" {
+			t.Errorf("a ticket for the shed call: %v", tk)
 		}
 	}
 }

@@ -46,10 +46,14 @@ type Call struct {
 	end      End       // set once, when the call ends
 
 	// Admission control (admission.go) and answer.
-	admitted    bool // taken by admission control: one of its live calls
-	unsettled   bool // admitted and still in phase new or greeting
-	upAtStart   bool // the dialplan answered the caller before Stasis
-	answerTries int  // failed Answer requests
+	admitted  bool // taken by admission control: one of its live calls
+	unsettled bool // admitted and still in phase new or greeting
+	upAtStart bool // the dialplan answered the caller before Stasis
+	// dismissTries counts the hangups of a refused call (dismiss);
+	// noTicket: it ends without a ticket when its StasisEnd comes first.
+	dismissTries int
+	noTicket     bool
+	answerTries  int // failed Answer requests
 
 	// Routing.
 	skill      string    // the skill group the call waits in now
@@ -481,11 +485,40 @@ func (c *Call) reject(ctx context.Context, reason, why string) {
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	c.s.o.Metrics.Calls.StartToCommand.Observe(time.Since(c.received).Seconds())
-	if err := c.s.o.PBX.Hangup(octx, c.id, reason); err != nil && !errors.Is(err, ari.ErrNotFound) {
-		c.s.log.Warn("reject: hangup failed", "call_id", c.id, "err", err)
-	}
 	c.end = End{Result: EndRejected, Reason: why}
-	c.enter(phaseEnded)
+	c.dismiss(octx, reason)
+}
+
+// dismissAttempts bounds the hangups of a refused channel (dismiss): about
+// 40 s of retries.
+const dismissAttempts = 10
+
+// dismiss hangs up the channel of a call the gateway refuses (reject, shed)
+// and ends the owner once Asterisk took the hangup or the channel is gone.
+// A hangup that failed (Asterisk saturated: the request timed out) is
+// retried with backoff while the owner stays, so that a refused caller is
+// never left ringing in Asterisk; the channel's StasisEnd ends the owner
+// too, without a ticket (a refused call has none).
+func (c *Call) dismiss(ctx context.Context, reason string) {
+	err := c.s.o.PBX.Hangup(ctx, c.id, reason)
+	if err == nil || errors.Is(err, ari.ErrNotFound) {
+		c.enter(phaseEnded)
+		return
+	}
+	c.dismissTries++
+	if c.dismissTries >= dismissAttempts {
+		c.s.log.Error("refused call not hung up; left to Asterisk", "call_id", c.id, "attempts", c.dismissTries, "err", err)
+		c.enter(phaseEnded)
+		return
+	}
+	delay := min(250*time.Millisecond<<(c.dismissTries-1), 5*time.Second)
+	c.s.log.Warn("hangup of a refused call failed; retrying", "call_id", c.id, "attempt", c.dismissTries, "retry_in", delay, "err", err)
+	c.noTicket = true
+	c.schedule("dismiss", delay, func(c *Call) {
+		octx, cancel := c.s.opCtx(c.ctx)
+		defer cancel()
+		c.dismiss(octx, reason)
+	})
 }
 
 // returnToDialplan gives a call that arrived while this gateway drains back
@@ -575,7 +608,7 @@ func (c *Call) finish(ctx context.Context, why string) {
 	c.s.log.Debug("call ended", "call_id", c.id, "line", c.line.Number, "phase", c.phase.String(),
 		"result", c.end.Result.String(), "reason", c.end.Reason, "why", why)
 	var t *hotlinev1.Ticket
-	if c.line.Number != "" {
+	if c.line.Number != "" && !c.noTicket {
 		t = c.ticket(now)
 	}
 	c.endStep(ctx, t) // the release, talk count and ticket; unregisters the call once its ticket is in Redis
