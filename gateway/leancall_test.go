@@ -273,18 +273,7 @@ func TestRoutedCallStepsDeskEventsAfterScriptFlush(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("desk events\n got %q\nwant %q", got, want)
 	}
-	if n, err := l.out.Backlog(ctx); err != nil || n != 2 {
-		t.Errorf("outbox holds %d tickets (%v), want 2", n, err)
-	}
-	tot := l.counts()
-	for _, kind := range []count.Kind{count.Inbound, count.Answered, count.AnsweredTarget, count.Talk} {
-		if got := tot.Sum(kind); got != 2 {
-			t.Errorf("%s counted %d times, want 2", kind, got)
-		}
-	}
-	if n, err := l.rdb.HLen(ctx, l.keys.Key("calls", "live")).Result(); err != nil || n != 0 {
-		t.Errorf("registry holds %d calls (%v), want none", n, err)
-	}
+	l.checkTwoCallsAccounted(ctx, count.Inbound, count.Answered, count.AnsweredTarget, count.Talk)
 }
 
 // Redis stops while the call is connected: its end step fails, and the
@@ -357,18 +346,7 @@ func TestRoutedCallEnterStepDuringRedisOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.waitReady(ctx)
-	if n, err := l.out.Backlog(ctx); err != nil || n != 2 {
-		t.Errorf("outbox holds %d tickets (%v), want 2", n, err)
-	}
-	tot := l.counts()
-	for _, kind := range []count.Kind{count.Inbound, count.Answered, count.Talk} {
-		if got := tot.Sum(kind); got != 2 {
-			t.Errorf("%s counted %d times, want 2", kind, got)
-		}
-	}
-	if n, err := l.rdb.HLen(ctx, l.keys.Key("calls", "live")).Result(); err != nil || n != 0 {
-		t.Errorf("registry holds %d calls (%v), want none", n, err)
-	}
+	l.checkTwoCallsAccounted(ctx, count.Inbound, count.Answered, count.Talk)
 }
 
 // On a line with a greeting the call enters in two steps — its entry
@@ -416,5 +394,24 @@ func TestRoutedCallWithGreetingRoundTrips(t *testing.T) {
 	}
 	if n, err := l.out.Backlog(ctx); err != nil || n != 2 {
 		t.Errorf("outbox holds %d tickets (%v), want 2", n, err)
+	}
+}
+
+// checkTwoCallsAccounted checks that two routed calls left two tickets in
+// the outbox, kinds counted once each, and nothing in the registry.
+func (l *leanRig) checkTwoCallsAccounted(ctx context.Context, kinds ...count.Kind) {
+	t := l.t
+	t.Helper()
+	if n, err := l.out.Backlog(ctx); err != nil || n != 2 {
+		t.Errorf("outbox holds %d tickets (%v), want 2", n, err)
+	}
+	tot := l.counts()
+	for _, kind := range kinds {
+		if got := tot.Sum(kind); got != 2 {
+			t.Errorf("%s counted %d times, want 2", kind, got)
+		}
+	}
+	if n, err := l.rdb.HLen(ctx, l.keys.Key("calls", "live")).Result(); err != nil || n != 0 {
+		t.Errorf("registry holds %d calls (%v), want none", n, err)
 	}
 }

@@ -152,18 +152,26 @@ func (o *Outbox) Enqueue(ctx context.Context, t *hotlinev1.Ticket) error {
 	return err
 }
 
+// encodeForEnqueue checks t and returns its ID and stored bytes.
+func encodeForEnqueue(t *hotlinev1.Ticket) (id string, b []byte, err error) {
+	if t == nil {
+		return "", nil, errors.New("enqueue ticket: nil ticket")
+	}
+	id = t.GetTicketId()
+	if err := ValidateID(id); err != nil {
+		return "", nil, fmt.Errorf("enqueue ticket: %w", err)
+	}
+	if b, err = proto.Marshal(t); err != nil {
+		return "", nil, fmt.Errorf("enqueue ticket %s: encode: %w", id, err)
+	}
+	return id, b, nil
+}
+
 // Add is Enqueue that also reports whether the ticket was new.
 func (o *Outbox) Add(ctx context.Context, t *hotlinev1.Ticket) (added bool, err error) {
-	if t == nil {
-		return false, errors.New("enqueue ticket: nil ticket")
-	}
-	id := t.GetTicketId()
-	if err := ValidateID(id); err != nil {
-		return false, fmt.Errorf("enqueue ticket: %w", err)
-	}
-	b, err := proto.Marshal(t)
+	id, b, err := encodeForEnqueue(t)
 	if err != nil {
-		return false, fmt.Errorf("enqueue ticket %s: encode: %w", id, err)
+		return false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -205,16 +213,9 @@ type Queued struct {
 // or before) and the field is gone; on an error neither is known (Enqueue
 // again: it is idempotent).
 func (o *Outbox) EnqueueIn(ctx context.Context, pipe redis.Pipeliner, t *hotlinev1.Ticket, leaveKey, leaveField string) (interface{ Err(context.Context) error }, error) {
-	if t == nil {
-		return nil, errors.New("enqueue ticket: nil ticket")
-	}
-	id := t.GetTicketId()
-	if err := ValidateID(id); err != nil {
-		return nil, fmt.Errorf("enqueue ticket: %w", err)
-	}
-	b, err := proto.Marshal(t)
+	id, b, err := encodeForEnqueue(t)
 	if err != nil {
-		return nil, fmt.Errorf("enqueue ticket %s: encode: %w", id, err)
+		return nil, err
 	}
 	kind := seenFull
 	if IsStub(t) {
