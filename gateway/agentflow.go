@@ -22,20 +22,15 @@ import (
 // enterQueue puts the caller on hold in its skill group until an agent takes
 // the call; the router offers it when an agent is ready.
 func (c *Call) enterQueue(ctx context.Context) {
-	first := c.phase != phaseRinging
 	c.enter(phaseQueue)
 	c.scheduleAnnounce()
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
-	if first && !c.moh {
+	if !c.moh {
 		if c.s.o.Pool != nil && c.s.o.MOHDelay > 0 {
 			// An agent ready at once takes the call before the music
 			// would start: no MOH to start and stop.
-			c.schedule("moh", c.s.o.MOHDelay, func(c *Call) {
-				if c.phase == phaseQueue || c.phase == phaseRinging {
-					c.startMOH(c.ctx)
-				}
-			})
+			c.schedule("moh", c.s.o.MOHDelay, func(c *Call) { c.mohDue() })
 		} else {
 			c.startMOH(octx)
 		}
@@ -77,6 +72,33 @@ func (c *Call) enterQueue(ctx context.Context) {
 // the same instant.
 func (c *Call) retryEnqueue() {
 	c.schedule("enqueue", time.Second/2+rand.N(time.Second), func(c *Call) { c.enterQueue(c.ctx) })
+}
+
+// ringMOHDelay: a caller whose agent's phone already rings gets hold music
+// only once it has waited this long in the queue. An agent who answers
+// within it costs no MOH start and stop and no media stream in Asterisk:
+// under load the agent's leg takes longer than MOHDelay to answer, and
+// music for every call is what tipped Asterisk over.
+const ringMOHDelay = 2 * time.Second
+
+// mohDue starts the hold music once MOHDelay has passed: at once for a
+// caller still waiting for an agent, after ringMOHDelay for one whose
+// agent's phone rings.
+func (c *Call) mohDue() {
+	switch c.phase {
+	case phaseQueue:
+		c.startMOH(c.ctx)
+	case phaseRinging:
+		if wait := ringMOHDelay - time.Since(c.queuedAt); wait > 0 && !c.queuedAt.IsZero() {
+			c.schedule("moh", wait, func(c *Call) {
+				if c.phase == phaseQueue || c.phase == phaseRinging {
+					c.startMOH(c.ctx)
+				}
+			})
+			return
+		}
+		c.startMOH(c.ctx)
+	}
 }
 
 // startMOH puts the caller on hold music.

@@ -415,3 +415,28 @@ func (l *leanRig) checkTwoCallsAccounted(ctx context.Context, kinds ...count.Kin
 		t.Errorf("registry holds %d calls (%v), want none", n, err)
 	}
 }
+
+// A caller whose agent's phone rings gets no hold music while the agent
+// answers within ringMOHDelay (no MOH start and stop, no media stream);
+// one whose agent rings longer gets it, and a caller whose agent missed
+// the call gets it back in the queue.
+func TestNoHoldMusicWhileTheAgentAnswersSoon(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := newLeanRig(t, ctx, nil)
+	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{EntryInbound, "12345"},
+		Channel: ariv5.ChannelData{ID: "c1", State: "Up", Caller: &ariv5.CallerID{Number: testCaller}}})
+	leg := dialplan.AgentLeg("c1", 1)
+	l.waitAction("originate " + leg + " PJSIP/agent1001")
+	time.Sleep(ringMOHDelay / 2) // well past MOHDelay, the agent's phone ringing
+	if l.pbx.has("moh c1 hold") {
+		t.Fatalf("hold music while the agent's phone rang for %s: %q", ringMOHDelay/2, l.pbx.Actions())
+	}
+	// The agent does not answer soon: the caller gets the music.
+	l.waitAction("moh c1 hold")
+	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{"agent", "c1"},
+		Channel: ariv5.ChannelData{ID: leg, State: "Up"}})
+	waitFor(t, "talking", func() bool { return l.phase("c1") == phaseTalking })
+	l.hangup("c1")
+	l.waitEnded("c1")
+}
