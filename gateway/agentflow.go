@@ -90,11 +90,7 @@ func (c *Call) mohDue() {
 		c.startMOH(c.ctx)
 	case phaseRinging:
 		if wait := ringMOHDelay - time.Since(c.queuedAt); wait > 0 && !c.queuedAt.IsZero() {
-			c.schedule("moh", wait, func(c *Call) {
-				if c.phase == phaseQueue || c.phase == phaseRinging {
-					c.startMOH(c.ctx)
-				}
-			})
+			c.schedule("moh", wait, func(c *Call) { c.mohDue() })
 			return
 		}
 		c.startMOH(c.ctx)
