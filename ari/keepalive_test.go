@@ -130,6 +130,11 @@ func keepAliveClient(t *testing.T, f *fakeARI) (*Client, *metrics.ARI, *freezing
 func TestHalfOpenWebsocketIsNoticed(t *testing.T) {
 	f := newFakeARI(t)
 	c, m, px := keepAliveClient(t, f)
+	// The client may be ready again on a new connection a moment after it
+	// dropped the frozen one (the reconnect delay has full jitter, down to
+	// zero), so the drop is seen by the disconnect hook, not by polling Ready.
+	disconnected := make(chan time.Time, 4)
+	c.SetOnDisconnect(func() { disconnected <- time.Now() })
 	runClient(t, c)
 	f.nextConn(t)
 	waitFor(t, "ready", c.Ready)
@@ -144,20 +149,23 @@ func TestHalfOpenWebsocketIsNoticed(t *testing.T) {
 	if n := testutil.ToFloat64(m.ReadTimeouts); n != 0 {
 		t.Fatalf("read timeouts on a healthy websocket = %v, want 0", n)
 	}
+	select {
+	case at := <-disconnected:
+		t.Fatalf("a quiet but healthy websocket was dropped at %v", at)
+	default:
+	}
 
 	if n := px.freeze(); n != 1 {
 		t.Fatalf("froze %d websocket connections, want 1", n)
 	}
 	frozenAt := time.Now()
-	deadline := frozenAt.Add(3 * time.Second)
-	for c.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("still ready 3s after the websocket's peer stopped answering")
+	select {
+	case at := <-disconnected:
+		if took := at.Sub(frozenAt); took > 2*time.Second {
+			t.Errorf("noticed after %v, want within about the read timeout (400ms)", took)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if took := time.Since(frozenAt); took > 2*time.Second {
-		t.Errorf("noticed after %v, want within about the read timeout (400ms)", took)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the websocket was not dropped 5s after its peer stopped answering")
 	}
 	if n := testutil.ToFloat64(m.ReadTimeouts); n != 1 {
 		t.Errorf("read timeouts = %v, want 1", n)
