@@ -34,51 +34,52 @@ type Call struct {
 	lateMu sync.Mutex
 
 	phase    phase
+	movedAt  phase  // the last phase the owner moved goroutines for (settle)
 	entry    string // EntryInbound or EntryFrom110
 	line     line.Line
 	caller   string
 	dnis     string
 	entered  time.Time
 	answered time.Time // by an agent
-	counted  bool      // counted as a live call of its line (Active gauge)
 	greeting string    // playback ID of the greeting
 	received time.Time // when StasisStart reached the owner's dispatcher
 	end      End       // set once, when the call ends
 
 	// Admission control (admission.go) and answer.
+	counted   bool // counted as a live call of its line (Active gauge)
 	admitted  bool // taken by admission control: one of its live calls
 	unsettled bool // admitted and still in phase new or greeting
 	upAtStart bool // the dialplan answered the caller before Stasis
 	// dismissTries counts the hangups of a refused call (dismiss);
 	// noTicket: it ends without a ticket when its StasisEnd comes first.
-	dismissTries int
 	noTicket     bool
+	dismissTries int
 	answerTries  int // failed Answer requests
 
 	// Routing.
 	skill      string    // the skill group the call waits in now
-	priority   bool      // ahead of other waiting calls (from 110, re-queued)
 	queuedAt   time.Time // when the call joined its current group
+	priority   bool      // ahead of other waiting calls (from 110, re-queued)
 	enqueued   bool      // in the pool's waiting set of skill
 	overflowed bool
+	agentUp    bool // the agent's channel answered (in the application)
+	moh        bool // hold music started for the caller
+	counted110 bool
 	attempts   int
 	// unstaffedHops counts immediate overflows of an unstaffed group.
 	unstaffedHops int
 	agentExt      string // the agent offered or talking
 	agentLeg      string // the agent's channel ID
-	agentUp       bool   // the agent's channel answered (in the application)
-	moh           bool   // hold music started for the caller
 	bridge        string
 	recording     string
 	overflowPB    string // playback ID of the overflow message
 	policeRef     string // 110's case reference (from110 calls)
 
-	timers map[string]*timer
+	timers []*timer // pending, at most one per name (schedule)
 
 	// One-key transfer.
 	xfer        *transfer.Machine
 	transfers   []*transfer.Record
-	counted110  bool
 	ticketAgent string    // the agent who talked, once freed by a transfer
 	disp        dispState // the agent's disposition (disposition.go)
 
@@ -97,10 +98,17 @@ type Call struct {
 	ann      announceState // queue announcements, call-back key (announce.go)
 }
 
+// timer is one named pending timer of a call (schedule).
 type timer struct {
-	t   *time.Timer
-	gen int
+	name string
+	t    *time.Timer
 }
+
+// cmdSlots is the size of a call's command queue: commands (timers, the
+// router's offers, the edge's requests) are taken at once by an owner that
+// is not in the middle of a request, so a few slots do; a full queue makes
+// tryTell report the owner busy, and the others wait for a slot.
+const cmdSlots = 8
 
 // newCall returns the call of channel id. What the call needs of its
 // StasisStart ev (nil for an outbound call) is read now (readStart), so the
@@ -109,7 +117,7 @@ type timer struct {
 func (s *Service) newCall(id string, ev *ariv5.StasisStart) *Call {
 	c := &Call{
 		s: s, id: id,
-		cmds:     make(chan func(*Call), 32),
+		cmds:     make(chan func(*Call), cmdSlots),
 		done:     make(chan struct{}),
 		received: time.Now(),
 	}
@@ -137,51 +145,43 @@ func (c *Call) send(fn func(*Call)) bool {
 // schedule runs fn on the owner after d, replacing a pending timer of the
 // same name; cancel with unschedule. Timers never outlive the call.
 func (c *Call) schedule(name string, d time.Duration, fn func(*Call)) {
-	if c.timers == nil {
-		c.timers = map[string]*timer{}
-	}
-	old := c.timers[name]
-	gen := 1
-	if old != nil {
-		old.t.Stop()
-		gen = old.gen + 1
-	}
-	tm := &timer{gen: gen}
+	c.unschedule(name)
+	tm := &timer{name: name}
 	tm.t = time.AfterFunc(d, func() {
 		c.send(func(c *Call) {
-			if cur := c.timers[name]; cur == tm && c.phase != phaseEnded {
-				delete(c.timers, name)
+			if i := slices.Index(c.timers, tm); i >= 0 && c.phase != phaseEnded {
+				c.timers = slices.Delete(c.timers, i, i+1)
 				fn(c)
 			}
 		})
 	})
-	c.timers[name] = tm
+	c.timers = append(c.timers, tm)
 }
 
 func (c *Call) unschedule(name string) {
-	if tm := c.timers[name]; tm != nil {
-		tm.t.Stop()
-		delete(c.timers, name)
+	for i, tm := range c.timers {
+		if tm.name == name {
+			tm.t.Stop()
+			c.timers = slices.Delete(c.timers, i, i+1)
+			return
+		}
 	}
 }
 
-// run is the call's owner loop: ARI events in order, commands, timers.
-func (c *Call) run(ctx context.Context) {
+// run is the call's owner loop: ARI events in order, commands, timers. It
+// reports moved when the call lives on and its owner is to continue on a
+// fresh goroutine (see settle); the caller then starts run again there and
+// this goroutine ends without touching the call.
+func (c *Call) run(ctx context.Context) (moved bool) {
 	c.ctx = ctx
-	defer c.drainLate() // after done is closed: what was queued meanwhile
-	defer close(c.done)
-	defer func() {
-		for _, tm := range c.timers {
-			tm.t.Stop()
-		}
-	}()
 	for c.phase != phaseEnded {
 		select {
 		case <-ctx.Done():
 			// The gateway is stopping: the call stays in Asterisk and the
 			// next gateway adopts it; nothing is counted or torn down here.
 			c.handOver()
-			return
+			c.stop()
+			return false
 		case fn := <-c.cmds:
 			fn(c)
 		case <-c.mb.Wait():
@@ -193,7 +193,38 @@ func (c *Call) run(ctx context.Context) {
 				c.deliver(ctx, d)
 			}
 		}
+		if c.settle() {
+			return true
+		}
 	}
+	c.stop()
+	return false
+}
+
+// settle reports whether the call has just entered a phase in which it
+// may wait for minutes (queued, talking). The owner then moves to a fresh
+// goroutine: the routing, Redis and ARI work on the way there grew this
+// goroutine's stack to 4 KiB or more, and the runtime never shrinks a
+// parked stack below 4 KiB (it shrinks only a stack less than a quarter
+// used, counting 800 bytes of guard), while a fresh goroutine starts with
+// 2 KiB. Still one owner at a time: the old goroutine ends right after
+// starting the new one, and the go statement orders the two.
+func (c *Call) settle() bool {
+	if c.phase == c.movedAt || (c.phase != phaseQueue && c.phase != phaseTalking) {
+		return false
+	}
+	c.movedAt = c.phase
+	return true
+}
+
+// stop ends the owner: timers stopped, done closed, then whatever was
+// queued meanwhile (drainLate).
+func (c *Call) stop() {
+	for _, tm := range c.timers {
+		tm.t.Stop()
+	}
+	close(c.done)
+	c.drainLate()
 }
 
 func (c *Call) deliver(ctx context.Context, d ari.Delivery) {

@@ -136,6 +136,16 @@ func benchCallMemory(b *testing.B, talking float64) {
 		}
 		_ = f.Close()
 	}
+	if path := os.Getenv("HOTLINE_BENCH_GOROUTINE_PROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.Lookup("goroutine").WriteTo(f, 1); err != nil {
+			b.Fatal(err)
+		}
+		_ = f.Close()
+	}
 	n := float64(b.N)
 	b.ReportMetric(float64(after.heap-before.heap)/n, "heap-B/call")
 	b.ReportMetric(float64(after.stack-before.stack)/n, "stack-B/call")

@@ -358,18 +358,26 @@ func (s *Service) spawn(c *Call, attach func()) bool {
 	if attach != nil {
 		attach()
 	}
-	go func() {
-		defer s.wg.Done()
-		c.run(s.ctx)
-		c.released() // admission control: one call fewer
-		s.o.Dispatcher.DetachMailbox(c.mb)
-		c.mb.Close()
-		s.mu.Lock()
-		delete(s.calls, c.id)
-		s.forgetFrom110(c)
-		s.mu.Unlock()
-	}()
+	go s.own(c)
 	return true
+}
+
+// own runs c's owner loop on this goroutine until the call ends, or until
+// the owner moves to a fresh goroutine (Call.settle): s.wg counts the
+// owner, not the goroutine.
+func (s *Service) own(c *Call) {
+	if c.run(s.ctx) {
+		go s.own(c)
+		return
+	}
+	defer s.wg.Done()
+	c.released() // admission control: one call fewer
+	s.o.Dispatcher.DetachMailbox(c.mb)
+	c.mb.Close()
+	s.mu.Lock()
+	delete(s.calls, c.id)
+	s.forgetFrom110(c)
+	s.mu.Unlock()
 }
 
 // call returns the live call with this ID.
