@@ -60,7 +60,7 @@ var callbackReasons = map[string]string{"shed": "拥塞拒接", "abandoned": "�
 
 // CallbacksTable is one row per call-back task.
 func CallbacksTable(resp *hotlinev1.ListCallbacksResponse) report.Table {
-	t := report.Table{Header: []string{"编号", "来电号码", "线路", "未接时间", "原因", "次数", "状态", "认领坐席", "原呼叫", "回拨呼叫"}}
+	t := report.Table{Header: []string{"编号", "来电号码", "线路", "未接时间", "状态", "认领坐席", "原呼叫", "回拨呼叫", "原因", "次数"}}
 	for _, cb := range resp.GetCallbacks() {
 		st := cb.GetState()
 		if s, ok := callbackStates[st]; ok {
@@ -71,7 +71,7 @@ func CallbacksTable(resp *hotlinev1.ListCallbacksResponse) report.Table {
 			why = s
 		}
 		t.Rows = append(t.Rows, []string{cb.GetCallbackId(), cb.GetCallerNumber(), cb.GetLine(), when(cb.GetAbandonedAt()),
-			why, strconv.Itoa(int(cb.GetAttempts())), st, cb.GetClaimedBy(), cb.GetCallId(), cb.GetOutboundCallId()})
+			st, cb.GetClaimedBy(), cb.GetCallId(), cb.GetOutboundCallId(), why, strconv.Itoa(int(cb.GetAttempts()))})
 	}
 	return t
 }
