@@ -249,7 +249,8 @@ func TestEveryNamedMetricExists(t *testing.T) {
 	for _, n := range []string{"hotline_calls_total", "hotline_queue_waiting", "hotline_agents",
 		"hotline_transfers_total", "hotline_ticket_backlog", "hotline_tickets_total",
 		"hotline_ticket_delivery_seconds_bucket", "hotline_ari_connected", "hotline_connect_ratio:rate15m",
-		"hotline_event_loop_heartbeat_timestamp_seconds", "hotline_count_dropped_total", "hotline_build_info"} {
+		"hotline_event_loop_heartbeat_timestamp_seconds", "hotline_count_dropped_total", "hotline_build_info",
+		"hotline_calls_shed_total"} {
 		if !used[n] {
 			t.Errorf("no panel or rule uses %s", n)
 		}
@@ -308,7 +309,7 @@ func TestEveryAlertIsTested(t *testing.T) {
 		}
 	}
 	for _, a := range []string{"HotlineARIDown", "HotlineEventLoopStalled", "HotlineTicketBacklogGrowing",
-		"HotlineCountsDropped", "HotlineConnectRateLow", "HotlineTicketDeadLetters"} {
+		"HotlineCountsDropped", "HotlineConnectRateLow", "HotlineTicketDeadLetters", "HotlineCallsShed"} {
 		if !fires[a] {
 			t.Errorf("alert %s missing or untested", a)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hotline12345/hotline-gw/ari"
 	"github.com/hotline12345/hotline-gw/dialplan"
+	"github.com/hotline12345/hotline-gw/gateway/callback"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/internal/conf"
 )
@@ -169,8 +170,11 @@ func (c *Call) released() {
 // inbound on its line (once, like every call) and shed. A call not yet
 // counted nor registered ends at once without a ticket (like a rejected
 // one); a counted one (its Answer kept failing) ends on its StasisEnd with
-// its ticket (end reason "shed").
+// its ticket (end reason "shed"). Once the caller is hung up (never
+// before: the refusal is not delayed), a refused citizen becomes a
+// call-back task (reason "shed"), like a caller abandoned in the queue.
 func (c *Call) shed(ctx context.Context, why string) {
+	now := time.Now()
 	c.s.log.Warn("call refused with congestion: gateway saturated", "call_id", c.id, "line", c.line.Number, "reason", why)
 	c.s.o.Metrics.Calls.Shed.WithLabelValues(c.line.Number, why).Inc()
 	if !c.counted {
@@ -180,12 +184,13 @@ func (c *Call) shed(ctx context.Context, why string) {
 	c.end = End{Result: EndShed, Reason: why}
 	if c.counted {
 		c.hangupCaller(ctx, "congestion") // its StasisEnd finishes the call
-		return
+	} else {
+		octx, cancel := c.s.opCtx(ctx)
+		c.s.o.Metrics.Calls.StartToCommand.Observe(time.Since(c.received).Seconds())
+		c.dismiss(octx, "congestion")
+		cancel()
 	}
-	octx, cancel := c.s.opCtx(ctx)
-	defer cancel()
-	c.s.o.Metrics.Calls.StartToCommand.Observe(time.Since(c.received).Seconds())
-	c.dismiss(octx, "congestion")
+	c.addCallback(ctx, now, callback.ReasonShed)
 }
 
 // admissionChanged recomputes whether the next call would be taken and,

@@ -11,6 +11,7 @@ import (
 	ariv5 "github.com/CyCoreSystems/ari/v5"
 
 	"github.com/hotline12345/hotline-gw/ari"
+	"github.com/hotline12345/hotline-gw/gateway/callback"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 )
 
@@ -193,7 +194,7 @@ func (c *Call) requestCallback(ctx context.Context) {
 	c.unschedule("announce")
 	c.unschedule("queue")
 	c.leaveQueue(ctx)
-	c.addCallback(ctx, now)
+	c.addCallback(ctx, now, callback.ReasonRequested)
 	c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: count.CallbackRequested, Line: c.line.Number, At: c.entered,
 		Value: now.Sub(c.entered).Milliseconds()})
 	c.end = End{Result: EndOther, Reason: EndCallbackRequested}

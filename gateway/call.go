@@ -12,6 +12,7 @@ import (
 	hotlinev1 "github.com/hotline12345/hotline-gw/api/hotline/v1"
 	"github.com/hotline12345/hotline-gw/ari"
 	"github.com/hotline12345/hotline-gw/dialplan"
+	"github.com/hotline12345/hotline-gw/gateway/callback"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 	"github.com/hotline12345/hotline-gw/gateway/line"
 	"github.com/hotline12345/hotline-gw/transfer"
@@ -624,7 +625,7 @@ func (c *Call) finish(ctx context.Context, why string) {
 			kind = "" // counted overflow, callback_requested or shed already
 		}
 		if kind == count.AbandonQueue || kind == count.AbandonRinging {
-			c.addCallback(ctx, now)
+			c.addCallback(ctx, now, callback.ReasonAbandoned)
 		}
 		if kind != "" {
 			c.s.o.Counter.Add(count.Op{CallID: c.id, Kind: kind, Line: c.line.Number, At: c.entered, Value: wait.Milliseconds()})

@@ -103,8 +103,12 @@ func (c *Call) surveyEnabled() bool {
 	return c.s.o.Survey.Enabled && c.entry != EntryOutbound
 }
 
-// addCallback makes a call abandoned in the queue a call-back task.
-func (c *Call) addCallback(ctx context.Context, at time.Time) {
+// addCallback makes a missed inbound call a call-back task: abandoned in
+// the queue, a requested call-back, or refused with congestion (reason,
+// callback.Reason*). A caller without a number the hotline would call back
+// gets none. A failure (Redis) is logged and changes nothing else: the
+// call's counts and ticket do not depend on it.
+func (c *Call) addCallback(ctx context.Context, at time.Time, reason string) {
 	if c.s.o.Callbacks == nil || c.s.o.Numbers == nil || c.entry != EntryInbound {
 		return
 	}
@@ -117,11 +121,11 @@ func (c *Call) addCallback(ctx context.Context, at time.Time) {
 	}
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
-	_, created, err := c.s.o.Callbacks.Add(octx, callback.Task{CallerNumber: n.Digits(), Line: c.line.Number, CallID: c.id, AbandonedAt: at})
+	_, created, err := c.s.o.Callbacks.Add(octx, callback.Task{CallerNumber: n.Digits(), Line: c.line.Number, CallID: c.id, AbandonedAt: at, Reason: reason})
 	switch {
 	case err != nil:
-		c.s.log.Warn("call-back task not created", "call_id", c.id, "err", err)
+		c.s.log.Warn("call-back task not created", "call_id", c.id, "reason", reason, "err", err)
 	case created:
-		c.s.log.Debug("call-back task created", "call_id", c.id, "caller", n)
+		c.s.log.Debug("call-back task created", "call_id", c.id, "caller", n, "reason", reason)
 	}
 }

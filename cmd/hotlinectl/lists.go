@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -29,7 +30,7 @@ func when(ts *timestamppb.Timestamp) string {
 var callbacksCommand = command{
 	name: "callbacks",
 	args: "[--day YYYY-MM-DD] [--open]",
-	help: "call-back tasks of callers abandoned in the queue (CallService.ListCallbacks)",
+	help: "call-back tasks of missed callers: abandoned in the queue or refused with congestion (CallService.ListCallbacks)",
 	flags: func(fs *flag.FlagSet) func(c *client) error {
 		day := fs.String("day", "", "the day, YYYY-MM-DD (Asia/Shanghai; default today)")
 		open := fs.Bool("open", false, "only tasks nobody has claimed")
@@ -54,16 +55,23 @@ var callbacksCommand = command{
 // callbackStates names a task's state in the administrator's words.
 var callbackStates = map[string]string{"open": "待回拨", "claimed": "已认领", "done": "已回拨"}
 
+// callbackReasons names why the citizen was missed (the day's first call).
+var callbackReasons = map[string]string{"shed": "拥塞拒接", "abandoned": "排队放弃", "requested": "预约回拨"}
+
 // CallbacksTable is one row per call-back task.
 func CallbacksTable(resp *hotlinev1.ListCallbacksResponse) report.Table {
-	t := report.Table{Header: []string{"编号", "来电号码", "线路", "放弃时间", "状态", "认领坐席", "原呼叫", "回拨呼叫"}}
+	t := report.Table{Header: []string{"编号", "来电号码", "线路", "未接时间", "状态", "认领坐席", "原呼叫", "回拨呼叫", "原因", "次数"}}
 	for _, cb := range resp.GetCallbacks() {
 		st := cb.GetState()
 		if s, ok := callbackStates[st]; ok {
 			st = s
 		}
+		why := cb.GetReason()
+		if s, ok := callbackReasons[why]; ok {
+			why = s
+		}
 		t.Rows = append(t.Rows, []string{cb.GetCallbackId(), cb.GetCallerNumber(), cb.GetLine(), when(cb.GetAbandonedAt()),
-			st, cb.GetClaimedBy(), cb.GetCallId(), cb.GetOutboundCallId()})
+			st, cb.GetClaimedBy(), cb.GetCallId(), cb.GetOutboundCallId(), why, strconv.Itoa(int(cb.GetAttempts()))})
 	}
 	return t
 }

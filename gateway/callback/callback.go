@@ -68,6 +68,19 @@ type FieldError struct {
 func (e *FieldError) Error() string { return "call-back: " + e.Field + ": " + e.Msg }
 func (e *FieldError) Unwrap() error { return ErrInvalid }
 
+// Why a citizen was missed: the reason of a task's first and latest missed
+// call. The names are stored in Redis and sent in the API: keep them.
+const (
+	// ReasonAbandoned: the caller hung up waiting in the queue or while
+	// an agent's phone rang (a task stored without a reason is one).
+	ReasonAbandoned = "abandoned"
+	// ReasonShed: the gateway refused the call with congestion while
+	// saturated (admission control, SIP 503); the citizen never got in.
+	ReasonShed = "shed"
+	// ReasonRequested: the waiting caller pressed the call-back key.
+	ReasonRequested = "requested"
+)
+
 // Task is a call-back task.
 type Task struct {
 	ID  string
@@ -82,6 +95,11 @@ type Task struct {
 	LastCallID      string
 	LastAbandonedAt time.Time
 	Attempts        int
+	// Reason is why the day's first missed call was missed (ReasonShed,
+	// ReasonAbandoned, ReasonRequested; Add's default ReasonAbandoned);
+	// LastReason the latest one's.
+	Reason     string
+	LastReason string
 	// State is the effective state: a claim that has lapsed reads as Open.
 	State State
 	// ClaimedBy is the claiming agent; for an Open task whose claim lapsed,
@@ -104,6 +122,9 @@ func (t Task) Proto() *hotlinev1.CallbackTask {
 		CallId:         t.CallID,
 		State:          string(t.State),
 		OutboundCallId: t.OutboundCallID,
+		Reason:         t.Reason,
+		LastReason:     t.LastReason,
+		Attempts:       int32(min(t.Attempts, 1<<30)),
 	}
 	if t.State != Open {
 		p.ClaimedBy = t.ClaimedBy
@@ -212,8 +233,9 @@ func (s *Store) ttlSeconds() int64 { return int64(s.ttl / time.Second) }
 // Day returns the hotline's day ("2026-11-26") of t.
 func (s *Store) Day(t time.Time) string { return t.In(s.loc).Format(time.DateOnly) }
 
-// Add records an abandoned call of t.CallerNumber (canonical digits) on
-// t.Line. The first abandoned call of a caller on a day (of AbandonedAt,
+// Add records a missed call (abandoned, refused with congestion, or a
+// requested call-back: t.Reason, default ReasonAbandoned) of
+// t.CallerNumber (canonical digits) on t.Line. The first abandoned call of a caller on a day (of AbandonedAt,
 // default now) creates the task (created true); later ones add an attempt
 // and update the last call; a call ID already recorded (a replay) changes
 // nothing. A done task is opened again by a call abandoned after its
@@ -228,13 +250,21 @@ func (s *Store) Add(ctx context.Context, t Task) (Task, bool, error) {
 	if err := checkText("call_id", t.CallID, 256, true); err != nil {
 		return Task{}, false, err
 	}
+	reason := t.Reason
+	switch reason {
+	case "":
+		reason = ReasonAbandoned
+	case ReasonAbandoned, ReasonShed, ReasonRequested:
+	default:
+		return Task{}, false, &FieldError{"reason", fmt.Sprintf("%q is not %s, %s or %s", reason, ReasonAbandoned, ReasonShed, ReasonRequested)}
+	}
 	at := t.AbandonedAt
 	if at.IsZero() {
 		at = s.now()
 	}
 	day := s.Day(at)
 	keys := []string{s.whoKey(day, t.CallerNumber), s.dayKey(day)}
-	code, _, task, err := s.run(ctx, addScript, keys, s.keys.Key("cb")+":", newTaskID(day), day, t.CallerNumber, t.Line, t.CallID, at.UnixMilli(), s.ttlSeconds())
+	code, _, task, err := s.run(ctx, addScript, keys, s.keys.Key("cb")+":", newTaskID(day), day, t.CallerNumber, t.Line, t.CallID, at.UnixMilli(), s.ttlSeconds(), reason)
 	if err != nil {
 		return Task{}, false, fmt.Errorf("add call-back task for call %s on %s: %w", t.CallID, day, err)
 	}
@@ -242,7 +272,7 @@ func (s *Store) Add(ctx context.Context, t Task) (Task, bool, error) {
 	switch code {
 	case "created":
 		s.m.Callback("created")
-		s.log.Info("call-back task created", "callback_id", id, "line", t.Line, "call_id", t.CallID)
+		s.log.Info("call-back task created", "callback_id", id, "line", t.Line, "call_id", t.CallID, "reason", reason)
 		return task, true, nil
 	case "reopened":
 		s.log.Info("call-back task reopened: caller missed again after call-back", "callback_id", id, "call_id", t.CallID)
@@ -454,6 +484,14 @@ func (s *Store) fromMap(m map[string]string) Task {
 		OutboundCallID:  m["outbound_call"],
 		Result:          m["result"],
 		DoneAt:          millis(m["done_at"]),
+		Reason:          m["reason"],
+		LastReason:      m["last_reason"],
+	}
+	if t.Reason == "" { // stored before tasks had a reason
+		t.Reason = ReasonAbandoned
+	}
+	if t.LastReason == "" {
+		t.LastReason = t.Reason
 	}
 	t.Attempts, _ = strconv.Atoi(m["attempts"])
 	if t.State == Claimed && !t.ClaimExpires.After(s.now()) {

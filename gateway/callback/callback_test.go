@@ -495,3 +495,65 @@ func TestKeysCarryTTLAndHashTag(t *testing.T) {
 		}
 	}
 }
+
+// A task tells why the citizen was missed: the reason of the day's first
+// missed call and of the latest (a refusal with congestion, an abandoned
+// wait, a requested call-back), each attempt counted once; the API message
+// carries both and the attempts. A task stored without a reason (before
+// reasons existed) reads as abandoned; an unknown reason is refused.
+func TestTaskCarriesWhyTheCitizenWasMissed(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := &clock{now: at(t, "2026-11-26 18:00:00")}
+	rdb := client(t, srv)
+	s := newStore(t, rdb, clk, newMetrics())
+	ctx := testCtx(t)
+	addWhy := func(call, reason, when string) callback.Task {
+		t.Helper()
+		task, _, err := s.Add(ctx, callback.Task{CallerNumber: caller, Line: "12345", CallID: call, AbandonedAt: at(t, when), Reason: reason})
+		if err != nil {
+			t.Fatalf("add %s (%s): %v", call, reason, err)
+		}
+		return task
+	}
+	first := addWhy("s1", callback.ReasonShed, "2026-11-26 09:00:00")
+	if first.Reason != callback.ReasonShed || first.LastReason != callback.ReasonShed || first.Attempts != 1 {
+		t.Fatalf("first (shed): %+v", first)
+	}
+	second := addWhy("s2", callback.ReasonShed, "2026-11-26 09:00:05")
+	if second.ID != first.ID || second.Attempts != 2 {
+		t.Fatalf("second refusal: %+v, want the same task with 2 attempts", second)
+	}
+	third := addWhy("a1", "", "2026-11-26 10:00:00") // default: abandoned
+	if third.Attempts != 3 || third.Reason != callback.ReasonShed || third.LastReason != callback.ReasonAbandoned || third.LastCallID != "a1" {
+		t.Fatalf("after an abandoned call: %+v, want reason shed (first), last abandoned, 3 attempts", third)
+	}
+	// Out of order: an earlier requested call-back becomes the first.
+	early := addWhy("r0", callback.ReasonRequested, "2026-11-26 08:00:00")
+	if early.Reason != callback.ReasonRequested || early.CallID != "r0" || early.LastReason != callback.ReasonAbandoned || early.Attempts != 4 {
+		t.Fatalf("earlier requested call-back: %+v", early)
+	}
+	p := early.Proto()
+	if p.GetReason() != "requested" || p.GetLastReason() != "abandoned" || p.GetAttempts() != 4 {
+		t.Errorf("proto reason %q, last %q, attempts %d; want requested, abandoned, 4", p.GetReason(), p.GetLastReason(), p.GetAttempts())
+	}
+
+	if _, _, err := s.Add(ctx, callback.Task{CallerNumber: caller, Line: "12345", CallID: "x", Reason: "bored"}); !errors.Is(err, callback.ErrInvalid) || !strings.Contains(err.Error(), "reason") {
+		t.Errorf("unknown reason: %v, want ErrInvalid naming reason", err)
+	}
+
+	// A task written before reasons existed.
+	other, _, err := s.Add(ctx, callback.Task{CallerNumber: "07395551234", Line: "12345", CallID: "o2", AbandonedAt: at(t, "2026-11-26 12:00:00")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HDel(ctx, store.NewKeys("hltest").Key("cb", "task", other.ID), "reason", "last_reason").Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, other.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Reason != callback.ReasonAbandoned || got.LastReason != callback.ReasonAbandoned {
+		t.Errorf("a task without a stored reason reads %q/%q, want abandoned", got.Reason, got.LastReason)
+	}
+}

@@ -10,7 +10,8 @@ import "github.com/redis/go-redis/v9"
 //	cb:task:<id>   hash  id day caller line call last_call attempts
 //	                     abandoned last_abandoned (unix ms) state
 //	                     claimed_by claimed_at claim_until done_at (ms)
-//	                     outbound_call result
+//	                     outbound_call result reason last_reason
+//	                     (why the first and the latest call were missed)
 //	cb:calls:<id>  set   the abandoned call IDs merged into the task
 //	cb:day:<day>   zset  id → first abandoned (ms); the day's tasks
 //	cb:claims      zset  id → claim_until (ms); tasks with a live claim
@@ -30,7 +31,7 @@ local function num(v) return tonumber(v) or 0 end
 // addScript records an abandoned call. KEYS: who (the caller's index for
 // the day), day. ARGV: key prefix "{tag}:cb:", a new random ID (used if
 // the caller has no task that day), day, caller, line, call ID, abandoned
-// (ms), ttl (s). The task and calls keys derive from the ID under the same
+// (ms), ttl (s), reason ("abandoned", "shed", "requested"). The task and calls keys derive from the ID under the same
 // hash tag.
 var addScript = redis.NewScript(prelude + `
 local id = redis.call('GET', KEYS[1]) or ARGV[2]
@@ -43,7 +44,7 @@ local code = 'merged'
 if redis.call('EXISTS', K[1]) == 0 then
   redis.call('HSET', K[1], 'id', A[1], 'day', A[2], 'caller', A[3], 'line', A[4],
     'call', A[5], 'last_call', A[5], 'attempts', 1, 'abandoned', A[6],
-    'last_abandoned', A[6], 'state', 'open')
+    'last_abandoned', A[6], 'state', 'open', 'reason', ARGV[9], 'last_reason', ARGV[9])
   redis.call('SADD', K[2], A[5])
   redis.call('ZADD', K[3], at, A[1])
   code = 'created'
@@ -51,11 +52,11 @@ elseif redis.call('SADD', K[2], A[5]) == 1 then
   redis.call('HINCRBY', K[1], 'attempts', 1)
   if at < num(redis.call('HGET', K[1], 'abandoned')) then
     -- events arrived out of order: the first abandoned call stays first
-    redis.call('HSET', K[1], 'abandoned', A[6], 'call', A[5])
+    redis.call('HSET', K[1], 'abandoned', A[6], 'call', A[5], 'reason', ARGV[9])
     redis.call('ZADD', K[3], at, A[1])
   end
   if at >= num(redis.call('HGET', K[1], 'last_abandoned')) then
-    redis.call('HSET', K[1], 'last_abandoned', A[6], 'last_call', A[5])
+    redis.call('HSET', K[1], 'last_abandoned', A[6], 'last_call', A[5], 'last_reason', ARGV[9])
   end
   -- the citizen called again after being called back and was missed
   -- again: the task is open again

@@ -31,6 +31,7 @@ type Hub struct {
 	m        *metrics.Live
 	log      *slog.Logger
 	now      func() time.Time
+	shed     shedWindow // refusals of the last minute
 
 	mu     sync.Mutex
 	last   Update
@@ -72,10 +73,12 @@ func NewHub(o HubOptions) *Hub {
 func (h *Hub) Snapshot(ctx context.Context) (*hotlinev1.LiveSnapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.timeout())
 	defer cancel()
-	s, err := h.src.Compute(ctx, h.now())
+	now := h.now()
+	s, err := h.src.Compute(ctx, now)
 	if err != nil {
 		return nil, err
 	}
+	h.shed.fill(now, s)
 	s.Ready, s.Instance = h.ready(), h.instance
 	return s, nil
 }

@@ -284,3 +284,41 @@ func BenchmarkCompute(b *testing.B) {
 		}
 	}
 }
+
+// The figures tell the day's refusals with congestion (shed) per line and
+// in total, and those of about the last minute: 0 for refusals from before
+// the hub first read the counts, the new ones while they are under a
+// minute old, 0 again once a minute has passed without one.
+func TestShedLastMinute(t *testing.T) {
+	r := newRig(t)
+	start := time.Now()
+	now := start
+	hub := live.NewHub(live.HubOptions{Source: r.src, Now: func() time.Time { return now }})
+	snap := func(at time.Duration) *hotlinev1.LiveSnapshot {
+		t.Helper()
+		now = start.Add(at)
+		s, err := hub.Snapshot(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	check := func(s *hotlinev1.LiveSnapshot, what string, total, recent, line12333, recent12333 uint32) {
+		t.Helper()
+		l := lineOf(s, "12333")
+		if s.Total.Shed != total || s.Total.ShedLastMinute != recent || l.Shed != line12333 || l.ShedLastMinute != recent12333 {
+			t.Errorf("%s: shed total %d (last minute %d), 12333 %d (%d); want %d (%d), %d (%d)", what,
+				s.Total.Shed, s.Total.ShedLastMinute, l.Shed, l.ShedLastMinute, total, recent, line12333, recent12333)
+		}
+	}
+	r.count(t, start, "old", "12345", count.Inbound, count.Shed) // before the hub's first reading
+	check(snap(0), "at start", 1, 0, 0, 0)
+	r.count(t, start, "s1", "12333", count.Inbound, count.Shed)
+	r.count(t, start, "s2", "12345", count.Inbound, count.Shed)
+	check(snap(2*time.Second), "two refusals", 3, 2, 1, 1)
+	check(snap(30*time.Second), "30 s later", 3, 2, 1, 1)
+	r.count(t, start, "s3", "12333", count.Inbound, count.Shed)
+	check(snap(40*time.Second), "a third at 40 s", 4, 3, 2, 2)
+	check(snap(63*time.Second), "a minute after the first two", 4, 1, 2, 1)
+	check(snap(101*time.Second), "a minute after the last", 4, 0, 2, 0)
+}

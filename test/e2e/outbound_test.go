@@ -158,6 +158,10 @@ func TestAbandonedCallerIsCalledBack(t *testing.T) {
 	if task.CallerNumber != "139****5678" || task.Line != "12333" {
 		t.Fatalf("task as agent 1001 sees it = %v, want the number masked 139****5678", task)
 	}
+	// Why: both calls hung up waiting (not refused with congestion).
+	if task.Reason != "abandoned" || task.LastReason != "abandoned" || task.Attempts != 2 {
+		t.Errorf("task reason %q, last reason %q, attempts %d; want abandoned, abandoned, 2 (the two calls)", task.Reason, task.LastReason, task.Attempts)
+	}
 	sctx, scancel := context.WithTimeout(labtest.AsSupervisor(context.Background()), 10*time.Second)
 	defer scancel()
 	sup, err := cc.ListCallbacks(sctx, &hotlinev1.ListCallbacksRequest{OpenOnly: true})

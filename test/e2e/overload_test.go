@@ -36,7 +36,8 @@ func admitFlag(t *testing.T) int64 {
 // sees SIP 503 — and counted shed, once each, in the metrics and in
 // StatsService, with every outcome adding up to inbound. The two answered
 // calls stay until their callers hang up, no channel is left in Asterisk,
-// and once they have gone calls are taken again.
+// and once they have gone calls are taken again. The refused citizen gets
+// a call-back task (reason shed), as the desk lists it.
 func TestBurstOverTheAdmissionLimitIsRefusedWith503(t *testing.T) {
 	labtest.RequireLab(t)
 	rd := redistest.Start(t)
@@ -80,6 +81,27 @@ func TestBurstOverTheAdmissionLimitIsRefusedWith503(t *testing.T) {
 	if n := strings.Count(g.Log(), "call refused with congestion: gateway saturated"); n != 4 {
 		t.Errorf("%d calls logged as refused, want 4", n)
 	}
+	// The refused citizen is called back: SIPp's callers all have the
+	// number 13800138000, so today there is one call-back task for it (one
+	// per caller per day), listed as the desk lists it (HTTP/JSON), with an
+	// attempt per missed call: the 4 refusals first (reason shed), then the
+	// 2 callers who hung up waiting (last reason abandoned).
+	labtest.Eventually(t, 10*time.Second, func() error {
+		a := apiCall(t, g, "POST", "/api/v1/CallService/ListCallbacks", labtest.SupervisorToken, `{"day":"`+today()+`"}`)
+		if a.status != 200 {
+			return fmt.Errorf("ListCallbacks: %s", a)
+		}
+		cbs, _ := a.json["callbacks"].([]any)
+		if len(cbs) != 1 {
+			return fmt.Errorf("call-back tasks %s, want one for 13800138000", a)
+		}
+		cb, _ := cbs[0].(map[string]any)
+		if cb["caller_number"] != "13800138000" || cb["line"] != "12345" || cb["state"] != "open" ||
+			cb["reason"] != "shed" || cb["last_reason"] != "abandoned" || cb["attempts"] != float64(6) {
+			return fmt.Errorf("call-back task %v, want 13800138000 on 12345, open, reason shed, last reason abandoned, 6 attempts", cb)
+		}
+		return nil
+	})
 
 	// The two calls have gone: the dialplan answers again, calls are taken.
 	labtest.Eventually(t, 5*time.Second, func() error {

@@ -51,12 +51,20 @@ type wallView struct {
 	Banner        string  `json:"banner"`
 	BannerVisible bool    `json:"bannerVisible"`
 	Agent1001     string  `json:"agent1001"`
+	// Refused with congestion: today's count, the KPI red, the warning.
+	Shed        int    `json:"shed"`
+	ShedAlarm   bool   `json:"shedAlarm"`
+	ShedWarning string `json:"shedWarning"`
+	ShedShown   bool   `json:"shedShown"`
+	Shedding    string `json:"shedding"`
+	Line12333In string `json:"line12333In"` // the text of the 12333 inbound bar
 }
 
 type lineBar struct {
 	Inbound  int `json:"inbound"`
 	Answered int `json:"answered"`
 	Waiting  int `json:"waiting"`
+	Shed     int `json:"shed"`
 }
 
 const readWall = `(() => {
@@ -67,7 +75,10 @@ const readWall = `(() => {
     connected: document.body.dataset.connected || '',
     waiting: +$('waiting').textContent, oldest: $('oldest').textContent,
     answered: +$('answered').textContent, abandoned: +$('abandoned').textContent, inbound: +$('inbound').textContent,
-    line12333: row ? {inbound: +row.dataset.inbound, answered: +row.dataset.answered, waiting: +row.dataset.waiting} : {inbound: -1, answered: -1, waiting: -1},
+    line12333: row ? {inbound: +row.dataset.inbound, answered: +row.dataset.answered, waiting: +row.dataset.waiting, shed: +row.dataset.shed} : {inbound: -1, answered: -1, waiting: -1, shed: -1},
+    line12333In: row ? row.querySelector('.bar.in span').textContent : '',
+    shed: +$('shed').textContent, shedAlarm: $('kpi-shed').classList.contains('alarm'),
+    shedWarning: $('shed-warning').textContent, shedShown: !$('shed-warning').hidden, shedding: document.body.dataset.shedding || '',
     targetRate: $('target-rate').dataset.value || '', targetText: $('target-rate').textContent,
     connectRate: $('connect-rate').dataset.value || '', connectText: $('connect-rate').textContent,
     connectAlarm: $('kpi-connect').classList.contains('alarm'), oldestAlarm: $('kpi-oldest').classList.contains('alarm'),
@@ -255,4 +266,59 @@ func TestWallShowsLiveFigures(t *testing.T) {
 		return v.BannerVisible && strings.Contains(v.Banner, "连接中断") && v.Connected == "0"
 	})
 	screenshot(t, b, "wall-1920x1080-disconnected.png")
+}
+
+// Calls refused with congestion on the wall, in a real browser against a
+// lab gateway that takes one call at a time (admission.max_calls: 1, no
+// agents): while a call to 12333 waits, the next one is refused (SIP 503);
+// within 3 s the wall shows 拥塞拒接 1 (today, in total and on the 12333
+// bar) and, the refusal being under a minute old, the KPI red and the
+// warning 正在拒接来电.
+func TestWallShowsCallsRefusedWithCongestion(t *testing.T) {
+	labtest.RequireLab(t)
+	rd := redistest.Start(t)
+	g := labtest.StartGateway(t, labtest.GatewayOptions{RedisAddrs: []string{rd.Addr},
+		Extra: "admission: {max_calls: 1}\nlive: {refresh_interval: 250ms}\n"})
+	b := browser(t)
+	ctx, cancel := context.WithTimeout(b, 20*time.Second)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate("http://"+g.HTTP+"/wall"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), labtest.WallToken),
+		chromedp.Click(chromedp.ID("login-button")),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-connected="1"]`)),
+	)
+	cancel()
+	if err != nil {
+		t.Fatalf("log in on /wall: %v", err)
+	}
+	v0, err := view(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v0.Shed != 0 || v0.ShedShown || v0.ShedAlarm || v0.Line12333.Shed != 0 {
+		t.Fatalf("a fresh day on the wall: %+v; want nothing refused, no warning", v0)
+	}
+
+	waiting := labtest.StartCalls(t, labtest.Calls{DID: "12333", Caller: "13900000021", Duration: 8 * time.Second})
+	labtest.Eventually(t, 10*time.Second, func() error {
+		if n, err := labtest.QueueWaiting(t, rd.Addr, "renshe"); err != nil || n != 1 {
+			return fmt.Errorf("renshe queue: %d waiting (%v)", n, err)
+		}
+		return nil
+	})
+	res := labtest.PlaceCalls(t, labtest.Calls{DID: "12333", Caller: "13900000022", Duration: time.Second})
+	if res.Failed != 1 || res.SIPpSuccessful != 0 {
+		t.Fatalf("the second call with one already taken (max_calls 1): want refused before answer: %v", res)
+	}
+	refused := time.Now()
+	within(t, b, refused, 3*time.Second, "拥塞拒接 1 and the warning", func(v wallView) bool {
+		return v.Shed == 1 && v.Line12333.Shed == 1 && strings.Contains(v.Line12333In, "拒接 1") &&
+			v.ShedAlarm && v.ShedShown && v.Shedding == "1" && strings.Contains(v.ShedWarning, "正在拒接来电") &&
+			strings.Contains(v.ShedWarning, "近1分钟拥塞拒接 1 通")
+	})
+	screenshot(t, b, "wall-1920x1080-shedding.png")
+	if r := <-waiting; r.Successful != 1 {
+		t.Fatalf("the call taken: %v", r)
+	}
 }

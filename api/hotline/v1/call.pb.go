@@ -217,8 +217,15 @@ type CallbackTask struct {
 	State          string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"` // "open", "claimed", "done"
 	ClaimedBy      string                 `protobuf:"bytes,7,opt,name=claimed_by,json=claimedBy,proto3" json:"claimed_by,omitempty"`
 	OutboundCallId string                 `protobuf:"bytes,8,opt,name=outbound_call_id,json=outboundCallId,proto3" json:"outbound_call_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Why the day's first missed call of the citizen was missed: "shed"
+	// (refused with congestion while the gateway was saturated: the citizen
+	// never got in), "abandoned" (hung up waiting for an agent) or
+	// "requested" (pressed the call-back key while waiting).
+	Reason        string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	LastReason    string `protobuf:"bytes,10,opt,name=last_reason,json=lastReason,proto3" json:"last_reason,omitempty"` // the same for the day's latest missed call
+	Attempts      int32  `protobuf:"varint,11,opt,name=attempts,proto3" json:"attempts,omitempty"`                      // the citizen's missed calls that day (one task per caller per day)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CallbackTask) Reset() {
@@ -305,6 +312,27 @@ func (x *CallbackTask) GetOutboundCallId() string {
 		return x.OutboundCallId
 	}
 	return ""
+}
+
+func (x *CallbackTask) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CallbackTask) GetLastReason() string {
+	if x != nil {
+		return x.LastReason
+	}
+	return ""
+}
+
+func (x *CallbackTask) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
 }
 
 type ListCallbacksRequest struct {
@@ -471,7 +499,7 @@ const file_hotline_v1_call_proto_rawDesc = "" +
 	"callbackId\"D\n" +
 	"\x11OriginateResponse\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x16\n" +
-	"\x06result\x18\x02 \x01(\tR\x06result\"\x9f\x02\n" +
+	"\x06result\x18\x02 \x01(\tR\x06result\"\xf4\x02\n" +
 	"\fCallbackTask\x12\x1f\n" +
 	"\vcallback_id\x18\x01 \x01(\tR\n" +
 	"callbackId\x12#\n" +
@@ -482,7 +510,12 @@ const file_hotline_v1_call_proto_rawDesc = "" +
 	"\x05state\x18\x06 \x01(\tR\x05state\x12\x1d\n" +
 	"\n" +
 	"claimed_by\x18\a \x01(\tR\tclaimedBy\x12(\n" +
-	"\x10outbound_call_id\x18\b \x01(\tR\x0eoutboundCallId\"E\n" +
+	"\x10outbound_call_id\x18\b \x01(\tR\x0eoutboundCallId\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reason\x12\x1f\n" +
+	"\vlast_reason\x18\n" +
+	" \x01(\tR\n" +
+	"lastReason\x12\x1a\n" +
+	"\battempts\x18\v \x01(\x05R\battempts\"E\n" +
 	"\x14ListCallbacksRequest\x12\x10\n" +
 	"\x03day\x18\x01 \x01(\tR\x03day\x12\x1b\n" +
 	"\topen_only\x18\x02 \x01(\bR\bopenOnly\"O\n" +

@@ -269,10 +269,13 @@ type LiveFigures struct {
 	SatisfactionRate     *float64               `protobuf:"fixed64,19,opt,name=satisfaction_rate,json=satisfactionRate,proto3,oneof" json:"satisfaction_rate,omitempty"` // 满意率
 	// alarm: the oldest wait is over answer_target, or the connect rate is
 	// under connect_rate_target (the wall shows it red).
-	Alarm         bool   `protobuf:"varint,20,opt,name=alarm,proto3" json:"alarm,omitempty"`
-	Shed          uint32 `protobuf:"varint,60,opt,name=shed,proto3" json:"shed,omitempty"` // refused with congestion, the gateway saturated (in offered: they asked for an agent)
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Alarm bool   `protobuf:"varint,20,opt,name=alarm,proto3" json:"alarm,omitempty"`
+	Shed  uint32 `protobuf:"varint,60,opt,name=shed,proto3" json:"shed,omitempty"` // refused with congestion, the gateway saturated (in offered: they asked for an agent)
+	// refused with congestion in about the last minute (as this instance saw
+	// today's shed count grow): calls are being refused now (the wall warns)
+	ShedLastMinute uint32 `protobuf:"varint,61,opt,name=shed_last_minute,json=shedLastMinute,proto3" json:"shed_last_minute,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *LiveFigures) Reset() {
@@ -448,6 +451,13 @@ func (x *LiveFigures) GetAlarm() bool {
 func (x *LiveFigures) GetShed() uint32 {
 	if x != nil {
 		return x.Shed
+	}
+	return 0
+}
+
+func (x *LiveFigures) GetShedLastMinute() uint32 {
+	if x != nil {
+		return x.ShedLastMinute
 	}
 	return 0
 }
@@ -880,7 +890,7 @@ const file_hotline_v1_live_proto_rawDesc = "" +
 	" \x01(\v2\x17.hotline.v1.AgentCountsR\vagentCounts\x12*\n" +
 	"\x05hours\x18\v \x03(\v2\x14.hotline.v1.LiveHourR\x05hours\x12\x14\n" +
 	"\x05ready\x18\f \x01(\bR\x05ready\x12\x1a\n" +
-	"\binstance\x18\r \x01(\tR\binstance\"\xb3\x06\n" +
+	"\binstance\x18\r \x01(\tR\binstance\"\xdd\x06\n" +
 	"\vLiveFigures\x12\x18\n" +
 	"\awaiting\x18\x01 \x01(\rR\awaiting\x12.\n" +
 	"\x13oldest_wait_seconds\x18\x02 \x01(\rR\x11oldestWaitSeconds\x12A\n" +
@@ -904,7 +914,8 @@ const file_hotline_v1_live_proto_rawDesc = "" +
 	"\x10survey_no_answer\x18\x12 \x01(\rR\x0esurveyNoAnswer\x120\n" +
 	"\x11satisfaction_rate\x18\x13 \x01(\x01H\x02R\x10satisfactionRate\x88\x01\x01\x12\x14\n" +
 	"\x05alarm\x18\x14 \x01(\bR\x05alarm\x12\x12\n" +
-	"\x04shed\x18< \x01(\rR\x04shedB\x0e\n" +
+	"\x04shed\x18< \x01(\rR\x04shed\x12(\n" +
+	"\x10shed_last_minute\x18= \x01(\rR\x0eshedLastMinuteB\x0e\n" +
 	"\f_target_rateB\x0f\n" +
 	"\r_connect_rateB\x14\n" +
 	"\x12_satisfaction_rate\"\x93\x01\n" +

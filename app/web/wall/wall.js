@@ -46,7 +46,8 @@
     setText('outbound', num(t.outbound));
     setText('answered', num(t.answered));
     setText('abandoned', num(t.abandoned));
-    for (const id of ['inbound', 'outbound', 'answered', 'abandoned']) $(id).classList.toggle('long', $(id).textContent.length > 4);
+    setText('shed', num(t.shed));
+    for (const id of ['inbound', 'outbound', 'answered', 'shed', 'abandoned']) $(id).classList.toggle('long', $(id).textContent.length > 4);
     const oldAlarm = num(t.waiting) > 0 && num(t.oldestWaitSeconds) > target;
     const rateAlarm = t.connectRate !== undefined && t.connectRate !== null && t.connectRate < num(s.connectRateTarget);
     $('kpi-oldest').classList.toggle('alarm', oldAlarm);
@@ -54,6 +55,13 @@
     $('kpi-connect').classList.toggle('alarm', rateAlarm);
     $('kpi-target').classList.toggle('alarm', t.targetRate !== undefined && t.targetRate !== null && t.targetRate < num(s.connectRateTarget));
     document.body.dataset.alarm = t.alarm ? '1' : '0';
+    // Calls refused with congestion in the last minute: the gateway (or
+    // Asterisk) is saturated right now.
+    const recent = num(t.shedLastMinute);
+    $('kpi-shed').classList.toggle('alarm', recent > 0);
+    $('shed-warning').hidden = recent === 0;
+    setText('shed-warning', recent > 0 ? '系统拥塞 · 正在拒接来电：近1分钟拥塞拒接 ' + recent + ' 通（今日共 ' + num(t.shed) + ' 通）' : '');
+    document.body.dataset.shedding = recent > 0 ? '1' : '0';
     $('target-rate').dataset.value = t.targetRate === undefined || t.targetRate === null ? '' : String(t.targetRate);
     $('connect-rate').dataset.value = t.connectRate === undefined || t.connectRate === null ? '' : String(t.connectRate);
     lines(s.lines || []);
@@ -89,12 +97,14 @@
       row.dataset.inbound = num(f.inbound);
       row.dataset.answered = num(f.answered);
       row.dataset.waiting = num(f.waiting);
+      row.dataset.shed = num(f.shed);
+      row.classList.toggle('shedding', num(f.shedLastMinute) > 0);
       row.classList.toggle('alarm', !!f.alarm);
       row.querySelector('.line-name').innerHTML = '';
       row.querySelector('.line-name').append(l.line, Object.assign(document.createElement('small'), { textContent: l.name || '' }));
       const [bin, bans] = row.querySelectorAll('.bar');
       bin.firstChild.style.width = (100 * num(f.inbound) / max) + '%';
-      bin.lastChild.textContent = '呼入 ' + num(f.inbound);
+      bin.lastChild.textContent = '呼入 ' + num(f.inbound) + (num(f.shed) > 0 ? ' · 拒接 ' + num(f.shed) : '');
       bans.firstChild.style.width = (100 * num(f.answered) / max) + '%';
       bans.lastChild.textContent = '接通 ' + num(f.answered);
       row.querySelector('.line-wait').textContent = num(f.waiting);
