@@ -260,6 +260,10 @@ func (c *Call) ringAgent(ext string) {
 		Variables: map[string]string{dialplan.VarRole: dialplan.RoleAgent},
 	})
 	if err != nil {
+		if errors.Is(err, ari.ErrUnavailable) {
+			c.originateUnavailable(ctx, err)
+			return
+		}
 		c.s.log.Warn("agent originate failed", "call_id", c.id, "agent", ext, "err", err)
 		c.agentMissed(ctx, "originate_failed")
 		return
@@ -280,20 +284,59 @@ func (c *Call) ringAgent(ext string) {
 // agentMissed pauses the agent who did not take the call and puts the
 // caller back in the queue at its place.
 func (c *Call) agentMissed(ctx context.Context, why string) {
+	c.dropAgent(ctx, why, acd.Missed)
+	c.enterQueue(ctx)
+}
+
+// dropAgent lets go of the agent offered the call and of its leg: the
+// desktop hears "missed" (why), and the agent is paused (acd.Missed: their
+// phone did not take it) or ready again at its place (acd.Cancelled: the
+// failure was not theirs). The caller is then to go back to the queue.
+func (c *Call) dropAgent(ctx context.Context, why string, outcome acd.Outcome) {
 	c.unschedule("ring")
 	ext := c.agentExt
 	octx, cancel := c.s.opCtx(ctx)
 	defer cancel()
 	c.publishProgress(octx, ext, hotlinev1.CallProgress_KIND_MISSED, why)
-	if err := c.s.o.Pool.Release(octx, ext, c.id, acd.Missed); err != nil {
+	if err := c.s.o.Pool.Release(octx, ext, c.id, outcome); err != nil {
 		c.s.log.Warn("release missed agent failed", "call_id", c.id, "agent", ext, "err", err)
 	}
-	c.s.log.Info("agent missed the call; re-offering", "call_id", c.id, "agent", ext, "why", why)
+	c.s.log.Info("agent missed the call; re-offering", "call_id", c.id, "agent", ext, "why", why, "outcome", string(outcome))
 	if c.agentLeg != "" {
 		c.s.o.Dispatcher.Detach(ari.KindChannel, c.agentLeg)
 	}
-	c.agentExt, c.agentLeg = "", ""
-	c.enterQueue(ctx)
+	c.agentExt, c.agentLeg, c.agentUp = "", "", false
+}
+
+// originateRetryDelay is how long a caller waits before the next agent is
+// tried when Asterisk did not take the last agent leg in time.
+const originateRetryDelay = time.Second
+
+// originateUnavailable: Asterisk did not take the agent's leg in time (a
+// timeout or a 503: it is overloaded). That is not the agent's doing, so
+// the agent is ready again at its place instead of paused: under a surge
+// every agent would otherwise be paused within seconds and nobody would
+// take the calls once Asterisk recovers. The caller stays answered and
+// goes back to the queue after originateRetryDelay, so an overloaded
+// Asterisk is not sent a new originate for every waiting caller at once.
+// Asterisk may still create the late leg: it is hung up then, and if it
+// enters the application first it is an unknown channel and hung up there.
+func (c *Call) originateUnavailable(ctx context.Context, err error) {
+	leg := c.agentLeg
+	c.s.log.Warn("agent originate not taken by Asterisk in time; the agent stays ready, the caller waits for the next one",
+		"call_id", c.id, "agent", c.agentExt, "retry_in", originateRetryDelay, "err", err)
+	c.dropAgent(ctx, "originate_unavailable", acd.Cancelled)
+	c.schedule("requeue", originateRetryDelay, func(c *Call) {
+		if c.phase != phaseRinging || c.agentExt != "" {
+			return
+		}
+		octx, cancel := c.s.opCtx(c.ctx)
+		if herr := c.s.o.PBX.Hangup(octx, leg, "normal"); herr != nil && !errors.Is(herr, ari.ErrNotFound) {
+			c.s.log.Debug("late agent leg not hung up", "call_id", c.id, "leg", leg, "err", herr)
+		}
+		cancel()
+		c.enterQueue(c.ctx)
+	})
 }
 
 // agentAnswered bridges caller and agent.
@@ -345,8 +388,7 @@ func (c *Call) bridgeAgent(ctx, octx context.Context) bool {
 		// A conflict means the bridge survived a gateway restart (the call
 		// was adopted): use it.
 		if err := c.s.o.PBX.CreateBridge(octx, c.bridge, "mixing,dtmf_events"); err != nil && !errors.Is(err, ari.ErrConflict) {
-			c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "err", err)
-			c.hangupCaller(ctx, "congestion")
+			c.bridgeFailed(ctx, c.bridge, err)
 			return false
 		}
 		legs = []string{c.id, c.agentLeg}
@@ -361,15 +403,45 @@ func (c *Call) bridgeAgent(ctx, octx context.Context) bool {
 	}
 	// Caller and agent in one request when both go in.
 	if err := c.addToBridge(ctx, legs...); err != nil {
-		// Never a silent "talking" call with nobody bridged: end it,
-		// with its ticket, without counting it answered.
-		c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "channels", strings.Join(legs, ","), "err", err)
-		c.end = End{Result: EndOther, Reason: "bridge_failed"}
-		c.hangupAgentLeg(ctx)
-		c.hangupCaller(ctx, "congestion")
+		c.bridgeFailed(ctx, strings.Join(legs, ","), err)
 		return false
 	}
 	return true
+}
+
+// maxBridgeFailures is how many times a call's bridge may fail before the
+// call is ended instead of going back to the queue.
+const maxBridgeFailures = 3
+
+// bridgeFailed handles a bridge that could not be made when the agent
+// answered. Never a silent "talking" call with nobody bridged. On a first
+// connect the caller, already answered, is not dropped: the agent's leg is
+// hung up, the agent is ready again (not their doing) and the caller goes
+// back to the queue at its place, with its queue timeout running again, so
+// an agent leg that vanished as it answered, or an Asterisk too slow under
+// a surge to take the request, costs the caller a wait, not the call. After
+// maxBridgeFailures, or for a call already connected once or in a
+// transfer, the call ends with its ticket (bridge_failed), not counted
+// answered.
+func (c *Call) bridgeFailed(ctx context.Context, what string, err error) {
+	c.bridgeFailures++
+	if c.bridgeFailures >= maxBridgeFailures || !c.answered.IsZero() || c.xfer != nil {
+		c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "channels", what, "failures", c.bridgeFailures, "err", err)
+		c.end = End{Result: EndOther, Reason: "bridge_failed"}
+		c.hangupAgentLeg(ctx)
+		c.hangupCaller(ctx, "congestion")
+		return
+	}
+	c.s.log.Warn("bridge failed; the caller goes back to the queue", "call_id", c.id, "channels", what,
+		"agent", c.agentExt, "failures", c.bridgeFailures, "err", err)
+	c.hangupAgentLeg(ctx)
+	c.dropAgent(ctx, "bridge_failed", acd.Cancelled)
+	// agentAnswered stopped the queue timeout: what is left of it again.
+	if g := c.s.o.Groups(c.skill); g.QueueTimeout > 0 && !c.queuedAt.IsZero() {
+		left := max(g.QueueTimeout.D()-time.Since(c.queuedAt), time.Second)
+		c.schedule("queue", left, func(c *Call) { c.queueTimeout() })
+	}
+	c.enterQueue(ctx)
 }
 
 // addBridgeAttempts is how often a channel is put into the call's bridge

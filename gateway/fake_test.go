@@ -38,6 +38,7 @@ type fakePBX struct {
 	keepOnly string
 
 	answer      func(ctx context.Context, id string) error
+	originate   func(ctx context.Context, p ari.OriginateParams) error
 	hangup      func(ctx context.Context, id, reason string) error
 	play        func(ctx context.Context, id, playbackID, uri string) error
 	startMOH    func(ctx context.Context, id, class string) error
@@ -75,7 +76,7 @@ func (f *fakePBX) record(format string, a ...any) fakePBX {
 	if f.keepOnly == "" || f.keepOnly == op {
 		f.actions = append(f.actions, fmt.Sprintf(format, a...))
 	}
-	return fakePBX{answer: f.answer, hangup: f.hangup, play: f.play, startMOH: f.startMOH,
+	return fakePBX{answer: f.answer, originate: f.originate, hangup: f.hangup, play: f.play, startMOH: f.startMOH,
 		channel: f.channel, appChannels: f.appChannels, getVar: f.getVar, addChannel: f.addChannel,
 		bridgeChans: f.bridgeChans, listBridges: f.listBridges}
 }
@@ -123,7 +124,9 @@ func (f *fakePBX) Hangup(ctx context.Context, id, reason string) error {
 }
 
 func (f *fakePBX) Originate(ctx context.Context, p ari.OriginateParams) error {
-	f.record("originate %s %s", p.ChannelID, p.Endpoint)
+	if h := f.record("originate %s %s", p.ChannelID, p.Endpoint); h.originate != nil {
+		return h.originate(ctx, p)
+	}
 	return nil
 }
 
