@@ -77,7 +77,7 @@ type BatchSink interface {
 
 // Defaults of Options.SendBatch and SendLinger (and of the tickets section).
 const (
-	DefaultSendBatch  = 512
+	DefaultSendBatch  = 128
 	DefaultSendLinger = 2 * time.Millisecond
 )
 
