@@ -126,9 +126,7 @@ func newLeanRig(t testing.TB, ctx context.Context, opts *redis.Options) *leanRig
 func (l *leanRig) routed(ctx context.Context, id string, mid func()) (trips []string) {
 	t := l.t
 	t.Helper()
-	// The dialplan answered the known line: the channel is Up.
-	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{EntryInbound, "12345"},
-		Channel: ariv5.ChannelData{ID: id, State: "Up", Caller: &ariv5.CallerID{Number: testCaller}}})
+	l.callerUp(id)
 	leg := dialplan.AgentLeg(id, 1)
 	l.waitAction("originate " + leg + " PJSIP/agent1001")
 	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{"agent", id},
@@ -149,6 +147,13 @@ func (l *leanRig) routed(ctx context.Context, id string, mid func()) (trips []st
 	}
 	trips = l.hook.take()
 	return trips
+}
+
+// callerUp is a citizen's call to 12345 entering the application, Up:
+// the dialplan answered the known line.
+func (l *leanRig) callerUp(id string) {
+	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{EntryInbound, "12345"},
+		Channel: ariv5.ChannelData{ID: id, State: "Up", Caller: &ariv5.CallerID{Number: testCaller}}})
 }
 
 func (l *leanRig) waitReady(ctx context.Context) {
@@ -426,8 +431,7 @@ func TestNoHoldMusicWhileTheAgentAnswersSoon(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	l := newLeanRig(t, ctx, nil)
-	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{EntryInbound, "12345"},
-		Channel: ariv5.ChannelData{ID: "c1", State: "Up", Caller: &ariv5.CallerID{Number: testCaller}}})
+	l.callerUp("c1")
 	leg := dialplan.AgentLeg("c1", 1)
 	l.waitAction("originate " + leg + " PJSIP/agent1001")
 	time.Sleep(ringMOHDelay / 2) // well past MOHDelay, the agent's phone ringing
@@ -461,8 +465,7 @@ func TestAgentLegGoneAtBridgeRequeuesTheAnsweredCaller(t *testing.T) {
 			return nil
 		}
 	})
-	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{EntryInbound, "12345"},
-		Channel: ariv5.ChannelData{ID: "c1", State: "Up", Caller: &ariv5.CallerID{Number: testCaller}}})
+	l.callerUp("c1")
 	l.waitAction("originate " + leg1 + " PJSIP/agent1001")
 	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{"agent", "c1"},
 		Channel: ariv5.ChannelData{ID: leg1, State: "Up"}})
@@ -502,8 +505,7 @@ func TestOriginateTimeoutKeepsTheAgentReadyAndTheCaller(t *testing.T) {
 			return nil
 		}
 	})
-	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{EntryInbound, "12345"},
-		Channel: ariv5.ChannelData{ID: "c1", State: "Up", Caller: &ariv5.CallerID{Number: testCaller}}})
+	l.callerUp("c1")
 	l.waitAction("originate " + leg1 + " PJSIP/agent1001")
 	waitFor(t, "agent 1001 ready again", func() bool {
 		a, err := l.pool.Get(ctx, "1001")

@@ -139,19 +139,7 @@ func TestWallShowsLiveFigures(t *testing.T) {
 	labtest.StartPhone(t, "1001", labtest.Answer)
 	b := browser(t)
 
-	// Log in with the wall's token through the page's form.
-	ctx, cancel := context.WithTimeout(b, 20*time.Second)
-	err := chromedp.Do(ctx,
-		chromedp.Navigate("http://"+g.HTTP+"/wall"),
-		chromedp.WaitVisible(chromedp.ID("token")),
-		chromedp.SendKeys(chromedp.ID("token"), labtest.WallToken),
-		chromedp.Click(chromedp.ID("login-button")),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-connected="1"]`)),
-	)
-	cancel()
-	if err != nil {
-		t.Fatalf("log in on /wall: %v", err)
-	}
+	loginWall(t, b, g.HTTP)
 	v0, err := view(b)
 	if err != nil {
 		t.Fatal(err)
@@ -280,18 +268,7 @@ func TestWallShowsCallsRefusedWithCongestion(t *testing.T) {
 	g := labtest.StartGateway(t, labtest.GatewayOptions{RedisAddrs: []string{rd.Addr},
 		Extra: "admission: {max_calls: 1}\nlive: {refresh_interval: 250ms}\n"})
 	b := browser(t)
-	ctx, cancel := context.WithTimeout(b, 20*time.Second)
-	err := chromedp.Do(ctx,
-		chromedp.Navigate("http://"+g.HTTP+"/wall"),
-		chromedp.WaitVisible(chromedp.ID("token")),
-		chromedp.SendKeys(chromedp.ID("token"), labtest.WallToken),
-		chromedp.Click(chromedp.ID("login-button")),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-connected="1"]`)),
-	)
-	cancel()
-	if err != nil {
-		t.Fatalf("log in on /wall: %v", err)
-	}
+	loginWall(t, b, g.HTTP)
 	v0, err := view(b)
 	if err != nil {
 		t.Fatal(err)
@@ -320,5 +297,22 @@ func TestWallShowsCallsRefusedWithCongestion(t *testing.T) {
 	screenshot(t, b, "wall-1920x1080-shedding.png")
 	if r := <-waiting; r.Successful != 1 {
 		t.Fatalf("the call taken: %v", r)
+	}
+}
+
+// loginWall opens the wall page of the gateway at httpAddr in b and logs
+// in with the wall's token through the page's form.
+func loginWall(t *testing.T, b context.Context, httpAddr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate("http://"+httpAddr+"/wall"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), labtest.WallToken),
+		chromedp.Click(chromedp.ID("login-button")),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-connected="1"]`)),
+	); err != nil {
+		t.Fatalf("log in on /wall: %v", err)
 	}
 }
