@@ -409,39 +409,16 @@ func (c *Call) bridgeAgent(ctx, octx context.Context) bool {
 	return true
 }
 
-// maxBridgeFailures is how many times a call's bridge may fail before the
-// call is ended instead of going back to the queue.
-const maxBridgeFailures = 3
-
-// bridgeFailed handles a bridge that could not be made when the agent
-// answered. Never a silent "talking" call with nobody bridged. On a first
-// connect the caller, already answered, is not dropped: the agent's leg is
-// hung up, the agent is ready again (not their doing) and the caller goes
-// back to the queue at its place, with its queue timeout running again, so
-// an agent leg that vanished as it answered, or an Asterisk too slow under
-// a surge to take the request, costs the caller a wait, not the call. After
-// maxBridgeFailures, or for a call already connected once or in a
-// transfer, the call ends with its ticket (bridge_failed), not counted
-// answered.
+// bridgeFailed ends a call whose bridge could not be made when the agent
+// answered: never a silent "talking" call with nobody bridged. It ends with
+// its ticket (bridge_failed), not counted answered. (Putting the caller
+// back in the queue instead needs to tell a vanished agent leg from a
+// caller who hung up: both come back as "Channel not found".)
 func (c *Call) bridgeFailed(ctx context.Context, what string, err error) {
-	c.bridgeFailures++
-	if c.bridgeFailures >= maxBridgeFailures || !c.answered.IsZero() || c.xfer != nil {
-		c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "channels", what, "failures", c.bridgeFailures, "err", err)
-		c.end = End{Result: EndOther, Reason: "bridge_failed"}
-		c.hangupAgentLeg(ctx)
-		c.hangupCaller(ctx, "congestion")
-		return
-	}
-	c.s.log.Warn("bridge failed; the caller goes back to the queue", "call_id", c.id, "channels", what,
-		"agent", c.agentExt, "failures", c.bridgeFailures, "err", err)
+	c.s.log.Error("bridge failed; ending the call", "call_id", c.id, "channels", what, "err", err)
+	c.end = End{Result: EndOther, Reason: "bridge_failed"}
 	c.hangupAgentLeg(ctx)
-	c.dropAgent(ctx, "bridge_failed", acd.Cancelled)
-	// agentAnswered stopped the queue timeout: what is left of it again.
-	if g := c.s.o.Groups(c.skill); g.QueueTimeout > 0 && !c.queuedAt.IsZero() {
-		left := max(g.QueueTimeout.D()-time.Since(c.queuedAt), time.Second)
-		c.schedule("queue", left, func(c *Call) { c.queueTimeout() })
-	}
-	c.enterQueue(ctx)
+	c.hangupCaller(ctx, "congestion")
 }
 
 // addBridgeAttempts is how often a channel is put into the call's bridge

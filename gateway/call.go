@@ -67,8 +67,6 @@ type Call struct {
 	moh        bool // hold music started for the caller
 	counted110 bool
 	attempts   int
-	// bridgeFailures counts the bridges that failed as an agent answered.
-	bridgeFailures int
 	// unstaffedHops counts immediate overflows of an unstaffed group.
 	unstaffedHops int
 	agentExt      string // the agent offered or talking

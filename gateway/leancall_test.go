@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -445,47 +444,6 @@ func TestNoHoldMusicWhileTheAgentAnswersSoon(t *testing.T) {
 	waitFor(t, "talking", func() bool { return l.phase("c1") == phaseTalking })
 	l.hangup("c1")
 	l.waitEnded("c1")
-}
-
-// The agent's leg is gone when the gateway bridges it (it hung up as it
-// answered; under a surge Asterisk answers "Channel not found"): the
-// caller, answered by the dialplan, is not dropped. The leg is hung up, the
-// agent is ready again (it was not their doing) and the caller goes back to
-// the queue; the next leg bridges and the call is counted answered once.
-func TestAgentLegGoneAtBridgeRequeuesTheAnsweredCaller(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l := newLeanRig(t, ctx, nil)
-	leg1, leg2 := dialplan.AgentLeg("c1", 1), dialplan.AgentLeg("c1", 2)
-	l.pbx.set(func(f *fakePBX) {
-		f.addChannel = func(ctx context.Context, b, ch string) error {
-			if ch == leg1 {
-				return errors.New(`ari add_channels: 400 Bad Request (Channel not found)`)
-			}
-			return nil
-		}
-	})
-	l.callerUp("c1")
-	l.waitAction("originate " + leg1 + " PJSIP/agent1001")
-	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{"agent", "c1"},
-		Channel: ariv5.ChannelData{ID: leg1, State: "Up"}})
-	l.waitAction("hangup " + leg1 + " normal")
-	// Ready again at once, and offered the waiting caller again.
-	l.waitAction("originate " + leg2 + " PJSIP/agent1001")
-	if l.pbx.has("hangup c1 congestion") {
-		t.Fatalf("the answered caller was hung up: %q", l.pbx.Actions())
-	}
-	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{"agent", "c1"},
-		Channel: ariv5.ChannelData{ID: leg2, State: "Up"}})
-	waitFor(t, "talking", func() bool { return l.phase("c1") == phaseTalking })
-	if a, err := l.pool.Get(ctx, "1001"); err != nil || a.State != acd.OnCall {
-		t.Fatalf("agent 1001 = %+v, %v; want on a call", a, err)
-	}
-	l.hangup("c1")
-	l.waitEnded("c1")
-	if got := l.counts().Get(count.Answered, "12345"); got != 1 {
-		t.Errorf("answered = %d, want 1", got)
-	}
 }
 
 // Asterisk does not take the agent's leg in time (an originate timeout
