@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	ariv5 "github.com/CyCoreSystems/ari/v5"
+
+	"github.com/hotline12345/hotline-gw/dialplan"
 	"github.com/hotline12345/hotline-gw/gateway/count"
 )
 
@@ -34,7 +37,11 @@ func TestWaitingCallsHoldNoGoroutine(t *testing.T) {
 	defer cancel()
 	l := newLeanRig(t, ctx, nil)
 	l.callerUp("c0")
-	leg0 := l.agentTakes("c0")
+	leg0 := dialplan.AgentLeg("c0", 1)
+	l.waitAction("originate " + leg0 + " PJSIP/agent1001")
+	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{"agent", "c0"},
+		Channel: ariv5.ChannelData{ID: leg0, State: "Up"}})
+	waitFor(t, "c0 talking", func() bool { return l.phase("c0") == phaseTalking })
 	const queued = 20
 	for i := 1; i <= queued; i++ {
 		l.callerUp(fmt.Sprintf("c%d", i))
@@ -53,7 +60,11 @@ func TestWaitingCallsHoldNoGoroutine(t *testing.T) {
 	l.waitEnded("c0")
 	// Agent 1001 is ready again: the router offers the longest-waiting
 	// parked call, c1, whose owner wakes for it.
-	l.agentTakes("c1")
+	leg1 := dialplan.AgentLeg("c1", 1)
+	l.waitAction("originate " + leg1 + " PJSIP/agent1001")
+	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{"agent", "c1"},
+		Channel: ariv5.ChannelData{ID: leg1, State: "Up"}})
+	waitFor(t, "c1 talking", func() bool { return l.phase("c1") == phaseTalking })
 	waitFor(t, "the woken calls parked again", func() bool { return owners() == 0 })
 	if got, want := l.svc.Active(), queued-1; got != want {
 		t.Fatalf("%d live calls, want %d", got, want)
