@@ -491,7 +491,9 @@ func (t *txn) peerAnswered() {
 	}
 	m.setState(Answered, time.Time{})
 	t.stopMOH()
-	if !t.act("add_peer", m.mg.deps.PBX.AddChannel(t.ctx, m.call.Bridge, m.peer), false) {
+	// Already joined: a resumed machine whose leg the gateway that stopped
+	// had bridged (Resume).
+	if !m.peerJoined && !t.act("add_peer", m.mg.deps.PBX.AddChannel(t.ctx, m.call.Bridge, m.peer), false) {
 		t.fail(OutcomeFailed)
 		return
 	}

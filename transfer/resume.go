@@ -55,7 +55,10 @@ func (mg *Manager) Resume(call Call, recs []*Record, p Presence) (*Machine, erro
 	m.peer = last.PeerChannel
 	m.peerAnswered = !last.AnsweredAt.IsZero()
 	m.peerLive = p.PeerExists || p.Peer
-	m.peerJoined = p.Peer && m.peerAnswered
+	// In the bridge is joined, even when the record does not yet say the
+	// leg answered: the gateway that stopped added it and was killed before
+	// it saved the record (PendingInputs then feeds the answer).
+	m.peerJoined = p.Peer
 	cfg := &mg.cfg
 	var deadline time.Time
 	switch last.State {
@@ -91,7 +94,9 @@ func (m *Machine) PendingInputs(p Presence) []Input {
 	switch {
 	case m.state.Active() && m.peerAnswered && !p.Peer:
 		in = append(in, PeerHangup{})
-	case m.state.Active() && !m.peerAnswered && p.PeerUp:
+	case m.state.Active() && !m.peerAnswered && (p.PeerUp || p.Peer):
+		// 110 answered while no gateway watched (PeerUp), or the gateway
+		// that stopped bridged it but had not yet saved the answer (Peer).
 		in = append(in, PeerAnswered{})
 	case m.state.Active() && !m.peerAnswered && !p.PeerExists && !p.Peer:
 		in = append(in, PeerFailed{})
