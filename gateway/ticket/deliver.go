@@ -988,9 +988,10 @@ func (d *Deliverer) forget(entry string) {
 	d.mu.Unlock()
 }
 
-// ackLoop acknowledges and deletes delivered entries in batches. When acks
-// is closed (Run stopping) it acknowledges what it has left with a short
-// deadline of its own, so confirmed tickets are not delivered again.
+// ackLoop acknowledges and deletes delivered entries in batches, each with
+// a deadline of its own (Options.Timeout) that ctx does not cut short; when
+// acks is closed (Run stopping) it acknowledges what it has left, so
+// confirmed tickets are not delivered again.
 func (d *Deliverer) ackLoop(ctx context.Context) {
 	ids := make([]string, 0, d.o.Batch)
 	b := d.newBackoff()
@@ -1014,11 +1015,10 @@ func (d *Deliverer) ackLoop(ctx context.Context) {
 				break fill
 			}
 		}
-		actx := ctx
-		if ctx.Err() != nil {
-			actx = context.WithoutCancel(ctx)
-		}
-		if err := d.ackBatch(actx, ids); err != nil {
+		// Each batch has its own deadline (ackBatch) and is not cut short
+		// by ctx: a stop that comes while it is on its way would turn
+		// tickets the sink confirmed into deliveries again.
+		if err := d.ackBatch(context.WithoutCancel(ctx), ids); err != nil {
 			if ctx.Err() != nil {
 				d.log.Warn("ticket deliverer: final acknowledgement failed; those tickets will be delivered again", "count", len(ids), "err", err)
 			} else {

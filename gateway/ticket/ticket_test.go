@@ -337,3 +337,69 @@ func TestStoppedDelivererHandsBackItsTickets(t *testing.T) {
 	flush(t, ob)
 	wantExactlyOnce(t, s.Path, want)
 }
+
+// stopAtAck cancels the deliverer's context just before its first
+// acknowledgement (XACK) goes to Redis: the stop comes while a delivered
+// ticket's ack is on its way.
+type stopAtAck struct {
+	stop func()
+	once atomic.Bool
+}
+
+func (h *stopAtAck) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *stopAtAck) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *stopAtAck) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if c.Name() == "xack" && h.once.CompareAndSwap(false, true) {
+				h.stop()
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// A deliverer stopped while the acknowledgement of a ticket it delivered
+// is on its way still acknowledges it: the ticket leaves the outbox and is
+// not handed back to be delivered again (a gateway leaving right after its
+// last call ended, TestSecondGatewayJoinsAndLeaves).
+func TestStopDuringAckDeliversOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	s := startSink(t, "127.0.0.1:0", tmpFile(t), "")
+	ob := newOutbox(rdb, newMetrics())
+	want := []string{"ack-at-stop"}
+	enqueue(t, ob, want...)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	drdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { drdb.Close() })
+	hook := &stopAtAck{stop: cancel}
+	drdb.AddHook(hook)
+	d, err := ticket.NewDeliverer(ticket.Options{Redis: drdb, Keys: keys, Consumer: "gw-a", Logger: quiet(),
+		Sink: ticket.NewGRPCSink(dial(t, s.Addr), 5*time.Second, ""), Metrics: newMetrics()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the deliverer did not stop")
+	}
+	if !hook.once.Load() {
+		t.Fatal("no acknowledgement was sent: the test did not stop the deliverer during one")
+	}
+	stream := keys.Key("tickets", "outbox")
+	rctx := ctxT(t, 5*time.Second)
+	if n, err := rdb.XLen(rctx, stream).Result(); err != nil || n != 0 {
+		t.Errorf("outbox holds %d entries (%v) after the deliverer stopped, want 0: the delivered ticket was not acknowledged", n, err)
+	}
+	if p, err := rdb.XPending(rctx, stream, ticket.Group).Result(); err != nil || p.Count != 0 {
+		t.Errorf("pending %+v (%v), want none", p, err)
+	}
+	wantExactlyOnce(t, s.Path, want)
+}
