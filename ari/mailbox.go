@@ -71,6 +71,20 @@ type Mailbox struct {
 	closed      bool
 
 	routes []routeKey // guarded by the Dispatcher's mutex
+	wake   func()     // called after each push (SetWake)
+}
+
+// SetWake sets a function called after each event or overflow is queued,
+// for an owner that gives up its goroutine while idle (it starts one
+// again); call it before the mailbox is attached. fn must not block.
+func (mb *Mailbox) SetWake(fn func()) { mb.wake = fn }
+
+// Pending reports whether Pop has something: an event or an overflow
+// notice.
+func (mb *Mailbox) Pending() bool {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	return mb.n > 0 || mb.dropped > 0
 }
 
 // Name returns the name given to NewMailbox.
@@ -111,6 +125,9 @@ func (mb *Mailbox) push(ev ariv5.Event) bool {
 			mb.log.Warn("ari: owner's event queue is full, dropping events; the owner will resynchronise",
 				"mailbox", mb.name, "size", mb.limit, "type", ev.GetType())
 		}
+		if mb.wake != nil {
+			mb.wake()
+		}
 		return true
 	}
 	i := mb.head + mb.n
@@ -124,6 +141,9 @@ func (mb *Mailbox) push(ev ariv5.Event) bool {
 	select {
 	case mb.notify <- struct{}{}:
 	default:
+	}
+	if mb.wake != nil {
+		mb.wake()
 	}
 	return true
 }

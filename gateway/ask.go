@@ -43,6 +43,7 @@ func ask[T any](ctx context.Context, c *Call, fn func(*Call) T) (T, error) {
 	}
 	select {
 	case c.cmds <- run:
+		c.wake()
 		c.lateCheck()
 	case <-c.done:
 		return zero, fmt.Errorf("call %s: %w", c.id, ErrOwnerGone)
@@ -79,6 +80,7 @@ func tell(ctx context.Context, c *Call, fn func(*Call)) error {
 	defer cancel()
 	select {
 	case c.cmds <- fn:
+		c.wake()
 		c.lateCheck()
 		return nil
 	case <-c.done:
@@ -96,6 +98,7 @@ func tryTell(c *Call, fn func(*Call)) error {
 	}
 	select {
 	case c.cmds <- fn:
+		c.wake()
 		c.lateCheck()
 		return nil
 	case <-c.done:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ariv5 "github.com/CyCoreSystems/ari/v5"
@@ -34,8 +35,10 @@ type Call struct {
 	// lateMu serialises the commands run after the owner ended (drainLate).
 	lateMu sync.Mutex
 
-	phase    phase
-	movedAt  phase  // the last phase the owner moved goroutines for (settle)
+	phase phase
+	// parked: the owner gave up its goroutine while the call waits (park);
+	// the next command, event or shutdown starts it again (wake).
+	parked   atomic.Bool
 	entry    string // EntryInbound or EntryFrom110
 	line     line.Line
 	caller   string
@@ -136,6 +139,7 @@ func (c *Call) send(fn func(*Call)) bool {
 	}
 	select {
 	case c.cmds <- fn:
+		c.wake()
 		c.lateCheck()
 		return true
 	case <-c.done:
@@ -170,10 +174,10 @@ func (c *Call) unschedule(name string) {
 }
 
 // run is the call's owner loop: ARI events in order, commands, timers. It
-// reports moved when the call lives on and its owner is to continue on a
-// fresh goroutine (see settle); the caller then starts run again there and
-// this goroutine ends without touching the call.
-func (c *Call) run(ctx context.Context) (moved bool) {
+// reports parked when the call lives on without a goroutine (see park):
+// the next wake starts run again on a fresh one, and this goroutine ends
+// without touching the call.
+func (c *Call) run(ctx context.Context) (parked bool) {
 	c.ctx = ctx
 	for c.phase != phaseEnded {
 		select {
@@ -194,7 +198,7 @@ func (c *Call) run(ctx context.Context) (moved bool) {
 				c.deliver(ctx, d)
 			}
 		}
-		if c.settle() {
+		if c.phase != phaseEnded && c.park(ctx) {
 			return true
 		}
 	}
@@ -202,20 +206,33 @@ func (c *Call) run(ctx context.Context) (moved bool) {
 	return false
 }
 
-// settle reports whether the call has just entered a phase in which it
-// may wait for minutes (queued, talking). The owner then moves to a fresh
-// goroutine: the routing, Redis and ARI work on the way there grew this
-// goroutine's stack to 4 KiB or more, and the runtime never shrinks a
-// parked stack below 4 KiB (it shrinks only a stack less than a quarter
-// used, counting 800 bytes of guard), while a fresh goroutine starts with
-// 2 KiB. Still one owner at a time: the old goroutine ends right after
-// starting the new one, and the go statement orders the two.
-func (c *Call) settle() bool {
-	if c.phase == c.movedAt || (c.phase != phaseQueue && c.phase != phaseTalking) {
+// park gives up the owner's goroutine when the call waits for minutes
+// (queued, talking) with nothing to do: such a call then costs no stack
+// (a parked goroutine keeps at least 4 KiB, the routing on the way there
+// grew it), only its Call and mailbox. It reports true when this
+// goroutine is to end: the call is parked, or a wake that came meanwhile
+// already started the owner on another goroutine. Still one owner at a
+// time: the parked flag is handed over with compare-and-swap, and whoever
+// clears it owns the call.
+func (c *Call) park(ctx context.Context) bool {
+	if c.phase != phaseQueue && c.phase != phaseTalking {
 		return false
 	}
-	c.movedAt = c.phase
-	return true
+	c.parked.Store(true)
+	if len(c.cmds) == 0 && !c.mb.Pending() && ctx.Err() == nil {
+		return true // a send, a push or Close will wake it
+	}
+	// Work came in while parking: keep it unless a waker took it first.
+	return !c.parked.CompareAndSwap(true, false)
+}
+
+// wake starts the owner of a parked call on a fresh goroutine; it does
+// nothing when the owner runs. Commands (send, ask, tell), the mailbox
+// (Mailbox.SetWake) and Close call it after queuing their work.
+func (c *Call) wake() {
+	if c.parked.CompareAndSwap(true, false) {
+		go c.s.own(c)
+	}
 }
 
 // stop ends the owner: timers stopped, done closed, then whatever was

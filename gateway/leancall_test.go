@@ -155,6 +155,18 @@ func (l *leanRig) callerUp(id string) {
 		Channel: ariv5.ChannelData{ID: id, State: "Up", Caller: &ariv5.CallerID{Number: testCaller}}})
 }
 
+// agentTakes waits for call id's agent leg (attempt 1) to be originated to
+// agent 1001, answers it and waits for the call to be talking.
+func (l *leanRig) agentTakes(id string) (leg string) {
+	l.t.Helper()
+	leg = dialplan.AgentLeg(id, 1)
+	l.waitAction("originate " + leg + " PJSIP/agent1001")
+	l.disp.Dispatch(&ariv5.StasisStart{EventData: eventData("StasisStart"), Args: []string{"agent", id},
+		Channel: ariv5.ChannelData{ID: leg, State: "Up"}})
+	waitFor(l.t, id+" talking", func() bool { return l.phase(id) == phaseTalking })
+	return leg
+}
+
 func (l *leanRig) waitReady(ctx context.Context) {
 	l.t.Helper()
 	waitFor(l.t, "agent 1001 ready again", func() bool {

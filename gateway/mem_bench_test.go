@@ -26,8 +26,9 @@ import (
 // heap in use and goroutine stacks after a GC, the Go runtime's memory
 // (runtime/metrics /memory/classes/total:bytes minus what it released to
 // the OS: the RSS the runtime accounts for) and the process's RSS
-// (/proc/self/statm), each after minus before the calls; and what one call
-// allocates on its way.
+// (/proc/self/statm), each after minus before the calls; the same RSS
+// readings again once the plateau has been held for memHold (held-*); and
+// what one call allocates on its way.
 //
 //   - queued: every call waits in the queue with hold music;
 //   - talking: 80 % of the calls are answered by an agent of a real agent
@@ -140,6 +141,17 @@ func benchCallMemory(b *testing.B, talking float64) {
 	b.ReportMetric(float64(after.rss-before.rss)/n, "rss-B/call")
 	b.ReportMetric(float64(after.rss)/(1<<20), "rss-MiB")               // the whole process at the plateau
 	b.ReportMetric(float64(after.alloc-before.alloc)/n, "alloc-B/call") // the rig's fake PBX and polling included
+	if b.N >= 1000 {
+		// Held: the burst that built the plateau left free heap (the
+		// in-flight setups' garbage) that the runtime's scavenger gives
+		// back to the OS within seconds; calls talk for minutes.
+		time.Sleep(memHold)
+		held := readMem(b)
+		b.ReportMetric(float64(held.rss-before.rss)/n, "held-rss-B/call")
+		b.ReportMetric(float64(held.goRSS-before.goRSS)/n, "held-go-rss-B/call")
+		b.Logf("%d calls: heap free %d → %d KiB, released to the OS %d → %d KiB, after %v held",
+			b.N, after.free>>10, held.free>>10, after.released>>10, held.released>>10, memHold)
+	}
 	for i := range b.N {
 		r.hangup(id(i))
 		r.hangup(dialplan.AgentLeg(id(i), 1))
@@ -147,7 +159,10 @@ func benchCallMemory(b *testing.B, talking float64) {
 	waitForLong(b, "every call ended", func() bool { return r.svc.Active() == 0 })
 }
 
-type memReading struct{ heap, stack, goRSS, rss, alloc int64 }
+// memHold is how long the plateau is held before the held-* readings.
+const memHold = 45 * time.Second
+
+type memReading struct{ heap, stack, goRSS, rss, alloc, free, released int64 }
 
 // readMem reads the process's memory after a GC (see BenchmarkCallMemory).
 func readMem(b *testing.B) memReading {
@@ -157,7 +172,8 @@ func readMem(b *testing.B) memReading {
 	alloc := int64(ms.TotalAlloc)
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	samples := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	samples := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"}}
 	metrics.Read(samples)
 	statm, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
@@ -173,8 +189,9 @@ func readMem(b *testing.B) memReading {
 	}
 	return memReading{
 		heap: int64(ms.HeapInuse), stack: int64(ms.StackInuse), alloc: alloc,
-		goRSS: int64(samples[0].Value.Uint64() - samples[1].Value.Uint64()),
-		rss:   pages * int64(os.Getpagesize()),
+		goRSS:    int64(samples[0].Value.Uint64() - samples[1].Value.Uint64()),
+		released: int64(samples[1].Value.Uint64()), free: int64(samples[2].Value.Uint64()),
+		rss: pages * int64(os.Getpagesize()),
 	}
 }
 

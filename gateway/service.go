@@ -355,6 +355,7 @@ func (s *Service) spawn(c *Call, attach func()) bool {
 	s.calls[c.id] = c
 	s.wg.Add(1) // under s.mu, so never concurrent with Close's Wait
 	s.mu.Unlock()
+	c.mb.SetWake(c.wake)
 	if attach != nil {
 		attach()
 	}
@@ -362,12 +363,11 @@ func (s *Service) spawn(c *Call, attach func()) bool {
 	return true
 }
 
-// own runs c's owner loop on this goroutine until the call ends, or until
-// the owner moves to a fresh goroutine (Call.settle): s.wg counts the
-// owner, not the goroutine.
+// own runs c's owner loop on this goroutine until the call ends or parks
+// (Call.park; its next wake runs own again): s.wg counts the owner, not
+// the goroutine.
 func (s *Service) own(c *Call) {
 	if c.run(s.ctx) {
-		go s.own(c)
 		return
 	}
 	defer s.wg.Done()
@@ -569,6 +569,13 @@ func (s *Service) Close(ctx context.Context) error {
 	s.closing = true
 	s.mu.Unlock()
 	s.cancel()
+	// Parked owners hand their calls over too (Call.run): wake them. One
+	// that parks after this sees the cancelled context (Call.park).
+	s.mu.Lock()
+	for _, c := range s.calls {
+		c.wake()
+	}
+	s.mu.Unlock()
 	s.wg.Wait()
 	s.releaseHeld()
 	err := s.FlushTickets(ctx)
