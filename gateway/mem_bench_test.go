@@ -115,6 +115,9 @@ func benchCallMemory(b *testing.B, talking float64) {
 	r.pbx.set(func(f *fakePBX) { f.actions = nil })
 	after := readMem(b)
 	if path := os.Getenv("HOTLINE_BENCH_HEAP_PROFILE"); path != "" { // the heap at the plateau
+		// A heap profile is as of the GC before the last: one more GC so
+		// that it shows the plateau, not the burst's in-flight requests.
+		runtime.GC()
 		f, err := os.Create(path)
 		if err != nil {
 			b.Fatal(err)
