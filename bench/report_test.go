@@ -63,6 +63,23 @@ func TestCPUPerCallSubtractsBackground(t *testing.T) {
 	}
 }
 
+// ARI requests per call leave out the idle rate (the gateway's admit
+// flag): 1,905 requests in 15 s with 2/s idle over 375 calls are 5.
+func TestARIPerCallSubtractsBackground(t *testing.T) {
+	if got := perCall(1905, 2, 15, 375); got != 5 {
+		t.Errorf("perCall = %v, want 5", got)
+	}
+	if got := perCall(10, 5, 10, 100); got != 0 {
+		t.Errorf("perCall with background above the count = %v, want 0", got)
+	}
+	if got := perCall(10, 0, 1, 0); got != -1 {
+		t.Errorf("perCall with no calls = %v, want -1", got)
+	}
+	if got := ariRequests(""); got != -1 {
+		t.Errorf("ariRequests without metrics = %v, want -1", got)
+	}
+}
+
 func TestPercentileAndRatios(t *testing.T) {
 	v := make([]float64, 100)
 	for i := range v {
@@ -329,6 +346,32 @@ func TestCallerOutcomesAndOverloadReport(t *testing.T) {
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// The ARI target is judged at the precision reported: 5.008 requests per
+// call (sampling jitter of the idle rate taken off) is 5.0, 5.06 is 5.1.
+func TestARITargetAtReportedPrecision(t *testing.T) {
+	o := benchOptions()
+	for _, tc := range []struct {
+		per  [3]float64
+		want string
+	}{
+		{[3]float64{5.008, 5.01, 5.04}, "| 5.0 (5.0–5.0) | ≤ 5 | yes |"},
+		{[3]float64{5.008, 5.01, 5.06}, "| 5.0 (5.0–5.1) | ≤ 5 | median yes, not every round |"},
+		{[3]float64{5.2, 5.3, 5.06}, "| 5.2 (5.1–5.3) | ≤ 5 | **no** |"},
+	} {
+		r := &results{Started: time.Now(), PeakRSSKB: map[string]int64{}}
+		for round := 1; round <= 3; round++ {
+			g := passing("gateway", 25, round, 4, 2, 1, 10)
+			g.ARIPerCall = tc.per[round-1]
+			r.Steps = append(r.Steps, g, passing("lean", 25, round, 3, 1, 0, 5), passing("queue", 25, round, 7, -1, 0, 5))
+		}
+		var b bytes.Buffer
+		report(&b, r, o)
+		if out := b.String(); !strings.Contains(out, "| ARI REST requests per routed call (gateway, from its /metrics) "+tc.want) {
+			t.Errorf("ARI per call %v: report lacks %q:\n%s", tc.per, tc.want, out)
 		}
 	}
 }

@@ -168,17 +168,20 @@ type stepResult struct {
 	AgentP50MS  float64 `json:"to_agent_invite_p50_ms"` // caller's INVITE → agent's INVITE
 	AgentP99MS  float64 `json:"to_agent_invite_p99_ms"`
 	// The Go process's own histograms (gateway, lean).
-	CmdP99MS   float64     `json:"start_to_command_p99_ms"`
-	OrigP50MS  float64     `json:"start_to_agent_originate_p50_ms"`
-	OrigP99MS  float64     `json:"start_to_agent_originate_p99_ms"`
-	ARIPerCall float64     `json:"ari_requests_per_call"`
-	AstMS      float64     `json:"asterisk_cpu_ms_per_call"`
-	GoMS       float64     `json:"go_cpu_ms_per_call"`
-	RedisMS    float64     `json:"redis_cpu_ms_per_call"`
-	BgAstMSs   float64     `json:"asterisk_background_ms_per_s"`
-	BgGoMSs    float64     `json:"go_background_ms_per_s"`
-	BgRedisMSs float64     `json:"redis_background_ms_per_s"`
-	Clean      cleanResult `json:"leftover_check"`
+	CmdP99MS   float64 `json:"start_to_command_p99_ms"`
+	OrigP50MS  float64 `json:"start_to_agent_originate_p50_ms"`
+	OrigP99MS  float64 `json:"start_to_agent_originate_p99_ms"`
+	ARIPerCall float64 `json:"ari_requests_per_call"`
+	AstMS      float64 `json:"asterisk_cpu_ms_per_call"`
+	GoMS       float64 `json:"go_cpu_ms_per_call"`
+	RedisMS    float64 `json:"redis_cpu_ms_per_call"`
+	BgAstMSs   float64 `json:"asterisk_background_ms_per_s"`
+	BgGoMSs    float64 `json:"go_background_ms_per_s"`
+	BgRedisMSs float64 `json:"redis_background_ms_per_s"`
+	// ARI requests/s the Go process makes idle (the gateway's admit flag),
+	// subtracted from ARIPerCall as background CPU is from CPU per call.
+	BgARIs float64     `json:"ari_background_per_s"`
+	Clean  cleanResult `json:"leftover_check"`
 	// Outcomes of the callers: refused by SIP code, answered then dropped.
 	Outcomes callerOutcomes `json:"outcomes"`
 	// After: overload steps only, the bench channels still up once the
@@ -496,18 +499,25 @@ func (r *results) step(ctx context.Context, o options, p *path, rate, round int)
 		return sr
 	}
 
-	// Background CPU, measured idle just before the step.
+	// Background CPU and ARI requests, measured idle just before the step.
+	idleARI0 := ariRequests(p.metrics)
 	b0, t0 := r.sampleCPU(p.goProc), time.Now()
 	sleepCtx(ctx, o.idle)
 	b1, t1 := r.sampleCPU(p.goProc), time.Now()
+	idleARI1 := ariRequests(p.metrics)
 	idle := t1.Sub(t0).Seconds()
 	sr.BgAstMSs, sr.BgGoMSs, sr.BgRedisMSs = background(b0.ast, b1.ast, idle), background(b0.goP, b1.goP, idle), background(b0.redis, b1.redis, idle)
+	if idleARI0 >= 0 && idleARI1 >= idleARI0 && idle > 0 {
+		sr.BgARIs = (idleARI1 - idleARI0) / idle
+	}
 
 	dir := mkdir(o.out, fmt.Sprintf("%d-%s-r%d", rate, p.name, round))
 	calls := rate * int(o.step/time.Second)
 	var before scrape
+	var tBefore time.Time
 	if p.metrics != "" {
 		before, _ = getMetrics(p.metrics)
+		tBefore = time.Now()
 	}
 	ans0, _ := p.answered()
 	uasOff := fileSize(r.benchAgent.log)
@@ -558,6 +568,7 @@ func (r *results) step(ctx context.Context, o options, p *path, rate, round int)
 
 	if p.metrics != "" {
 		after, _ := getMetrics(p.metrics)
+		tAfter := time.Now()
 		hq := func(name string, q float64) float64 {
 			return finite(quantile(q, histDelta(before, after, name)) * 1000)
 		}
@@ -565,8 +576,8 @@ func (r *results) step(ctx context.Context, o options, p *path, rate, round int)
 		sr.OrigP50MS = hq("hotline_stasis_start_to_agent_originate_seconds", 0.50)
 		sr.OrigP99MS = hq("hotline_stasis_start_to_agent_originate_seconds", 0.99)
 		if res.Calls > 0 {
-			n := after.sum("hotline_ari_request_duration_seconds_count") - before.sum("hotline_ari_request_duration_seconds_count")
-			sr.ARIPerCall = n / float64(res.Calls)
+			n := after.sum(ariRequestsMetric) - before.sum(ariRequestsMetric)
+			sr.ARIPerCall = perCall(n, sr.BgARIs, tAfter.Sub(tBefore).Seconds(), res.Calls)
 		}
 	}
 	var why []string
@@ -608,4 +619,29 @@ func stepWord(s stepResult) string {
 		return "FAIL"
 	}
 	return "STOP"
+}
+
+// ariRequestsMetric counts the Go process's ARI REST requests.
+const ariRequestsMetric = "hotline_ari_request_duration_seconds_count"
+
+// ariRequests is the Go process's ARI request count so far, -1 when it has
+// no metrics or they cannot be read.
+func ariRequests(metricsURL string) float64 {
+	if metricsURL == "" {
+		return -1
+	}
+	m, err := getMetrics(metricsURL)
+	if err != nil {
+		return -1
+	}
+	return m.sum(ariRequestsMetric)
+}
+
+// perCall is n events over calls after the background rate bgPerS over el
+// seconds is taken off (never below 0).
+func perCall(n, bgPerS, el float64, calls int) float64 {
+	if calls <= 0 {
+		return -1
+	}
+	return max(n-bgPerS*el, 0) / float64(calls)
 }
