@@ -109,9 +109,18 @@ func newFakeARIServer(t *testing.T, secure bool) *fakeARI {
 		f.mu.Lock()
 		f.bodies = append(f.bodies, r.PathValue("id")+" "+string(b))
 		f.mu.Unlock()
-		if strings.Contains(string(b), "gone") {
+		switch {
+		case strings.Contains(string(b), "gone"):
 			w.WriteHeader(http.StatusUnprocessableEntity)
 			_, _ = w.Write([]byte(`{"message":"Channel not found"}`))
+			return
+		case strings.Contains(string(b), "vanished"): // Asterisk 22's answer for a list with a missing channel
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"message":"Channel not found"}`))
+			return
+		case strings.Contains(string(b), "malformed"):
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"message":"Bridge is malformed"}`))
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -36,6 +36,16 @@ func TestAddChannelsInOneRequest(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "422") || !strings.Contains(err.Error(), "Channel not found") {
 		t.Fatalf("AddChannels(gone) = %v, want ErrNotFound with ARI's 422 and its message", err)
 	}
+	// Asterisk 22 answers 400 "Channel not found" for a list with a
+	// channel that has gone: not found too, so the caller does not retry.
+	err = c.AddChannels(ctx, "br-1", "caller.1", "vanished")
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("AddChannels(vanished) = %v, want ErrNotFound with ARI's 400", err)
+	}
+	// Any other 400 is not.
+	if err := c.AddChannels(ctx, "br-1", "caller.1", "malformed"); err == nil || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "Bridge is malformed") {
+		t.Fatalf("AddChannels(malformed) = %v, want a 400 that is not ErrNotFound", err)
+	}
 	// One channel is the library's request.
 	if err := c.AddChannels(ctx, "br-1", "caller.2"); err != nil {
 		t.Fatal(err)

@@ -260,8 +260,10 @@ func (c *Client) AddChannels(ctx context.Context, bridgeID string, channelIDs ..
 		return c.post("/bridges/"+url.PathEscape(bridgeID)+"/addChannel", body)
 	})
 	var se *statusError
-	if errors.As(err, &se) && se.code == http.StatusUnprocessableEntity && !errors.Is(err, ErrNotFound) {
-		// 422 "Channel not found": one of them is gone (nothing was added).
+	if errors.As(err, &se) && !errors.Is(err, ErrNotFound) &&
+		(se.code == http.StatusUnprocessableEntity || se.code == http.StatusBadRequest && se.msg == "Channel not found") {
+		// 422 (not in the application) or 400 "Channel not found": one of
+		// them is gone, nothing was added, and asking again will not help.
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return err
