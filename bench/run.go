@@ -499,26 +499,24 @@ func (r *results) step(ctx context.Context, o options, p *path, rate, round int)
 		return sr
 	}
 
-	// Background CPU and ARI requests, measured idle just before the step.
-	idleARI0 := ariRequests(p.metrics)
+	// Background CPU and ARI requests, measured idle just before the step;
+	// the scrape that ends the idle window is the step's "before".
+	idleARI := ariRequests(p.metrics)
 	b0, t0 := r.sampleCPU(p.goProc), time.Now()
 	sleepCtx(ctx, o.idle)
 	b1, t1 := r.sampleCPU(p.goProc), time.Now()
-	idleARI1 := ariRequests(p.metrics)
+	var before scrape
+	if p.metrics != "" {
+		before, _ = getMetrics(p.metrics)
+	}
 	idle := t1.Sub(t0).Seconds()
 	sr.BgAstMSs, sr.BgGoMSs, sr.BgRedisMSs = background(b0.ast, b1.ast, idle), background(b0.goP, b1.goP, idle), background(b0.redis, b1.redis, idle)
-	if idleARI0 >= 0 && idleARI1 >= idleARI0 && idle > 0 {
-		sr.BgARIs = (idleARI1 - idleARI0) / idle
+	if n := before.sum(ariRequestsMetric); idleARI >= 0 && before != nil && n >= idleARI && idle > 0 {
+		sr.BgARIs = (n - idleARI) / idle
 	}
 
 	dir := mkdir(o.out, fmt.Sprintf("%d-%s-r%d", rate, p.name, round))
 	calls := rate * int(o.step/time.Second)
-	var before scrape
-	var tBefore time.Time
-	if p.metrics != "" {
-		before, _ = getMetrics(p.metrics)
-		tBefore = time.Now()
-	}
 	ans0, _ := p.answered()
 	uasOff := fileSize(r.benchAgent.log)
 	c0, s0 := r.sampleCPU(p.goProc), time.Now()
@@ -577,7 +575,7 @@ func (r *results) step(ctx context.Context, o options, p *path, rate, round int)
 		sr.OrigP99MS = hq("hotline_stasis_start_to_agent_originate_seconds", 0.99)
 		if res.Calls > 0 {
 			n := after.sum(ariRequestsMetric) - before.sum(ariRequestsMetric)
-			sr.ARIPerCall = perCall(n, sr.BgARIs, tAfter.Sub(tBefore).Seconds(), res.Calls)
+			sr.ARIPerCall = perCall(n, sr.BgARIs, tAfter.Sub(t1).Seconds(), res.Calls)
 		}
 	}
 	var why []string
@@ -635,13 +633,4 @@ func ariRequests(metricsURL string) float64 {
 		return -1
 	}
 	return m.sum(ariRequestsMetric)
-}
-
-// perCall is n events over calls after the background rate bgPerS over el
-// seconds is taken off (never below 0).
-func perCall(n, bgPerS, el float64, calls int) float64 {
-	if calls <= 0 {
-		return -1
-	}
-	return max(n-bgPerS*el, 0) / float64(calls)
 }

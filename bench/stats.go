@@ -61,8 +61,17 @@ func cpuPerCall(before, after cpuSample, bgPerSec, elapsedSec float64, calls int
 	if !before.ok || !after.ok || calls <= 0 || after.ms < before.ms {
 		return -1
 	}
-	used := after.ms - before.ms - math.Max(bgPerSec, 0)*elapsedSec
-	return math.Max(used, 0) / float64(calls)
+	return perCall(after.ms-before.ms, bgPerSec, elapsedSec, calls)
+}
+
+// perCall is n (CPU ms, requests) over calls once the background rate
+// bgPerS (unknown: < 0, taken as 0) over el seconds is taken off, never
+// below 0; -1 without calls.
+func perCall(n, bgPerS, el float64, calls int) float64 {
+	if calls <= 0 {
+		return -1
+	}
+	return math.Max(n-math.Max(bgPerS, 0)*el, 0) / float64(calls)
 }
 
 // background is a process's CPU rate in ms per second between two samples
