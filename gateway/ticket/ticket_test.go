@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -306,13 +307,8 @@ func TestStoppedDelivererHandsBackItsTickets(t *testing.T) {
 
 	stopping := make(chan struct{})
 	ks := &killingSink{inner: sink, after: 20}
-	ks.kill = func() {
-		select {
-		case <-stopping:
-		default:
-			close(stopping)
-		}
-	}
+	var once sync.Once // 4 workers may reach the 20th ticket at once
+	ks.kill = func() { once.Do(func() { close(stopping) }) }
 	stopA := runDeliverer(t, ticket.Options{Redis: rdb, Consumer: "gw-a", Sink: ks, Metrics: newMetrics(), Workers: 4})
 	<-stopping
 	stopA()
